@@ -1,0 +1,154 @@
+//! The three ports a window plugs into the engine.
+//!
+//! * [`InvalidationSubscriber`] — delivers raw invalidation payloads.
+//! * [`SnapshotProvider`] — fetches the raw snapshot.
+//! * [`SnapshotApplier`] — puts a validated snapshot into local state.
+//!
+//! Transports implement the first two and pass payloads through untouched:
+//! the engine validates. Futures are boxed and `Send`, so the traits are
+//! object-safe and everything runs on a multi-thread runtime too.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::error::PortError;
+use crate::protocol::SnapshotEnvelope;
+
+/// The callback a subscriber calls for every payload it receives.
+///
+/// It is cheap and synchronous: the engine validates the payload and at most
+/// schedules a refresh. It may be called from any thread.
+pub type InvalidationHandler = Arc<dyn Fn(&Value) + Send + Sync>;
+
+/// Delivers invalidation payloads to a handler until unsubscribed.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use futures::future::BoxFuture;
+/// use state_sync::{InvalidationHandler, InvalidationSubscriber, PortError, Subscription};
+///
+/// /// Keeps handlers in a list; `emit` calls them all.
+/// #[derive(Default, Clone)]
+/// struct Bus(Arc<Mutex<Vec<InvalidationHandler>>>);
+///
+/// impl InvalidationSubscriber for Bus {
+///     fn subscribe(&self, handler: InvalidationHandler) -> BoxFuture<'_, Result<Subscription, PortError>> {
+///         let list = self.0.clone();
+///         Box::pin(async move {
+///             list.lock().unwrap().push(handler.clone());
+///             Ok(Subscription::new(move || {
+///                 list.lock().unwrap().retain(|h| !Arc::ptr_eq(h, &handler));
+///             }))
+///         })
+///     }
+/// }
+/// ```
+pub trait InvalidationSubscriber: Send + Sync + 'static {
+    /// Starts delivering payloads to `handler`. The returned [`Subscription`]
+    /// stops delivery when unsubscribed or dropped.
+    fn subscribe(
+        &self,
+        handler: InvalidationHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>>;
+}
+
+/// Fetches the current snapshot as raw JSON (`{"revision": "...", "data": ...}`).
+pub trait SnapshotProvider: Send + Sync + 'static {
+    /// Fetches once. Retrying is a policy of its own: see [`crate::retry`].
+    fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>>;
+}
+
+/// Puts a validated snapshot into the window's local state.
+///
+/// Ready-made appliers live in [`crate::appliers`].
+pub trait SnapshotApplier<T>: Send + Sync + 'static {
+    /// Applies `snapshot`. Called only for snapshots newer than the last
+    /// applied one, never concurrently with itself, and never after `stop`.
+    fn apply(&self, snapshot: SnapshotEnvelope<T>) -> BoxFuture<'_, Result<(), PortError>>;
+}
+
+impl<S: InvalidationSubscriber + ?Sized> InvalidationSubscriber for Arc<S> {
+    fn subscribe(
+        &self,
+        handler: InvalidationHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        (**self).subscribe(handler)
+    }
+}
+
+impl<P: SnapshotProvider + ?Sized> SnapshotProvider for Arc<P> {
+    fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
+        (**self).get_snapshot()
+    }
+}
+
+impl<T, A: SnapshotApplier<T> + ?Sized> SnapshotApplier<T> for Arc<A> {
+    fn apply(&self, snapshot: SnapshotEnvelope<T>) -> BoxFuture<'_, Result<(), PortError>> {
+        (**self).apply(snapshot)
+    }
+}
+
+impl<S: InvalidationSubscriber + ?Sized> InvalidationSubscriber for Box<S> {
+    fn subscribe(
+        &self,
+        handler: InvalidationHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        (**self).subscribe(handler)
+    }
+}
+
+impl<P: SnapshotProvider + ?Sized> SnapshotProvider for Box<P> {
+    fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
+        (**self).get_snapshot()
+    }
+}
+
+/// An active subscription. [`Subscription::unsubscribe`] ends it; dropping it
+/// ends it too. The unsubscribe action runs exactly once.
+pub struct Subscription {
+    on_unsubscribe: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Subscription {
+    /// A subscription whose end runs `on_unsubscribe`.
+    pub fn new(on_unsubscribe: impl FnOnce() + Send + 'static) -> Self {
+        Self {
+            on_unsubscribe: Some(Box::new(on_unsubscribe)),
+        }
+    }
+
+    /// A subscription with nothing to undo.
+    pub fn noop() -> Self {
+        Self {
+            on_unsubscribe: None,
+        }
+    }
+
+    /// Ends the subscription now.
+    pub fn unsubscribe(mut self) {
+        self.run();
+    }
+
+    fn run(&mut self) {
+        if let Some(f) = self.on_unsubscribe.take() {
+            f();
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.run();
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("active", &self.on_unsubscribe.is_some())
+            .finish()
+    }
+}
