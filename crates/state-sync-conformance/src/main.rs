@@ -1,0 +1,3 @@
+//! The `state-sync-conformance` command line (in progress).
+
+fn main() {}

@@ -1,0 +1,226 @@
+//! Verdicts and the results of cases and suites.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::Level;
+
+/// How one (spec, transport) case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every expectation and invariant held.
+    Pass,
+    /// An expectation or invariant did not hold.
+    Fail,
+    /// The transport lacks a capability the spec requires.
+    Unsupported,
+    /// Failed, and the known-failures file says it would.
+    ExpectedFail,
+    /// Passed, but the known-failures file says it fails: update the file.
+    UnexpectedPass,
+    /// The transport or the engine panicked.
+    Error,
+    /// The case did not finish within its virtual-time budget (or the
+    /// real-time watchdog).
+    Timeout,
+}
+
+impl Verdict {
+    /// Every verdict, in report order.
+    pub const ALL: [Verdict; 7] = [
+        Verdict::Pass,
+        Verdict::Fail,
+        Verdict::Unsupported,
+        Verdict::ExpectedFail,
+        Verdict::UnexpectedPass,
+        Verdict::Error,
+        Verdict::Timeout,
+    ];
+
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Unsupported => "unsupported",
+            Verdict::ExpectedFail => "expected-fail",
+            Verdict::UnexpectedPass => "unexpected-pass",
+            Verdict::Error => "error",
+            Verdict::Timeout => "timeout",
+        }
+    }
+
+    /// Whether this verdict makes the run fail.
+    pub fn is_unexpected(self) -> bool {
+        matches!(
+            self,
+            Verdict::Fail | Verdict::UnexpectedPass | Verdict::Error | Verdict::Timeout
+        )
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of a case's event trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceEntry {
+    /// Virtual milliseconds since the case began.
+    pub at_ms: u64,
+    /// The window (or `source` / `bus`) the event belongs to.
+    pub window: String,
+    /// What happened.
+    pub event: String,
+}
+
+impl fmt::Display for TraceEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>8} ms  {:<10} {}", self.at_ms, self.window, self.event)
+    }
+}
+
+/// The result of one (spec, transport) case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// The transport's name.
+    pub transport: String,
+    /// The spec's id.
+    pub spec: String,
+    /// The spec's title.
+    pub title: String,
+    /// MUST or SHOULD.
+    pub level: Level,
+    /// The clauses the spec checks.
+    pub clauses: Vec<String>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The seed the fault layer used; rerunning with it reproduces the case.
+    pub seed: u64,
+    /// Virtual milliseconds the case took.
+    pub virtual_ms: u64,
+    /// What went wrong (empty on pass).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// The reason from the known-failures file, if the case is listed there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_failure: Option<String>,
+    /// Missing capabilities, for `unsupported`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    /// The event trace, kept for cases that did not pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<TraceEntry>,
+    /// A command that reruns just this case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<String>,
+}
+
+impl CaseResult {
+    /// `transport::spec-id`, the name of the case in test output.
+    pub fn name(&self) -> String {
+        format!("{}::{}", self.transport, self.spec)
+    }
+
+    /// A readable explanation: failures, then the trace, then the rerun
+    /// command.
+    pub fn explain(&self) -> String {
+        let mut out = format!("{} {}: {}\n", self.name(), self.verdict, self.title);
+        if let Some(reason) = &self.known_failure {
+            out.push_str(&format!("known failure: {reason}\n"));
+        }
+        for f in &self.failures {
+            out.push_str(&format!("  - {f}\n"));
+        }
+        if !self.missing.is_empty() {
+            out.push_str(&format!("  missing capabilities: {}\n", self.missing.join(", ")));
+        }
+        if !self.trace.is_empty() {
+            out.push_str(&format!("trace (seed {}):\n", self.seed));
+            for t in &self.trace {
+                out.push_str(&format!("  {t}\n"));
+            }
+        }
+        if let Some(rerun) = &self.rerun {
+            out.push_str(&format!("rerun: {rerun}\n"));
+        }
+        out
+    }
+}
+
+/// A transport as listed in a report header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransportInfo {
+    /// Its name.
+    pub name: String,
+    /// Its capabilities, sorted.
+    pub capabilities: Vec<String>,
+}
+
+/// Counts of verdicts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Cases run.
+    pub total: usize,
+    /// Count per verdict name (every verdict present, zeros included).
+    pub verdicts: BTreeMap<String, usize>,
+    /// Whether the run is a success: at least one case ran and none had an
+    /// unexpected verdict.
+    pub ok: bool,
+}
+
+/// The results of a whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteReport {
+    /// The kit crate's name.
+    pub kit: String,
+    /// The kit crate's version.
+    pub kit_version: String,
+    /// The version of the scenario corpus (kept apart from the crate's).
+    pub suite_version: String,
+    /// The transports, sorted by name.
+    pub transports: Vec<TransportInfo>,
+    /// The verdict counts.
+    pub summary: Summary,
+    /// Clause id → ids of the specs that cite it (every known clause listed).
+    pub coverage: BTreeMap<String, Vec<String>>,
+    /// Every case, sorted by transport then spec id.
+    pub cases: Vec<CaseResult>,
+}
+
+impl SuiteReport {
+    /// Builds a report: sorts cases and transports and counts verdicts.
+    pub fn new(
+        suite_version: &str,
+        mut transports: Vec<TransportInfo>,
+        mut cases: Vec<CaseResult>,
+        coverage: BTreeMap<String, Vec<String>>,
+    ) -> Self {
+        transports.sort_by(|a, b| a.name.cmp(&b.name));
+        cases.sort_by(|a, b| (&a.transport, &a.spec).cmp(&(&b.transport, &b.spec)));
+        let mut verdicts: BTreeMap<String, usize> =
+            Verdict::ALL.iter().map(|v| (v.as_str().to_owned(), 0)).collect();
+        for c in &cases {
+            *verdicts.entry(c.verdict.as_str().to_owned()).or_default() += 1;
+        }
+        let ok = !cases.is_empty() && !cases.iter().any(|c| c.verdict.is_unexpected());
+        Self {
+            kit: env!("CARGO_PKG_NAME").to_owned(),
+            kit_version: env!("CARGO_PKG_VERSION").to_owned(),
+            suite_version: suite_version.to_owned(),
+            transports,
+            summary: Summary {
+                total: cases.len(),
+                verdicts,
+                ok,
+            },
+            coverage,
+            cases,
+        }
+    }
+}

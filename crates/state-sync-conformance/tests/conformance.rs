@@ -1,0 +1,3 @@
+//! The conformance suite against the reference transports (in progress).
+
+fn main() {}
