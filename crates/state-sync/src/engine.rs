@@ -421,7 +421,10 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
             EventVerdict::Candidate(event) => event,
             EventVerdict::Ignored(_) => return,
             EventVerdict::Invalid(error) => {
-                let local = state.core.applied_any().then(|| state.core.local_revision());
+                let local = state
+                    .core
+                    .applied_any()
+                    .then(|| state.core.local_revision());
                 drop(state);
                 let error = SyncError::Protocol(error);
                 this.report(
@@ -444,7 +447,7 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
                 Err(panic) => {
                     this.report_message(
                         Phase::Invalidation,
-                        format!("should_refresh panicked: {}", panic_message(&panic)),
+                        format!("should_refresh panicked: {}", panic_message(&*panic)),
                         |ctx| {
                             ctx.event_revision = Some(event.revision);
                             ctx.source_event = Some(payload.clone());
@@ -463,15 +466,15 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
             } else {
                 state.core.note_announced(event.revision);
             }
-            if let Some(at) = step.timer {
-                if !Self::arm_timer(this, &mut state, at) {
-                    drop(state);
-                    this.report_message(
-                        Phase::Throttle,
-                        "no tokio runtime to schedule the throttled refresh".to_owned(),
-                        |ctx| ctx.event_revision = Some(event.revision),
-                    );
-                }
+            if let Some(at) = step.timer
+                && !Self::arm_timer(this, &mut state, at)
+            {
+                drop(state);
+                this.report_message(
+                    Phase::Throttle,
+                    "no tokio runtime to schedule the throttled refresh".to_owned(),
+                    |ctx| ctx.event_revision = Some(event.revision),
+                );
             }
         } else {
             Self::request_from(this, &mut state, Origin::Event(event.revision));
@@ -601,7 +604,9 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
                 return Err(error);
             }
         };
-        let snapshot_revision = raw.get("revision").and_then(|r| Revision::from_json(r).ok());
+        let snapshot_revision = raw
+            .get("revision")
+            .and_then(|r| Revision::from_json(r).ok());
         let envelope = match SnapshotEnvelope::<T>::from_json(raw) {
             Ok(envelope) => envelope,
             Err(protocol) => {
@@ -618,7 +623,11 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
         let revision = envelope.revision;
         let applying = {
             let _gate = self.apply_gate.lock();
-            match self.core.lock().core.snapshot_ready(revision) {
+            // Decide first: the core lock must not be held while the applier
+            // runs, or an applier that calls `stop` (or reads the handle)
+            // would deadlock.
+            let decision = self.core.lock().core.snapshot_ready(revision);
+            match decision {
                 ApplyDecision::Apply => Some(self.applier.apply(envelope)),
                 ApplyDecision::Stale | ApplyDecision::Discard => None,
             }
@@ -675,14 +684,14 @@ impl<T> Inner<T> {
             "state-sync: {}",
             ctx.message
         );
-        if let Some(hook) = &self.on_error {
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| hook(&ctx))) {
-                tracing::error!(
-                    phase = phase.as_str(),
-                    "state-sync: on_error hook panicked: {}",
-                    panic_message(&panic)
-                );
-            }
+        if let Some(hook) = &self.on_error
+            && let Err(panic) = catch_unwind(AssertUnwindSafe(|| hook(&ctx)))
+        {
+            tracing::error!(
+                phase = phase.as_str(),
+                "state-sync: on_error hook panicked: {}",
+                panic_message(&*panic)
+            );
         }
     }
 }
@@ -694,4 +703,3 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
-
