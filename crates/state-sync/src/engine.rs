@@ -563,19 +563,27 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
                 subscription.unsubscribe();
             }
             let again = end.again;
-            self.progress_tx.send_modify(|p| {
-                p.completed = end.completed;
-                p.last = Some(outcome);
-                if let Some(start) = end.start_outcome {
-                    p.start_outcome = Some((attempt, start));
-                }
+            {
+                // Publish under the core lock. Since `finish_fetch` (and
+                // during the rollback's unsubscribe, which is user code) a
+                // request may have started a new loop: it must not be
+                // reported as finished, nor its newer progress overwritten.
+                let mut state = self.core.lock();
+                let running = again || state.core.is_fetching();
+                self.progress_tx.send_modify(|p| {
+                    if end.completed >= p.completed {
+                        p.completed = end.completed;
+                        p.last = Some(outcome);
+                    }
+                    if let Some(start) = end.start_outcome {
+                        p.start_outcome = Some((attempt, start));
+                    }
+                    p.loop_running = running;
+                });
                 if !again {
-                    p.loop_running = false;
+                    state.loop_running = running;
+                    return;
                 }
-            });
-            if !again {
-                self.core.lock().loop_running = false;
-                return;
             }
         }
     }

@@ -1035,6 +1035,9 @@ async fn engines_converge_on_a_multi_thread_runtime() {
         timeout(Duration::from_secs(30), applier.wait_for(last))
             .await
             .expect("converges");
+        // The applier has run; a refresh resolves only after a cycle that
+        // began after it, so the engine has recorded the apply by then.
+        sync.refresh().await.expect("refresh");
         assert_eq!(sync.local_revision(), rev(last));
         let revisions = applier.revisions();
         assert!(
@@ -1051,4 +1054,60 @@ async fn engines_converge_on_a_multi_thread_runtime() {
     }
     assert_eq!(h.bus.active(), 0);
     assert!(h.errors.all().is_empty(), "{:?}", h.errors.all());
+}
+
+/// A failed start unsubscribes from inside the fetch loop, after the core
+/// already considers the loop finished. A refresh in that gap starts a new
+/// loop; when the old one then publishes "loop finished", `stopped` must
+/// still wait for the new loop's apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_started_while_a_failed_start_rolls_back_keeps_stopped_waiting() {
+    let h = Harness::new();
+    h.provider.script([Step::Fail("down".into())]);
+    let sync = h.engine();
+    let (in_hook_tx, mut in_hook) = tokio::sync::mpsc::unbounded_channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = parking_lot::Mutex::new(release_rx);
+    h.bus.on_unsubscribe(move || {
+        let _ = in_hook_tx.send(());
+        // Blocks this worker thread inside the old loop's unsubscribe.
+        let _ = release_rx.lock().recv();
+    });
+    let starting = {
+        let s = sync.clone();
+        tokio::spawn(async move { s.start().await })
+    };
+    in_hook.recv().await.expect("the failed start unsubscribes");
+
+    let gate = Gate::new();
+    h.applier.hold(Some(gate.clone()));
+    let (applying_tx, mut applying) = tokio::sync::mpsc::unbounded_channel();
+    h.applier.on_apply(move |_| {
+        let _ = applying_tx.send(());
+    });
+    let refreshing = {
+        let s = sync.clone();
+        tokio::spawn(async move { s.refresh().await })
+    };
+    applying.recv().await.expect("the new loop is applying");
+    release.send(()).expect("release the old loop");
+    let outcome = starting.await.expect("join");
+    assert!(
+        matches!(outcome, Err(SyncError::GetSnapshot(_))),
+        "{outcome:?}"
+    );
+
+    sync.stop();
+    let stopped = sync.stopped();
+    tokio::pin!(stopped);
+    assert!(
+        futures::poll!(&mut stopped).is_pending(),
+        "an apply is still running"
+    );
+    gate.open();
+    timeout(Duration::from_secs(30), stopped)
+        .await
+        .expect("stopped");
+    refreshing.await.expect("join").expect("refresh");
+    assert_eq!(h.applier.finished(), 1);
 }
