@@ -8,23 +8,22 @@
 //! window uses.
 //!
 //! ```
-//! use std::sync::Arc;
 //! use state_sync_conformance::{Bus, Capabilities, SnapshotServer, Transport, WindowEnds};
-//! use state_sync_transports::memory;
+//! use state_sync_transports::{SnapshotHandler, memory};
 //!
-//! struct Memory;
+//! struct MyTransport;
 //!
-//! impl Transport for Memory {
+//! impl Transport for MyTransport {
 //!     fn name(&self) -> &str { "my-memory" }
 //!     fn capabilities(&self) -> Capabilities { Capabilities::all() }
 //!     fn open(&self, server: SnapshotServer) -> Box<dyn Bus> {
-//!         let bus = memory::MemoryBus::new();
-//!         bus.serve(move |topic: &str| server.snapshot(topic));
+//!         let bus = memory::Bus::new();
+//!         bus.serve_handler(SnapshotHandler::sync(move |topic| server.snapshot(topic)));
 //!         Box::new(MyBus(bus))
 //!     }
 //! }
 //!
-//! struct MyBus(memory::MemoryBus);
+//! struct MyBus(memory::Bus);
 //!
 //! impl Bus for MyBus {
 //!     fn emit(&self, payload: &serde_json::Value) { self.0.emit(payload) }

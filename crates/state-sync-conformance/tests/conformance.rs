@@ -1,3 +1,11 @@
-//! The conformance suite against the reference transports (in progress).
+//! The kit's own corpus against the three reference transports, one
+//! `cargo test` case per (transport, spec): `cargo test -p
+//! state-sync-conformance --test conformance -- memory::late-join`.
 
-fn main() {}
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    state_sync_conformance::Suite::new()
+        .reference_transports()
+        .main()
+}

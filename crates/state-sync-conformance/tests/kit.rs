@@ -1,0 +1,279 @@
+//! The kit's own behaviour: verdicts for broken transports, bad spec files,
+//! known failures, determinism, and the checked-in schema and clause list.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use state_sync::{InvalidationHandler, InvalidationSubscriber, PortError, Subscription};
+use state_sync_conformance::corpus::{Corpus, clauses};
+use state_sync_conformance::reference::Memory;
+use state_sync_conformance::{
+    Bus, Capabilities, RunOptions, SnapshotServer, Spec, Suite, SuiteError, Transport, Verdict,
+    WindowEnds, report, run_case, schema,
+};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fresh, empty temporary folder.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("state-sync-kit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn spec(text: &str) -> Spec {
+    state_sync_conformance::corpus::parse_spec(text, "test").expect("valid spec")
+}
+
+const START_SPEC: &str = r#"{"id": "t", "title": "t", "clauses": ["LIFE-1"], "level": "must",
+    "steps": [{"open": {"window": "a"}}, {"start": {"window": "a"}}, {"expect": {"window": "a", "local_revision": "0"}}]}"#;
+
+/// Which way a [`Broken`] transport misbehaves.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// `subscribe` panics.
+    PanicOnSubscribe,
+    /// `subscribe` never resolves.
+    HangOnSubscribe,
+    /// `emit` blocks the thread for a minute.
+    BlockOnEmit,
+}
+
+/// The memory transport with one fault.
+struct Broken(Fault);
+
+struct BrokenBus {
+    inner: Box<dyn Bus>,
+    fault: Fault,
+}
+
+struct BrokenSubscriber(Fault);
+
+impl InvalidationSubscriber for BrokenSubscriber {
+    fn subscribe(&self, _: InvalidationHandler) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        match self.0 {
+            Fault::PanicOnSubscribe => panic!("transport bug: subscribe panicked"),
+            Fault::HangOnSubscribe => Box::pin(futures::future::pending()),
+            Fault::BlockOnEmit => Box::pin(async { Ok(Subscription::noop()) }),
+        }
+    }
+}
+
+impl Transport for Broken {
+    fn name(&self) -> &str {
+        "broken"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+
+    fn open(&self, server: SnapshotServer) -> Box<dyn Bus> {
+        Box::new(BrokenBus {
+            inner: Memory.open(server),
+            fault: self.0,
+        })
+    }
+}
+
+impl Bus for BrokenBus {
+    fn emit(&self, payload: &Value) {
+        if let Fault::BlockOnEmit = self.fault {
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        self.inner.emit(payload);
+    }
+
+    fn window(&self, label: &str, topic: &str) -> WindowEnds {
+        let ends = self.inner.window(label, topic);
+        match self.fault {
+            Fault::BlockOnEmit => ends,
+            fault => WindowEnds {
+                subscriber: Arc::new(BrokenSubscriber(fault)),
+                provider: ends.provider,
+            },
+        }
+    }
+}
+
+fn run(spec_text: &str, transport: impl Transport, options: &RunOptions) -> state_sync_conformance::CaseResult {
+    let t: Arc<dyn Transport> = Arc::new(transport);
+    run_case(&spec(spec_text), &t, options)
+}
+
+#[test]
+fn a_panicking_transport_gives_error() {
+    let r = run(START_SPEC, Broken(Fault::PanicOnSubscribe), &RunOptions::default());
+    assert_eq!(r.verdict, Verdict::Error, "{}", r.explain());
+    assert!(r.failures.iter().any(|f| f.contains("subscribe panicked")), "{:?}", r.failures);
+    assert!(r.rerun.as_deref().is_some_and(|c| c.contains("--spec t")), "{:?}", r.rerun);
+}
+
+#[test]
+fn a_hanging_transport_gives_timeout_on_virtual_time() {
+    let started = std::time::Instant::now();
+    let r = run(START_SPEC, Broken(Fault::HangOnSubscribe), &RunOptions::default());
+    assert_eq!(r.verdict, Verdict::Timeout, "{}", r.explain());
+    assert!(r.failures[0].contains("budget"), "{:?}", r.failures);
+    assert_eq!(r.virtual_ms, 600_000, "the whole virtual budget elapsed");
+    assert!(started.elapsed() < Duration::from_secs(5), "virtual time, not real time");
+}
+
+#[test]
+fn a_blocking_transport_gives_timeout_by_watchdog() {
+    let spec_text = r#"{"id": "t", "title": "t", "clauses": ["LIFE-1"], "level": "must",
+        "steps": [{"mutate": {}}]}"#;
+    let options = RunOptions {
+        watchdog: Duration::from_millis(300),
+        ..RunOptions::default()
+    };
+    let r = run(spec_text, Broken(Fault::BlockOnEmit), &options);
+    assert_eq!(r.verdict, Verdict::Timeout, "{}", r.explain());
+    assert!(r.failures[0].contains("real time"), "{:?}", r.failures);
+}
+
+#[test]
+fn a_failed_expectation_gives_fail_with_trace_and_rerun() {
+    let spec_text = START_SPEC.replace(r#""local_revision": "0""#, r#""local_revision": "7""#);
+    let r = run(&spec_text, Memory, &RunOptions::default());
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert!(r.failures[0].contains("expected 7"), "{:?}", r.failures);
+    assert!(r.trace.iter().any(|t| t.event.contains("apply 0")), "{:?}", r.trace);
+    assert!(r.explain().contains("rerun: state-sync-conformance run --transport memory --spec t"));
+}
+
+#[test]
+fn missing_capability_gives_unsupported() {
+    struct Bare;
+    impl Transport for Bare {
+        fn name(&self) -> &str {
+            "bare"
+        }
+        fn open(&self, server: SnapshotServer) -> Box<dyn Bus> {
+            Memory.open(server)
+        }
+    }
+    let spec_text = START_SPEC.replace(r#""level": "must","#, r#""level": "must", "requires": ["subscription-count"],"#);
+    let r = run(&spec_text, Bare, &RunOptions::default());
+    assert_eq!(r.verdict, Verdict::Unsupported);
+    assert_eq!(r.missing, ["subscription-count"]);
+}
+
+#[test]
+fn malformed_spec_file_names_file_and_path() {
+    let dir = temp_dir("malformed");
+    std::fs::write(
+        dir.join("bad.json"),
+        r#"{"id": "bad", "title": "t", "clauses": ["LIFE-1"], "level": "must", "steps": [{"advance": {"ms": "ten"}}]}"#,
+    )
+    .expect("write");
+    let err = Suite::new().transport(Memory).specs_dir(&dir).run().expect_err("malformed");
+    let text = err.to_string();
+    assert!(matches!(err, SuiteError::Specs(_)));
+    assert!(text.contains("bad.json") && text.contains("steps[0].advance.ms"), "{text}");
+    assert!(text.contains("expected u64"), "{text}");
+}
+
+#[test]
+fn duplicate_id_with_the_embedded_corpus_is_an_error() {
+    let dir = temp_dir("duplicate");
+    let existing = Corpus::embedded().expect("corpus").specs()[0].spec.id.clone();
+    let text = START_SPEC.replace(r#""id": "t""#, &format!(r#""id": "{existing}""#));
+    std::fs::write(dir.join("dup.json"), text).expect("write");
+    let err = Suite::new().transport(Memory).specs_dir(&dir).run().expect_err("duplicate");
+    assert!(err.to_string().contains("duplicate spec id"), "{err}");
+}
+
+#[test]
+fn known_failures_turn_verdicts_and_reject_unknown_specs() {
+    let dir = temp_dir("known");
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    std::fs::write(
+        specs.join("failing.json"),
+        START_SPEC.replace(r#""id": "t""#, r#""id": "user-failing""#).replace(r#""local_revision": "0""#, r#""local_revision": "9""#),
+    )
+    .expect("write");
+    let known = dir.join("known.json");
+    std::fs::write(&known, r#"{"user-failing": {"reason": "not yet"}}"#).expect("write");
+    let report = Suite::new()
+        .without_embedded_specs()
+        .specs_dir(&specs)
+        .transport(Memory)
+        .known_failures(&known)
+        .run();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(report.cases[0].verdict, Verdict::ExpectedFail);
+    assert!(report.summary.ok);
+
+    std::fs::write(&known, r#"{"no-such-spec": {"reason": "x"}}"#).expect("write");
+    let err = Suite::new().transport(Memory).known_failures(&known).run().expect_err("unknown spec");
+    assert!(err.to_string().contains("no-such-spec"), "{err}");
+}
+
+#[test]
+fn two_runs_give_byte_identical_reports() {
+    let suite = Suite::new().reference_transports();
+    let a = report::to_json(&suite.run().expect("run"));
+    let b = report::to_json(&suite.run().expect("run"));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn checked_in_schema_is_current() {
+    let path = repo_root().join("contract-specs/schema/spec.schema.json");
+    let fresh = schema::spec_schema_json();
+    let stored = std::fs::read_to_string(&path).unwrap_or_default();
+    if stored != fresh {
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &fresh).expect("write schema");
+        } else {
+            panic!(
+                "{} is stale: run `cargo run -p state-sync-conformance -- schema > contract-specs/schema/spec.schema.json`",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_spec_names_the_schema() {
+    for loaded in Corpus::embedded().expect("corpus").specs() {
+        assert_eq!(
+            loaded.spec.schema.as_deref(),
+            Some("schema/spec.schema.json"),
+            "{} must name the schema in `$schema`",
+            loaded.origin
+        );
+    }
+}
+
+#[test]
+fn clause_registry_matches_the_docs() {
+    let mut in_docs = BTreeSet::new();
+    for doc in ["docs/protocol.md", "docs/lifecycle.md"] {
+        let text = std::fs::read_to_string(repo_root().join(doc)).expect("doc");
+        for line in text.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() > 3 && (cells[2] == "MUST" || cells[2] == "SHOULD") {
+                in_docs.insert((cells[1].to_owned(), cells[2].to_lowercase(), doc.to_owned()));
+            }
+        }
+    }
+    let registry: BTreeSet<_> = clauses()
+        .into_iter()
+        .map(|c| (c.id, c.level.as_str().to_owned(), c.doc))
+        .collect();
+    assert!(!registry.is_empty());
+    assert_eq!(registry, in_docs, "contract-specs/clauses.json must list the clause tables of the docs");
+}
