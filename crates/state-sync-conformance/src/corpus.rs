@@ -13,7 +13,7 @@ use serde::Deserialize;
 use state_sync::{Phase, Revision};
 
 use crate::spec::{
-    Bound, Capability, Expect, Faults, Level, Outcome, RangeMs, Spec, Step, expand_windows,
+    Bound, Capability, Expect, Faults, Level, Outcome, Range, RangeMs, Spec, Step, expand_windows,
 };
 
 /// The scenario corpus shipped with the kit (`contract-specs/`).
@@ -146,7 +146,10 @@ impl Corpus {
     }
 
     /// Adds specs; a duplicate id is an error naming both files.
-    pub fn extend(&mut self, specs: impl IntoIterator<Item = LoadedSpec>) -> Result<(), SpecErrors> {
+    pub fn extend(
+        &mut self,
+        specs: impl IntoIterator<Item = LoadedSpec>,
+    ) -> Result<(), SpecErrors> {
         let mut errors = Vec::new();
         for loaded in specs {
             if let Some(existing) = self.specs.iter().find(|s| s.spec.id == loaded.spec.id) {
@@ -202,10 +205,10 @@ impl Corpus {
 fn collect_embedded(dir: &Dir<'static>, out: &mut Vec<(String, String)>) {
     for file in dir.files() {
         let path = file.path();
-        if is_spec_path(path) {
-            if let Some(text) = file.contents_utf8() {
-                out.push((format!("embedded:{}", path.display()), text.to_owned()));
-            }
+        if is_spec_path(path)
+            && let Some(text) = file.contents_utf8()
+        {
+            out.push((format!("embedded:{}", path.display()), text.to_owned()));
         }
     }
     for sub in dir.dirs() {
@@ -228,7 +231,11 @@ fn collect_dir(dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), SpecEr
             }
         } else if is_spec_path(&path) {
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                SpecError::new(&path.display().to_string(), ".", format!("cannot read: {e}"))
+                SpecError::new(
+                    &path.display().to_string(),
+                    ".",
+                    format!("cannot read: {e}"),
+                )
             })?;
             out.push((path.display().to_string(), text));
         }
@@ -264,7 +271,8 @@ pub fn parse_spec(text: &str, origin: &str) -> Result<Spec, SpecError> {
 /// probabilities, revisions, and that windows exist before use.
 pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -> Vec<SpecError> {
     let mut errors = Vec::new();
-    let mut err = |path: String, message: String| errors.push(SpecError::new(origin, path, message));
+    let mut err =
+        |path: String, message: String| errors.push(SpecError::new(origin, path, message));
     if spec.id.is_empty()
         || !spec
             .id
@@ -283,7 +291,9 @@ pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -
         if !known_clauses.is_empty() && !known_clauses.contains(c) {
             err(
                 format!(".clauses[{i}]"),
-                format!("unknown clause {c:?}: expected an id from docs/protocol.md or docs/lifecycle.md"),
+                format!(
+                    "unknown clause {c:?}: expected an id from docs/protocol.md or docs/lifecycle.md"
+                ),
             );
         }
     }
@@ -293,20 +303,25 @@ pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -
     let mut open: BTreeSet<String> = BTreeSet::new();
     for (i, step) in spec.steps.iter().enumerate() {
         let at = |field: &str| format!(".steps[{i}].{}{field}", step_name(step));
-        let windows = |sel: &str, must_exist: bool, errs: &mut dyn FnMut(String, String)| match expand_windows(sel) {
-            Ok(names) => {
-                if must_exist {
-                    for n in &names {
-                        if !open.contains(n) {
-                            errs(at(".window"), format!("window {n:?} is not open at this step"));
+        let windows = |sel: &str, must_exist: bool, errs: &mut dyn FnMut(String, String)| {
+            match expand_windows(sel) {
+                Ok(names) => {
+                    if must_exist {
+                        for n in &names {
+                            if !open.contains(n) {
+                                errs(
+                                    at(".window"),
+                                    format!("window {n:?} is not open at this step"),
+                                );
+                            }
                         }
                     }
+                    names
                 }
-                names
-            }
-            Err(e) => {
-                errs(at(".window"), e);
-                Vec::new()
+                Err(e) => {
+                    errs(at(".window"), e);
+                    Vec::new()
+                }
             }
         };
         match step {
@@ -316,10 +331,10 @@ pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -
                         err(at(".window"), format!("window {n:?} is already open"));
                     }
                 }
-                if let Some(t) = &o.topic {
-                    if t.trim().is_empty() {
-                        err(at(".topic"), "expected a non-blank topic".into());
-                    }
+                if let Some(t) = &o.topic
+                    && t.trim().is_empty()
+                {
+                    err(at(".topic"), "expected a non-blank topic".into());
                 }
             }
             Step::Start(s) | Step::Refresh(s) => {
@@ -379,13 +394,13 @@ fn step_name(step: &Step) -> &'static str {
 }
 
 fn check_outcome(outcome: Option<&Outcome>, path: &str, err: &mut dyn FnMut(String, String)) {
-    if let Some(Outcome::Fail(phase)) = outcome {
-        if Phase::parse(phase).is_none() {
-            err(
-                format!("{path}.fail"),
-                format!("unknown phase {phase:?}: expected one of {}", phase_names()),
-            );
-        }
+    if let Some(Outcome::Fail(phase)) = outcome
+        && Phase::parse(phase).is_none()
+    {
+        err(
+            format!("{path}.fail"),
+            format!("unknown phase {phase:?}: expected one of {}", phase_names()),
+        );
     }
 }
 
@@ -395,10 +410,13 @@ fn phase_names() -> String {
 
 fn check_faults(f: &Faults, path: &str, err: &mut dyn FnMut(String, String)) {
     let mut prob = |name: &str, p: Option<f64>| {
-        if let Some(p) = p {
-            if !(0.0..=1.0).contains(&p) {
-                err(format!("{path}.{name}"), format!("{p}: expected a probability in [0, 1]"));
-            }
+        if let Some(p) = p
+            && !(0.0..=1.0).contains(&p)
+        {
+            err(
+                format!("{path}.{name}"),
+                format!("{p}: expected a probability in [0, 1]"),
+            );
         }
     };
     prob("drop", f.drop);
@@ -412,14 +430,20 @@ fn check_faults(f: &Faults, path: &str, err: &mut dyn FnMut(String, String)) {
         prob("apply.fail", a.fail);
     }
     let mut range = |name: &str, r: Option<RangeMs>| {
-        if let Some(r) = r {
-            if r.min > r.max {
-                err(format!("{path}.{name}"), format!("min {} is above max {}", r.min, r.max));
-            }
+        if let Some(r) = r
+            && r.min > r.max
+        {
+            err(
+                format!("{path}.{name}"),
+                format!("min {} is above max {}", r.min, r.max),
+            );
         }
     };
     range("delay_ms", f.delay_ms);
-    range("snapshot.delay_ms", f.snapshot.as_ref().and_then(|s| s.delay_ms));
+    range(
+        "snapshot.delay_ms",
+        f.snapshot.as_ref().and_then(|s| s.delay_ms),
+    );
     range("apply.delay_ms", f.apply.as_ref().and_then(|a| a.delay_ms));
 }
 
@@ -436,22 +460,24 @@ fn has_window_checks(e: &Expect) -> bool {
 
 fn check_expect(spec: &Spec, e: &Expect, path: &str, err: &mut dyn FnMut(String, String)) {
     let revision = |s: &str| Revision::parse(s).map_err(|r| format!("{s:?}: {r}"));
-    if let Some(r) = &e.local_revision {
-        if r != "source" {
-            if let Err(m) = revision(r) {
-                err(format!("{path}.local_revision"), format!("{m}: expected a canonical revision or \"source\""));
-            }
-        }
+    if let Some(r) = &e.local_revision
+        && r != "source"
+        && let Err(m) = revision(r)
+    {
+        err(
+            format!("{path}.local_revision"),
+            format!("{m}: expected a canonical revision or \"source\""),
+        );
     }
     for (i, r) in e.applied.iter().flatten().enumerate() {
         if let Err(m) = revision(r) {
             err(format!("{path}.applied[{i}]"), m);
         }
     }
-    if let Some(s) = &e.source {
-        if let Err(m) = revision(&s.revision) {
-            err(format!("{path}.source.revision"), m);
-        }
+    if let Some(s) = &e.source
+        && let Err(m) = revision(&s.revision)
+    {
+        err(format!("{path}.source.revision"), m);
     }
     for phase in e.errors.iter().flat_map(|m| m.keys()) {
         if Phase::parse(phase).is_none() {
@@ -461,21 +487,31 @@ fn check_expect(spec: &Spec, e: &Expect, path: &str, err: &mut dyn FnMut(String,
             );
         }
     }
-    let bounds = [("fetches", e.fetches), ("applies", e.applies), ("subscriptions", e.subscriptions)];
+    let bounds = [
+        ("fetches", e.fetches),
+        ("applies", e.applies),
+        ("subscriptions", e.subscriptions),
+    ];
     for (name, b) in bounds {
-        if let Some(Bound::Range { min: Some(a), max: Some(b) }) = b {
-            if a > b {
-                err(format!("{path}.{name}"), format!("min {a} is above max {b}"));
-            }
-        }
-    }
-    if let Some(l) = &e.lifecycle {
-        if !["idle", "starting", "running", "stopped"].contains(&l.as_str()) {
+        if let Some(Bound::Range(Range {
+            min: Some(a),
+            max: Some(b),
+        })) = b
+            && a > b
+        {
             err(
-                format!("{path}.lifecycle"),
-                format!("{l:?}: expected idle, starting, running or stopped"),
+                format!("{path}.{name}"),
+                format!("min {a} is above max {b}"),
             );
         }
+    }
+    if let Some(l) = &e.lifecycle
+        && !["idle", "starting", "running", "stopped"].contains(&l.as_str())
+    {
+        err(
+            format!("{path}.lifecycle"),
+            format!("{l:?}: expected idle, starting, running or stopped"),
+        );
     }
     if e.subscriptions.is_some() && !spec.requires.contains(&Capability::SubscriptionCount) {
         err(
@@ -503,7 +539,10 @@ mod tests {
         assert_eq!(err.path, "steps[1].start.window");
         assert!(err.message.contains("expected a string"), "{err}");
         let shown = err.to_string();
-        assert!(shown.starts_with("specs/x.json: at steps[1].start.window: "), "{shown}");
+        assert!(
+            shown.starts_with("specs/x.json: at steps[1].start.window: "),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -551,7 +590,10 @@ mod tests {
         let err = Corpus::from_sources(vec![a, b]).expect_err("duplicate");
         assert_eq!(err.0.len(), 1);
         let shown = err.to_string();
-        assert!(shown.contains("b.json") && shown.contains("a.json") && shown.contains("duplicate"), "{shown}");
+        assert!(
+            shown.contains("b.json") && shown.contains("a.json") && shown.contains("duplicate"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -159,13 +159,14 @@ impl FaultState {
             return plan;
         }
         plan.fail = take_one(&mut snap.fail_next) || chance(&mut s.rng, snap.fail.unwrap_or(0.0));
-        if let Some(replace) = &mut snap.replace_next {
-            if replace.count > 0 {
-                replace.count -= 1;
-                plan.replace = Some(replace.payload.clone());
-            }
+        if let Some(replace) = &mut snap.replace_next
+            && replace.count > 0
+        {
+            replace.count -= 1;
+            plan.replace = Some(replace.payload.clone());
         }
-        plan.stale = take_one(&mut snap.stale_next) || chance(&mut s.rng, snap.stale.unwrap_or(0.0));
+        plan.stale =
+            take_one(&mut snap.stale_next) || chance(&mut s.rng, snap.stale.unwrap_or(0.0));
         plan.delay = snap.delay_ms.map(|r| pick(&mut s.rng, r));
         plan
     }
@@ -175,7 +176,8 @@ impl FaultState {
         let mut s = self.inner.lock();
         let s = &mut *s;
         ApplyPlan {
-            fail: take_one(&mut s.apply.fail_next) || chance(&mut s.rng, s.apply.fail.unwrap_or(0.0)),
+            fail: take_one(&mut s.apply.fail_next)
+                || chance(&mut s.rng, s.apply.fail.unwrap_or(0.0)),
             delay: s.apply.delay_ms.map(|r| pick(&mut s.rng, r)),
         }
     }
@@ -271,7 +273,11 @@ impl InvalidationSubscriber for FaultSubscriber {
     }
 }
 
-fn wrap_handler(tap: WindowTap, engine: InvalidationHandler, closed: Arc<AtomicBool>) -> InvalidationHandler {
+fn wrap_handler(
+    tap: WindowTap,
+    engine: InvalidationHandler,
+    closed: Arc<AtomicBool>,
+) -> InvalidationHandler {
     Arc::new(move |payload: &Value| {
         if closed.load(Ordering::SeqCst) {
             let msg = format!("event delivered after unsubscribe: {}", describe(payload));
@@ -287,8 +293,10 @@ fn wrap_handler(tap: WindowTap, engine: InvalidationHandler, closed: Arc<AtomicB
         }
         let copies = if plan.duplicate { 2 } else { 1 };
         if plan.hold {
-            tap.trace
-                .log(&tap.name, format!("hold back {} (reorder fault)", describe(payload)));
+            tap.trace.log(
+                &tap.name,
+                format!("hold back {} (reorder fault)", describe(payload)),
+            );
             tap.faults.inner.lock().held = Some(payload.clone());
             // Released after the next event, or after 10 ms if none comes.
             let (tap, engine, closed) = (tap.clone(), engine.clone(), closed.clone());
@@ -335,7 +343,8 @@ fn forward(tap: &WindowTap, engine: &InvalidationHandler, closed: &AtomicBool, p
         return;
     }
     let valid = InvalidationEvent::from_json(payload).is_ok();
-    tap.trace.log(&tap.name, format!("deliver {}", describe(payload)));
+    tap.trace
+        .log(&tap.name, format!("deliver {}", describe(payload)));
     if !valid {
         tap.record.lock().garbage_forwarded += 1;
     }
@@ -387,7 +396,8 @@ impl SnapshotProvider for FaultProvider {
         let plan = tap.faults.fetch_plan();
         Box::pin(async move {
             if plan.hang {
-                tap.trace.log(&tap.name, format!("fetch #{n} hangs (fault)"));
+                tap.trace
+                    .log(&tap.name, format!("fetch #{n} hangs (fault)"));
                 return futures::future::pending().await;
             }
             tap.trace.log(&tap.name, format!("fetch #{n}"));
@@ -396,28 +406,35 @@ impl SnapshotProvider for FaultProvider {
                 tokio::time::sleep(delay).await;
             }
             if plan.fail {
-                tap.trace.log(&tap.name, format!("fetch #{n} fails (fault)"));
+                tap.trace
+                    .log(&tap.name, format!("fetch #{n} fails (fault)"));
                 return Err(PortError::new("injected snapshot failure"));
             }
             if let Some(payload) = plan.replace {
-                tap.trace.log(&tap.name, format!("fetch #{n} replaced by garbage (fault)"));
+                tap.trace
+                    .log(&tap.name, format!("fetch #{n} replaced by garbage (fault)"));
                 return Ok(payload);
             }
-            if plan.stale && result.is_ok() {
-                if let Some(previous) = tap.sources.previous_json(&tap.topic) {
-                    tap.trace.log(&tap.name, format!("fetch #{n} served stale (fault)"));
-                    result = Ok(previous);
-                }
+            if plan.stale
+                && result.is_ok()
+                && let Some(previous) = tap.sources.previous_json(&tap.topic)
+            {
+                tap.trace
+                    .log(&tap.name, format!("fetch #{n} served stale (fault)"));
+                result = Ok(previous);
             }
             match &result {
                 Ok(v) => tap.trace.log(
                     &tap.name,
                     format!(
                         "fetch #{n} -> revision {}",
-                        v.get("revision").map_or_else(|| "?".to_owned(), Value::to_string)
+                        v.get("revision")
+                            .map_or_else(|| "?".to_owned(), Value::to_string)
                     ),
                 ),
-                Err(e) => tap.trace.log(&tap.name, format!("fetch #{n} -> error: {e}")),
+                Err(e) => tap
+                    .trace
+                    .log(&tap.name, format!("fetch #{n} -> error: {e}")),
             }
             result
         })

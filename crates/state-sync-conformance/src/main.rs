@@ -116,7 +116,10 @@ fn run(args: &RunArgs) -> ExitCode {
     for name in &args.transports {
         if !available.iter().any(|t| t.name() == name) {
             let names: Vec<&str> = available.iter().map(|t| t.name()).collect();
-            eprintln!("error: unknown transport {name:?}; the reference transports are {}", names.join(", "));
+            eprintln!(
+                "error: unknown transport {name:?}; the reference transports are {}",
+                names.join(", ")
+            );
             return ExitCode::from(2);
         }
     }
@@ -145,7 +148,11 @@ fn run(args: &RunArgs) -> ExitCode {
     eprintln!(
         "{total} cases in {:.1} ms ({:.3} ms per case)",
         elapsed.as_secs_f64() * 1e3,
-        if total == 0 { 0.0 } else { elapsed.as_secs_f64() * 1e3 / total as f64 }
+        if total == 0 {
+            0.0
+        } else {
+            elapsed.as_secs_f64() * 1e3 / total as f64
+        }
     );
     match report::write_reports(&report, &args.out) {
         Ok(written) => eprintln!(
@@ -180,7 +187,13 @@ fn list(args: &CorpusArgs) -> ExitCode {
     };
     for loaded in corpus.specs().iter().filter(|s| args.selects(&s.spec)) {
         let s = &loaded.spec;
-        println!("{:<44} {:<6} {:<28} {}", s.id, s.level.as_str(), s.clauses.join(","), s.title);
+        println!(
+            "{:<44} {:<6} {:<28} {}",
+            s.id,
+            s.level.as_str(),
+            s.clauses.join(","),
+            s.title
+        );
     }
     ExitCode::SUCCESS
 }
@@ -207,7 +220,7 @@ fn check(paths: &[PathBuf]) -> ExitCode {
         }
     }
     for load in loads {
-        match load.and_then(|c| corpus.merge(c).map(|()| ())) {
+        match load.and_then(|c| corpus.merge(c)) {
             Ok(()) => {}
             Err(e) => {
                 eprintln!("{e}");

@@ -52,7 +52,21 @@ pub(crate) fn capture_on_this_thread() {
 
 /// The unexpected panics recorded on this thread so far (and clears them).
 pub(crate) fn take_unexpected() -> Vec<String> {
-    CAPTURED.with(|c| c.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default())
+    CAPTURED.with(|c| {
+        c.borrow_mut()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    })
+}
+
+/// Whether a panic with this message was recorded on this thread.
+pub(crate) fn is_captured(message: &str) -> bool {
+    CAPTURED.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|list| list.iter().any(|m| m.starts_with(message)))
+    })
 }
 
 /// The text of a panic payload.

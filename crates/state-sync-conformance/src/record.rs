@@ -101,23 +101,26 @@ impl SnapshotApplier<Value> for RecordingApplier {
                 rec.violations
                     .push(format!("apply of revision {revision} called after stop"));
             }
-            if let Some(last) = rec.applied.last().copied() {
-                if revision <= last {
-                    rec.violations.push(format!(
-                        "applies not strictly increasing: {revision} after {last}"
-                    ));
-                }
+            if let Some(last) = rec.applied.last().copied()
+                && revision <= last
+            {
+                rec.violations.push(format!(
+                    "applies not strictly increasing: {revision} after {last}"
+                ));
             }
         }
         let plan = self.faults.apply_plan();
         Box::pin(async move {
             if let Some(delay) = plan.delay {
-                self.trace
-                    .log(&self.name, format!("apply {revision} slowed by {} ms", delay.as_millis()));
+                self.trace.log(
+                    &self.name,
+                    format!("apply {revision} slowed by {} ms", delay.as_millis()),
+                );
                 tokio::time::sleep(delay).await;
             }
             if plan.fail {
-                self.trace.log(&self.name, format!("apply {revision} fails (injected)"));
+                self.trace
+                    .log(&self.name, format!("apply {revision} fails (injected)"));
                 return Err(PortError::new("injected apply failure"));
             }
             self.trace.log(&self.name, format!("apply {revision}"));

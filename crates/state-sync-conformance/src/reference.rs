@@ -70,7 +70,7 @@ impl Transport for Channel {
     }
 
     fn open(&self, server: SnapshotServer) -> Box<dyn Bus> {
-        let bus = channel::Bus::with_config(self.config.clone());
+        let bus = channel::Bus::with_config(self.config);
         bus.serve_handler(SnapshotHandler::sync(move |topic| server.snapshot(topic)));
         Box::new(ChannelBus(bus))
     }

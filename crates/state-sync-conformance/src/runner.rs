@@ -35,6 +35,9 @@ pub const DEFAULT_SETTLE_MS: u64 = 60_000;
 /// Virtual time allowed for unsubscriptions to finish after the last step.
 const TEARDOWN_SETTLE_MS: u64 = 10_000;
 
+/// Builds the command that reruns one case from `(transport, spec id, seed)`.
+pub type RerunCommand = Arc<dyn Fn(&str, &str, u64) -> String + Send + Sync>;
+
 /// How cases are run.
 #[derive(Clone)]
 pub struct RunOptions {
@@ -43,7 +46,7 @@ pub struct RunOptions {
     /// Wall-clock limit per case (a blocked thread gives `timeout`).
     pub watchdog: Duration,
     /// Builds the command that reruns one case: `(transport, spec id, seed)`.
-    pub rerun: Arc<dyn Fn(&str, &str, u64) -> String + Send + Sync>,
+    pub rerun: RerunCommand,
 }
 
 impl Default for RunOptions {
@@ -52,7 +55,9 @@ impl Default for RunOptions {
             seed: None,
             watchdog: Duration::from_secs(30),
             rerun: Arc::new(|transport, spec, seed| {
-                format!("state-sync-conformance run --transport {transport} --spec {spec} --seed {seed}")
+                format!(
+                    "state-sync-conformance run --transport {transport} --spec {spec} --seed {seed}"
+                )
             }),
         }
     }
@@ -182,7 +187,11 @@ fn run_on_this_thread(spec: &Spec, transport: &Arc<dyn Transport>, seed: u64) ->
     // Tasks still pending (hung fetches, delayed events) are dropped here.
     let dropped = catch_unwind(AssertUnwindSafe(move || drop(runtime)));
     let panicked = panics::take_unexpected();
-    let trace = trace_slot.lock().as_ref().map(Trace::take).unwrap_or_default();
+    let trace = trace_slot
+        .lock()
+        .as_ref()
+        .map(Trace::take)
+        .unwrap_or_default();
     let mut outcome = match ran {
         Ok(mut outcome) => {
             outcome.trace = trace;
@@ -190,14 +199,21 @@ fn run_on_this_thread(spec: &Spec, transport: &Arc<dyn Transport>, seed: u64) ->
         }
         Err(payload) => Outcome_ {
             verdict: Verdict::Error,
-            failures: vec![format!("panicked: {}", panics::message(&*payload))],
+            // The panic hook records the message (with its location) below.
+            failures: if panics::is_captured(&panics::message(&*payload)) {
+                Vec::new()
+            } else {
+                vec![format!("panicked: {}", panics::message(&*payload))]
+            },
             trace,
             virtual_ms: 0,
         },
     };
     if dropped.is_err() && outcome.verdict != Verdict::Error {
         outcome.verdict = Verdict::Error;
-        outcome.failures.push("panicked while shutting the case down".to_owned());
+        outcome
+            .failures
+            .push("panicked while shutting the case down".to_owned());
     }
     if !panicked.is_empty() {
         if outcome.verdict != Verdict::Error {
@@ -350,7 +366,11 @@ impl<'a> Case<'a> {
                         let result = match joined {
                             Ok(Ok(r)) => Some(r),
                             Ok(Err(e)) => {
-                                self.fail(i, "join", format!("window {name:?}: background call panicked: {e}"));
+                                self.fail(
+                                    i,
+                                    "join",
+                                    format!("window {name:?}: background call panicked: {e}"),
+                                );
                                 continue;
                             }
                             Err(_) => None,
@@ -370,10 +390,8 @@ impl<'a> Case<'a> {
                     self.trace.log(&name, what);
                     w.sync.stop();
                     w.record.lock().stopped = true;
-                    if close {
-                        if let Some(w) = self.windows.remove(&name) {
-                            self.closed.push((name, w.record));
-                        }
+                    if close && let Some(w) = self.windows.remove(&name) {
+                        self.closed.push((name, w.record));
                     }
                 }
             }
@@ -381,18 +399,22 @@ impl<'a> Case<'a> {
                 let topic = m.topic.as_deref().unwrap_or(DEFAULT_TOPIC);
                 let count = m.count.unwrap_or(1);
                 for k in 0..count {
-                    if k > 0 {
-                        if let Some(ms) = m.spacing_ms.filter(|ms| *ms > 0) {
-                            tokio::time::sleep(Duration::from_millis(ms)).await;
-                        }
+                    if k > 0
+                        && let Some(ms) = m.spacing_ms.filter(|ms| *ms > 0)
+                    {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
                     }
-                    let event = match self.sources.mutate(topic, m.data.clone(), m.source_id.as_deref()) {
-                        Ok(e) => e,
-                        Err(e) => {
-                            self.fail(i, "mutate", e.to_string());
-                            return;
-                        }
-                    };
+                    let event =
+                        match self
+                            .sources
+                            .mutate(topic, m.data.clone(), m.source_id.as_deref())
+                        {
+                            Ok(e) => e,
+                            Err(e) => {
+                                self.fail(i, "mutate", e.to_string());
+                                return;
+                            }
+                        };
                     self.trace
                         .log("source", format!("{topic} -> revision {}", event.revision));
                     if m.emit.unwrap_or(true) {
@@ -424,7 +446,10 @@ impl<'a> Case<'a> {
     }
 
     fn open(&mut self, name: &str, open: &Open) -> Window {
-        let topic = open.topic.clone().unwrap_or_else(|| DEFAULT_TOPIC.to_owned());
+        let topic = open
+            .topic
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TOPIC.to_owned());
         let record: Record = Arc::default();
         let faults = Arc::new(FaultState::new(self.seed ^ fnv1a(name.as_bytes())));
         let ends = self.bus.window(name, &topic);
@@ -472,7 +497,12 @@ impl<'a> Case<'a> {
                 if let Some(ms) = r.max_delay_ms {
                     policy = policy.max_delay(Duration::from_millis(ms));
                 }
-                RevisionSync::builder(topic.clone(), subscriber, with_retry(provider, policy), applier)
+                RevisionSync::builder(
+                    topic.clone(),
+                    subscriber,
+                    with_retry(provider, policy),
+                    applier,
+                )
             }
             None => RevisionSync::builder(topic.clone(), subscriber, provider, applier),
         };
@@ -523,7 +553,10 @@ impl<'a> Case<'a> {
         expect: Option<&Outcome>,
     ) {
         let Some(result) = result else {
-            self.trace.log(name, format!("{what} still pending when the budget ran out"));
+            self.trace.log(
+                name,
+                format!("{what} still pending when the budget ran out"),
+            );
             self.fail(
                 i,
                 what,
@@ -537,33 +570,54 @@ impl<'a> Case<'a> {
         };
         match &result {
             Ok(()) => self.trace.log(name, format!("{what} ok")),
-            Err(e) => self.trace.log(name, format!("{what} failed [{}]: {e}", e.phase())),
+            Err(e) => self
+                .trace
+                .log(name, format!("{what} failed [{}]: {e}", e.phase())),
         }
         let expected = expect.cloned().unwrap_or(Outcome::Ok);
         match (&expected, &result) {
             (Outcome::Ok, Ok(())) => {}
             (Outcome::Fail(phase), Err(e)) if e.phase().as_str() == phase => {}
             (Outcome::Ok, Err(e)) => {
-                self.fail(i, what, format!("window {name:?}: expected ok, got error in phase {}: {e}", e.phase()));
+                self.fail(
+                    i,
+                    what,
+                    format!(
+                        "window {name:?}: expected ok, got error in phase {}: {e}",
+                        e.phase()
+                    ),
+                );
             }
             (Outcome::Fail(phase), Ok(())) => {
-                self.fail(i, what, format!("window {name:?}: expected failure in phase {phase}, got ok"));
+                self.fail(
+                    i,
+                    what,
+                    format!("window {name:?}: expected failure in phase {phase}, got ok"),
+                );
             }
             (Outcome::Fail(phase), Err(e)) => {
                 self.fail(
                     i,
                     what,
-                    format!("window {name:?}: expected failure in phase {phase}, got phase {}: {e}", e.phase()),
+                    format!(
+                        "window {name:?}: expected failure in phase {phase}, got phase {}: {e}",
+                        e.phase()
+                    ),
                 );
             }
         }
         // A failed start must leave nothing subscribed (LIFE-4).
-        if what != "refresh" && result.is_err() {
-            if let Some(w) = self.windows.get(name) {
-                let open = w.record.lock().open_subscriptions;
-                if open != 0 {
-                    self.fail(i, what, format!("window {name:?}: {open} subscription(s) left after a failed start"));
-                }
+        if what != "refresh"
+            && result.is_err()
+            && let Some(w) = self.windows.get(name)
+        {
+            let open = w.record.lock().open_subscriptions;
+            if open != 0 {
+                self.fail(
+                    i,
+                    what,
+                    format!("window {name:?}: {open} subscription(s) left after a failed start"),
+                );
             }
         }
     }
@@ -581,7 +635,9 @@ impl<'a> Case<'a> {
         if let Some(bound) = e.subscriptions {
             match self.bus.active_subscriptions() {
                 Some(n) if bound.holds(n as u64) => {}
-                Some(n) => problems.push(format!("active subscriptions: expected {bound}, got {n}")),
+                Some(n) => {
+                    problems.push(format!("active subscriptions: expected {bound}, got {n}"))
+                }
                 None => problems.push("the transport does not report its subscriptions".to_owned()),
             }
         }
@@ -589,7 +645,10 @@ impl<'a> Case<'a> {
             let topic = s.topic.as_deref().unwrap_or(DEFAULT_TOPIC);
             let (rev, _) = self.sources.current(topic);
             if rev.to_string() != s.revision {
-                problems.push(format!("source {topic:?}: expected revision {}, got {rev}", s.revision));
+                problems.push(format!(
+                    "source {topic:?}: expected revision {}, got {rev}",
+                    s.revision
+                ));
             }
         }
         for p in problems {
@@ -609,19 +668,28 @@ impl<'a> Case<'a> {
                 Revision::parse(expected).ok().map(Revision::get)
             };
             if want != Some(local.get()) {
-                problems.push(format!("window {name:?}: local revision: expected {expected} ({}), got {local}", want.map_or("?".to_owned(), |w| w.to_string())));
+                problems.push(format!(
+                    "window {name:?}: local revision: expected {expected} ({}), got {local}",
+                    want.map_or("?".to_owned(), |w| w.to_string())
+                ));
             }
         }
         if let Some(applied) = &e.applied {
             let got: Vec<String> = rec.applied.iter().map(Revision::to_string).collect();
             if &got != applied {
-                problems.push(format!("window {name:?}: applied revisions: expected {applied:?}, got {got:?}"));
+                problems.push(format!(
+                    "window {name:?}: applied revisions: expected {applied:?}, got {got:?}"
+                ));
             }
         }
-        if let Some(data) = &e.data {
-            if rec.data.as_ref() != Some(data) {
-                problems.push(format!("window {name:?}: data: expected {}, got {}", short(data), rec.data.as_ref().map_or("nothing".to_owned(), short)));
-            }
+        if let Some(data) = &e.data
+            && rec.data.as_ref() != Some(data)
+        {
+            problems.push(format!(
+                "window {name:?}: data: expected {}, got {}",
+                short(data),
+                rec.data.as_ref().map_or("nothing".to_owned(), short)
+            ));
         }
         if let Some(want) = e.converged {
             let converged = local.get() == source_rev && rec.data.as_ref() == Some(&source_data);
@@ -633,27 +701,40 @@ impl<'a> Case<'a> {
                 ));
             }
         }
-        if let Some(bound) = e.fetches {
-            if !bound.holds(rec.fetches) {
-                problems.push(format!("window {name:?}: fetches: expected {bound}, got {}", rec.fetches));
-            }
+        if let Some(bound) = e.fetches
+            && !bound.holds(rec.fetches)
+        {
+            problems.push(format!(
+                "window {name:?}: fetches: expected {bound}, got {}",
+                rec.fetches
+            ));
         }
         if let Some(bound) = e.applies {
             let n = rec.applied.len() as u64;
             if !bound.holds(n) {
-                problems.push(format!("window {name:?}: applies: expected {bound}, got {n}"));
+                problems.push(format!(
+                    "window {name:?}: applies: expected {bound}, got {n}"
+                ));
             }
         }
         for (phase, bound) in e.errors.iter().flatten() {
-            let n = rec.errors.iter().filter(|(p, _)| p.as_str() == phase).count() as u64;
+            let n = rec
+                .errors
+                .iter()
+                .filter(|(p, _)| p.as_str() == phase)
+                .count() as u64;
             if !bound.holds(n) {
-                problems.push(format!("window {name:?}: errors in phase {phase}: expected {bound}, got {n}"));
+                problems.push(format!(
+                    "window {name:?}: errors in phase {phase}: expected {bound}, got {n}"
+                ));
             }
         }
         if let Some(want) = &e.lifecycle {
             let got = lifecycle_name(w.sync.lifecycle());
             if got != want {
-                problems.push(format!("window {name:?}: lifecycle: expected {want}, got {got}"));
+                problems.push(format!(
+                    "window {name:?}: lifecycle: expected {want}, got {got}"
+                ));
             }
         }
     }
@@ -679,7 +760,8 @@ impl<'a> Case<'a> {
         for (name, record) in records {
             let rec = record.lock();
             for v in &rec.violations {
-                self.failures.push(format!("invariant: window {name:?}: {v}"));
+                self.failures
+                    .push(format!("invariant: window {name:?}: {v}"));
             }
             if rec.garbage_forwarded != rec.event_protocol_errors {
                 self.failures.push(format!(
@@ -694,12 +776,12 @@ impl<'a> Case<'a> {
                 ));
             }
         }
-        if let Some(n) = self.bus.active_subscriptions() {
-            if n != 0 {
-                self.failures.push(format!(
+        if let Some(n) = self.bus.active_subscriptions()
+            && n != 0
+        {
+            self.failures.push(format!(
                     "invariant: the transport still has {n} active subscription(s) after every window stopped"
                 ));
-            }
         }
         let _ = Phase::Protocol;
     }

@@ -62,7 +62,8 @@ impl Sources {
                 .revision
                 .checked_add(1)
                 .ok_or_else(|| PortError::new("source revision exhausted"))?;
-            let old = std::mem::replace(&mut state.data, data.unwrap_or_else(|| initial_data(next)));
+            let old =
+                std::mem::replace(&mut state.data, data.unwrap_or_else(|| initial_data(next)));
             state.history.push_back((state.revision, old));
             if state.history.len() > HISTORY {
                 state.history.pop_front();

@@ -52,7 +52,9 @@ pub struct Spec {
 }
 
 /// How binding a spec is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// A MUST clause.
@@ -72,7 +74,9 @@ impl Level {
 }
 
 /// Something a transport may or may not offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Capability {
     /// The bus reports its number of active subscriptions (leak checks).
@@ -477,14 +481,20 @@ pub enum Bound {
     /// Exactly this many.
     Exactly(u64),
     /// Within these inclusive bounds.
-    Range {
-        /// At least.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        min: Option<u64>,
-        /// At most.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        max: Option<u64>,
-    },
+    Range(Range),
+}
+
+/// Inclusive bounds: `{"min": 1, "max": 2}`, either may be left out. Unknown
+/// keys are errors, so a typo cannot silently turn a check off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    /// At least.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    /// At most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
 }
 
 impl Bound {
@@ -492,7 +502,9 @@ impl Bound {
     pub fn holds(self, n: u64) -> bool {
         match self {
             Bound::Exactly(x) => n == x,
-            Bound::Range { min, max } => min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
+            Bound::Range(Range { min, max }) => {
+                min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m)
+            }
         }
     }
 }
@@ -501,10 +513,22 @@ impl std::fmt::Display for Bound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Bound::Exactly(x) => write!(f, "exactly {x}"),
-            Bound::Range { min: Some(a), max: Some(b) } => write!(f, "between {a} and {b}"),
-            Bound::Range { min: Some(a), max: None } => write!(f, "at least {a}"),
-            Bound::Range { min: None, max: Some(b) } => write!(f, "at most {b}"),
-            Bound::Range { min: None, max: None } => f.write_str("any number"),
+            Bound::Range(Range {
+                min: Some(a),
+                max: Some(b),
+            }) => write!(f, "between {a} and {b}"),
+            Bound::Range(Range {
+                min: Some(a),
+                max: None,
+            }) => write!(f, "at least {a}"),
+            Bound::Range(Range {
+                min: None,
+                max: Some(b),
+            }) => write!(f, "at most {b}"),
+            Bound::Range(Range {
+                min: None,
+                max: None,
+            }) => f.write_str("any number"),
         }
     }
 }
@@ -561,5 +585,9 @@ mod tests {
         let b: Bound = serde_json::from_str(r#"{"max": 2}"#).expect("bound");
         assert!(b.holds(0) && b.holds(2) && !b.holds(3));
         assert_eq!(b.to_string(), "at most 2");
+        assert!(
+            serde_json::from_str::<Bound>(r#"{"mx": 2}"#).is_err(),
+            "typos are errors"
+        );
     }
 }

@@ -219,10 +219,8 @@ impl Suite {
                 let name = format!("{}::{}", transport.name(), spec.id);
                 trials.push(
                     libtest_mimic::Trial::test(name, move || {
-                        let result = finish(
-                            run_case(&spec, &transport, &options),
-                            known.as_deref(),
-                        );
+                        let result =
+                            finish(run_case(&spec, &transport, &options), known.as_deref());
                         match result.verdict {
                             Verdict::Pass | Verdict::ExpectedFail | Verdict::Unsupported => Ok(()),
                             _ => Err(result.explain().into()),
@@ -243,15 +241,23 @@ impl Suite {
 fn info(t: &dyn Transport) -> TransportInfo {
     TransportInfo {
         name: t.name().to_owned(),
-        capabilities: t.capabilities().names().into_iter().map(str::to_owned).collect(),
+        capabilities: t
+            .capabilities()
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
     }
 }
 
 /// Applies the known-failures file to a raw result.
 fn finish(mut result: CaseResult, known: Option<&KnownFailures>) -> CaseResult {
     let entry = known.and_then(|k| k.lookup(&result.transport, &result.spec));
-    result.verdict = KnownFailures::adjust(result.verdict, entry);
-    result.known_failure = entry.map(|e| e.describe());
+    let adjusted = KnownFailures::adjust(result.verdict, entry);
+    if adjusted != result.verdict {
+        result.known_failure = entry.map(|e| e.describe());
+    }
+    result.verdict = adjusted;
     result
 }
 
@@ -262,7 +268,9 @@ fn run_parallel(
     options: &RunOptions,
     known: Option<&KnownFailures>,
 ) -> Vec<CaseResult> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = parking_lot::Mutex::new(vec![None; cases.len()]);
     std::thread::scope(|scope| {

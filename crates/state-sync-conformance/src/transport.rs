@@ -100,10 +100,12 @@ impl fmt::Debug for WindowEnds {
     }
 }
 
+type ServeFn = dyn Fn(&str) -> Result<Value, PortError> + Send + Sync;
+
 /// The kit's source of truth, as the transport's backend sees it.
 #[derive(Clone)]
 pub struct SnapshotServer {
-    inner: Arc<dyn Fn(&str) -> Result<Value, PortError> + Send + Sync>,
+    inner: Arc<ServeFn>,
 }
 
 impl SnapshotServer {

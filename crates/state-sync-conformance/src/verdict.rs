@@ -81,7 +81,11 @@ pub struct TraceEntry {
 
 impl fmt::Display for TraceEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:>8} ms  {:<10} {}", self.at_ms, self.window, self.event)
+        write!(
+            f,
+            "{:>8} ms  {:<10} {}",
+            self.at_ms, self.window, self.event
+        )
     }
 }
 
@@ -138,7 +142,10 @@ impl CaseResult {
             out.push_str(&format!("  - {f}\n"));
         }
         if !self.missing.is_empty() {
-            out.push_str(&format!("  missing capabilities: {}\n", self.missing.join(", ")));
+            out.push_str(&format!(
+                "  missing capabilities: {}\n",
+                self.missing.join(", ")
+            ));
         }
         if !self.trace.is_empty() {
             out.push_str(&format!("trace (seed {}):\n", self.seed));
@@ -203,8 +210,10 @@ impl SuiteReport {
     ) -> Self {
         transports.sort_by(|a, b| a.name.cmp(&b.name));
         cases.sort_by(|a, b| (&a.transport, &a.spec).cmp(&(&b.transport, &b.spec)));
-        let mut verdicts: BTreeMap<String, usize> =
-            Verdict::ALL.iter().map(|v| (v.as_str().to_owned(), 0)).collect();
+        let mut verdicts: BTreeMap<String, usize> = Verdict::ALL
+            .iter()
+            .map(|v| (v.as_str().to_owned(), 0))
+            .collect();
         for c in &cases {
             *verdicts.entry(c.verdict.as_str().to_owned()).or_default() += 1;
         }

@@ -103,27 +103,50 @@ impl Bus for BrokenBus {
     }
 }
 
-fn run(spec_text: &str, transport: impl Transport, options: &RunOptions) -> state_sync_conformance::CaseResult {
+fn run(
+    spec_text: &str,
+    transport: impl Transport,
+    options: &RunOptions,
+) -> state_sync_conformance::CaseResult {
     let t: Arc<dyn Transport> = Arc::new(transport);
     run_case(&spec(spec_text), &t, options)
 }
 
 #[test]
 fn a_panicking_transport_gives_error() {
-    let r = run(START_SPEC, Broken(Fault::PanicOnSubscribe), &RunOptions::default());
+    let r = run(
+        START_SPEC,
+        Broken(Fault::PanicOnSubscribe),
+        &RunOptions::default(),
+    );
     assert_eq!(r.verdict, Verdict::Error, "{}", r.explain());
-    assert!(r.failures.iter().any(|f| f.contains("subscribe panicked")), "{:?}", r.failures);
-    assert!(r.rerun.as_deref().is_some_and(|c| c.contains("--spec t")), "{:?}", r.rerun);
+    assert!(
+        r.failures.iter().any(|f| f.contains("subscribe panicked")),
+        "{:?}",
+        r.failures
+    );
+    assert!(
+        r.rerun.as_deref().is_some_and(|c| c.contains("--spec t")),
+        "{:?}",
+        r.rerun
+    );
 }
 
 #[test]
 fn a_hanging_transport_gives_timeout_on_virtual_time() {
     let started = std::time::Instant::now();
-    let r = run(START_SPEC, Broken(Fault::HangOnSubscribe), &RunOptions::default());
+    let r = run(
+        START_SPEC,
+        Broken(Fault::HangOnSubscribe),
+        &RunOptions::default(),
+    );
     assert_eq!(r.verdict, Verdict::Timeout, "{}", r.explain());
     assert!(r.failures[0].contains("budget"), "{:?}", r.failures);
     assert_eq!(r.virtual_ms, 600_000, "the whole virtual budget elapsed");
-    assert!(started.elapsed() < Duration::from_secs(5), "virtual time, not real time");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "virtual time, not real time"
+    );
 }
 
 #[test]
@@ -145,8 +168,15 @@ fn a_failed_expectation_gives_fail_with_trace_and_rerun() {
     let r = run(&spec_text, Memory, &RunOptions::default());
     assert_eq!(r.verdict, Verdict::Fail);
     assert!(r.failures[0].contains("expected 7"), "{:?}", r.failures);
-    assert!(r.trace.iter().any(|t| t.event.contains("apply 0")), "{:?}", r.trace);
-    assert!(r.explain().contains("rerun: state-sync-conformance run --transport memory --spec t"));
+    assert!(
+        r.trace.iter().any(|t| t.event.contains("apply 0")),
+        "{:?}",
+        r.trace
+    );
+    assert!(
+        r.explain()
+            .contains("rerun: state-sync-conformance run --transport memory --spec t")
+    );
 }
 
 #[test]
@@ -160,7 +190,10 @@ fn missing_capability_gives_unsupported() {
             Memory.open(server)
         }
     }
-    let spec_text = START_SPEC.replace(r#""level": "must","#, r#""level": "must", "requires": ["subscription-count"],"#);
+    let spec_text = START_SPEC.replace(
+        r#""level": "must","#,
+        r#""level": "must", "requires": ["subscription-count"],"#,
+    );
     let r = run(&spec_text, Bare, &RunOptions::default());
     assert_eq!(r.verdict, Verdict::Unsupported);
     assert_eq!(r.missing, ["subscription-count"]);
@@ -174,20 +207,34 @@ fn malformed_spec_file_names_file_and_path() {
         r#"{"id": "bad", "title": "t", "clauses": ["LIFE-1"], "level": "must", "steps": [{"advance": {"ms": "ten"}}]}"#,
     )
     .expect("write");
-    let err = Suite::new().transport(Memory).specs_dir(&dir).run().expect_err("malformed");
+    let err = Suite::new()
+        .transport(Memory)
+        .specs_dir(&dir)
+        .run()
+        .expect_err("malformed");
     let text = err.to_string();
     assert!(matches!(err, SuiteError::Specs(_)));
-    assert!(text.contains("bad.json") && text.contains("steps[0].advance.ms"), "{text}");
+    assert!(
+        text.contains("bad.json") && text.contains("steps[0].advance.ms"),
+        "{text}"
+    );
     assert!(text.contains("expected u64"), "{text}");
 }
 
 #[test]
 fn duplicate_id_with_the_embedded_corpus_is_an_error() {
     let dir = temp_dir("duplicate");
-    let existing = Corpus::embedded().expect("corpus").specs()[0].spec.id.clone();
+    let existing = Corpus::embedded().expect("corpus").specs()[0]
+        .spec
+        .id
+        .clone();
     let text = START_SPEC.replace(r#""id": "t""#, &format!(r#""id": "{existing}""#));
     std::fs::write(dir.join("dup.json"), text).expect("write");
-    let err = Suite::new().transport(Memory).specs_dir(&dir).run().expect_err("duplicate");
+    let err = Suite::new()
+        .transport(Memory)
+        .specs_dir(&dir)
+        .run()
+        .expect_err("duplicate");
     assert!(err.to_string().contains("duplicate spec id"), "{err}");
 }
 
@@ -198,7 +245,9 @@ fn known_failures_turn_verdicts_and_reject_unknown_specs() {
     std::fs::create_dir_all(&specs).expect("mkdir");
     std::fs::write(
         specs.join("failing.json"),
-        START_SPEC.replace(r#""id": "t""#, r#""id": "user-failing""#).replace(r#""local_revision": "0""#, r#""local_revision": "9""#),
+        START_SPEC
+            .replace(r#""id": "t""#, r#""id": "user-failing""#)
+            .replace(r#""local_revision": "0""#, r#""local_revision": "9""#),
     )
     .expect("write");
     let known = dir.join("known.json");
@@ -217,7 +266,11 @@ fn known_failures_turn_verdicts_and_reject_unknown_specs() {
     assert!(report.summary.ok);
 
     std::fs::write(&known, r#"{"no-such-spec": {"reason": "x"}}"#).expect("write");
-    let err = Suite::new().transport(Memory).known_failures(&known).run().expect_err("unknown spec");
+    let err = Suite::new()
+        .transport(Memory)
+        .known_failures(&known)
+        .run()
+        .expect_err("unknown spec");
     assert!(err.to_string().contains("no-such-spec"), "{err}");
 }
 
@@ -275,5 +328,8 @@ fn clause_registry_matches_the_docs() {
         .map(|c| (c.id, c.level.as_str().to_owned(), c.doc))
         .collect();
     assert!(!registry.is_empty());
-    assert_eq!(registry, in_docs, "contract-specs/clauses.json must list the clause tables of the docs");
+    assert_eq!(
+        registry, in_docs,
+        "contract-specs/clauses.json must list the clause tables of the docs"
+    );
 }
