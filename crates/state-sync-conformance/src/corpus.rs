@@ -370,7 +370,7 @@ pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -
                     err(at(".count"), "expected a count of at least 1".into());
                 }
             }
-            Step::Emit(_) | Step::Advance(_) | Step::Settle(_) => {}
+            Step::Emit(_) | Step::Backend(_) | Step::Advance(_) | Step::Settle(_) => {}
         }
     }
     errors
@@ -387,6 +387,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::Mutate(_) => "mutate",
         Step::Emit(_) => "emit",
         Step::Faults(_) => "faults",
+        Step::Backend(_) => "backend",
         Step::Advance(_) => "advance",
         Step::Settle(_) => "settle",
         Step::Expect(_) => "expect",

@@ -437,6 +437,13 @@ impl<'a> Case<'a> {
                     }
                 }
             }
+            Step::Backend(b) => {
+                self.trace.log(
+                    "source",
+                    format!("fail the next {} snapshot request(s)", b.fail_next),
+                );
+                self.sources.fail_next(b.fail_next, b.error.clone());
+            }
             Step::Advance(a) => tokio::time::sleep(Duration::from_millis(a.ms)).await,
             Step::Settle(s) => {
                 tokio::time::sleep(Duration::from_millis(s.ms.unwrap_or(DEFAULT_SETTLE_MS))).await;

@@ -17,6 +17,7 @@ const HISTORY: usize = 8;
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Sources {
     topics: Arc<Mutex<BTreeMap<String, TopicState>>>,
+    failures: Arc<Mutex<(u32, Option<Value>)>>,
 }
 
 #[derive(Debug)]
@@ -45,7 +46,25 @@ impl Sources {
     /// The server handed to the transport.
     pub(crate) fn server(&self) -> SnapshotServer {
         let sources = self.clone();
-        SnapshotServer::new(move |topic| Ok(sources.snapshot_json(topic)))
+        SnapshotServer::new(move |topic| {
+            {
+                let mut failures = sources.failures.lock();
+                if failures.0 > 0 {
+                    failures.0 -= 1;
+                    let error = failures
+                        .1
+                        .clone()
+                        .unwrap_or_else(|| Value::String("backend unavailable".to_owned()));
+                    return Err(PortError::from_json(error));
+                }
+            }
+            Ok(sources.snapshot_json(topic))
+        })
+    }
+
+    /// Makes the next `count` snapshot requests fail with `error`.
+    pub(crate) fn fail_next(&self, count: u32, error: Option<Value>) {
+        *self.failures.lock() = (count, error);
     }
 
     /// Changes `topic`, returning its invalidation (built after the lock).

@@ -138,6 +138,9 @@ pub enum Step {
     Emit(Emit),
     /// Set the fault layer's behaviour for windows.
     Faults(Faults),
+    /// Make the backend's snapshot source fail: the transport must carry
+    /// the failure to the window as an error.
+    Backend(BackendFaults),
     /// Advance virtual time.
     Advance(Advance),
     /// Let everything in flight finish: advance virtual time until quiet.
@@ -340,6 +343,18 @@ pub struct Faults {
     /// Remove every fault of these windows first.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub clear: bool,
+}
+
+/// `backend`: failures of the source of truth itself, behind the transport.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackendFaults {
+    /// Fail the next N snapshot requests that reach the backend.
+    pub fail_next: u32,
+    /// The error value the backend fails with (default the string
+    /// `"backend unavailable"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
 }
 
 /// An inclusive range of milliseconds.
