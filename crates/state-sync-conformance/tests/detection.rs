@@ -1,0 +1,250 @@
+//! Detection power: deliberately broken variations of the in-memory
+//! transport must each fail at least one spec, while the reference
+//! transports pass them all. A scenario suite that a broken transport passes
+//! proves nothing, so this test guards the kit itself.
+//!
+//! `cargo test -p state-sync-conformance --test detection -- --nocapture`
+//! prints the table: broken transport → specs that caught it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use state_sync::{
+    InvalidationEvent, InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider,
+    Subscription,
+};
+use state_sync_conformance::{
+    Bus, Capabilities, SnapshotServer, Suite, Transport, Verdict, WindowEnds,
+};
+
+/// One way of being wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Break {
+    /// Unsubscribing does nothing: the handler stays registered and counted.
+    NeverUnsubscribes,
+    /// Only the first payload ever emitted is delivered.
+    DropsAfterFirst,
+    /// `"revision": "5"` goes out as `"revision": 5`.
+    NumericRevisions,
+    /// `emit` panics on a payload that is not a valid event.
+    PanicsOnGarbage,
+    /// Each window's provider serves its first snapshot forever.
+    StaleForever,
+    /// A backend failure becomes an empty object instead of an error.
+    SwallowsErrors,
+    /// Only the first live subscriber gets events.
+    FirstSubscriberOnly,
+    /// Unsubscribed handlers keep getting events (the count is right).
+    RedeliversToClosed,
+}
+
+const ALL: [Break; 8] = [
+    Break::NeverUnsubscribes,
+    Break::DropsAfterFirst,
+    Break::NumericRevisions,
+    Break::PanicsOnGarbage,
+    Break::StaleForever,
+    Break::SwallowsErrors,
+    Break::FirstSubscriberOnly,
+    Break::RedeliversToClosed,
+];
+
+struct Broken(Break);
+
+impl Transport for Broken {
+    fn name(&self) -> &str {
+        match self.0 {
+            Break::NeverUnsubscribes => "never-unsubscribes",
+            Break::DropsAfterFirst => "drops-after-first",
+            Break::NumericRevisions => "numeric-revisions",
+            Break::PanicsOnGarbage => "panics-on-garbage",
+            Break::StaleForever => "stale-forever",
+            Break::SwallowsErrors => "swallows-errors",
+            Break::FirstSubscriberOnly => "first-subscriber-only",
+            Break::RedeliversToClosed => "redelivers-to-closed",
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+
+    fn open(&self, server: SnapshotServer) -> Box<dyn Bus> {
+        Box::new(BrokenBus(Arc::new(Shared {
+            fault: self.0,
+            server,
+            entries: Mutex::new(Vec::new()),
+            emitted: AtomicBool::new(false),
+        })))
+    }
+}
+
+struct Entry {
+    handler: InvalidationHandler,
+    closed: AtomicBool,
+}
+
+struct Shared {
+    fault: Break,
+    server: SnapshotServer,
+    entries: Mutex<Vec<Arc<Entry>>>,
+    emitted: AtomicBool,
+}
+
+struct BrokenBus(Arc<Shared>);
+
+impl Bus for BrokenBus {
+    fn emit(&self, payload: &Value) {
+        let s = &self.0;
+        let mut payload = payload.clone();
+        match s.fault {
+            Break::DropsAfterFirst if s.emitted.swap(true, Ordering::SeqCst) => return,
+            Break::NumericRevisions => {
+                if let Some(n) = payload
+                    .get("revision")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.parse::<u64>().ok())
+                {
+                    payload["revision"] = json!(n);
+                }
+            }
+            Break::PanicsOnGarbage if InvalidationEvent::from_json(&payload).is_err() => {
+                panic!("broken transport: cannot handle this payload")
+            }
+            _ => {}
+        }
+        let entries = s.entries.lock().clone();
+        for (i, e) in entries.iter().enumerate() {
+            let closed = e.closed.load(Ordering::SeqCst);
+            let deliver = match s.fault {
+                Break::RedeliversToClosed => true,
+                Break::FirstSubscriberOnly => {
+                    !closed && entries[..i].iter().all(|p| p.closed.load(Ordering::SeqCst))
+                }
+                _ => !closed,
+            };
+            if deliver {
+                (e.handler)(&payload);
+            }
+        }
+    }
+
+    fn window(&self, _label: &str, topic: &str) -> WindowEnds {
+        let end = End {
+            shared: self.0.clone(),
+            topic: topic.to_owned(),
+            first: Mutex::new(None),
+        };
+        let end = Arc::new(end);
+        WindowEnds {
+            subscriber: end.clone(),
+            provider: end,
+        }
+    }
+
+    fn active_subscriptions(&self) -> Option<usize> {
+        let entries = self.0.entries.lock();
+        Some(match self.0.fault {
+            Break::NeverUnsubscribes => entries.len(),
+            _ => entries
+                .iter()
+                .filter(|e| !e.closed.load(Ordering::SeqCst))
+                .count(),
+        })
+    }
+}
+
+struct End {
+    shared: Arc<Shared>,
+    topic: String,
+    first: Mutex<Option<Value>>,
+}
+
+impl InvalidationSubscriber for End {
+    fn subscribe(
+        &self,
+        handler: InvalidationHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        let entry = Arc::new(Entry {
+            handler,
+            closed: AtomicBool::new(false),
+        });
+        self.shared.entries.lock().push(entry.clone());
+        let fault = self.shared.fault;
+        Box::pin(async move {
+            Ok(Subscription::new(move || {
+                if fault != Break::NeverUnsubscribes {
+                    entry.closed.store(true, Ordering::SeqCst);
+                }
+            }))
+        })
+    }
+}
+
+impl SnapshotProvider for End {
+    fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
+        let mut result = self.shared.server.snapshot(&self.topic);
+        match self.shared.fault {
+            Break::StaleForever => {
+                let mut first = self.first.lock();
+                if let (Some(cached), Ok(_)) = (first.as_ref(), &result) {
+                    result = Ok(cached.clone());
+                } else if let Ok(v) = &result {
+                    *first = Some(v.clone());
+                }
+            }
+            Break::SwallowsErrors if result.is_err() => result = Ok(json!({})),
+            _ => {}
+        }
+        Box::pin(async move { result })
+    }
+}
+
+#[test]
+fn every_broken_transport_fails_a_spec_and_the_references_pass() {
+    let reference = Suite::new()
+        .reference_transports()
+        .run()
+        .expect("suite runs");
+    let failing: Vec<String> = reference
+        .cases
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .map(|c| format!("{}: {}", c.name(), c.verdict))
+        .collect();
+    assert!(
+        failing.is_empty(),
+        "reference transports must pass every spec: {failing:#?}"
+    );
+
+    let mut table = String::from("| broken transport | specs that caught it |\n|---|---|\n");
+    let mut undetected = Vec::new();
+    for fault in ALL {
+        let transport = Broken(fault);
+        let name = transport.name().to_owned();
+        let report = Suite::new().transport(transport).run().expect("suite runs");
+        let caught: Vec<String> = report
+            .cases
+            .iter()
+            .filter(|c| c.verdict.is_unexpected())
+            .map(|c| format!("{} ({})", c.spec, c.verdict))
+            .collect();
+        if caught.is_empty() {
+            undetected.push(name.clone());
+        }
+        table.push_str(&format!(
+            "| {name} | {} of {}: {} |\n",
+            caught.len(),
+            report.cases.len(),
+            caught.join(", ")
+        ));
+    }
+    println!("{table}");
+    assert!(
+        undetected.is_empty(),
+        "no spec caught: {undetected:?}\n{table}"
+    );
+}
