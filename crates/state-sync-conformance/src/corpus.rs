@@ -457,6 +457,7 @@ fn has_window_checks(e: &Expect) -> bool {
         || e.applies.is_some()
         || e.errors.is_some()
         || e.lifecycle.is_some()
+        || e.error_context.is_some()
 }
 
 fn check_expect(spec: &Spec, e: &Expect, path: &str, err: &mut dyn FnMut(String, String)) {
@@ -480,7 +481,8 @@ fn check_expect(spec: &Spec, e: &Expect, path: &str, err: &mut dyn FnMut(String,
     {
         err(format!("{path}.source.revision"), m);
     }
-    for phase in e.errors.iter().flat_map(|m| m.keys()) {
+    let context_phase = e.error_context.as_ref().map(|c| &c.phase);
+    for phase in e.errors.iter().flat_map(|m| m.keys()).chain(context_phase) {
         if Phase::parse(phase).is_none() {
             err(
                 format!("{path}.errors.{phase}"),

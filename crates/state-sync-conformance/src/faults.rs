@@ -33,6 +33,7 @@ struct FaultInner {
     rng: fastrand::Rng,
     drop: f64,
     drop_next: u32,
+    subscribe_fail_next: u32,
     duplicate: f64,
     reorder: f64,
     delay: Option<RangeMs>,
@@ -74,6 +75,7 @@ impl FaultState {
                 rng: fastrand::Rng::with_seed(seed),
                 drop: 0.0,
                 drop_next: 0,
+                subscribe_fail_next: 0,
                 duplicate: 0.0,
                 reorder: 0.0,
                 delay: None,
@@ -90,6 +92,7 @@ impl FaultState {
         if f.clear {
             s.drop = 0.0;
             s.drop_next = 0;
+            s.subscribe_fail_next = 0;
             s.duplicate = 0.0;
             s.reorder = 0.0;
             s.delay = None;
@@ -101,6 +104,9 @@ impl FaultState {
         }
         if let Some(n) = f.drop_next {
             s.drop_next = n;
+        }
+        if let Some(n) = f.subscribe_fail_next {
+            s.subscribe_fail_next = n;
         }
         if let Some(p) = f.duplicate {
             s.duplicate = p;
@@ -124,6 +130,17 @@ impl FaultState {
             if apply.delay_ms.is_some() {
                 s.apply.delay_ms = apply.delay_ms;
             }
+        }
+    }
+
+    /// Whether this `subscribe` call fails (injected).
+    fn subscribe_fails(&self) -> bool {
+        let mut s = self.inner.lock();
+        if s.subscribe_fail_next > 0 {
+            s.subscribe_fail_next -= 1;
+            true
+        } else {
+            false
         }
     }
 
@@ -249,7 +266,14 @@ impl InvalidationSubscriber for FaultSubscriber {
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         let closed = Arc::new(AtomicBool::new(false));
         let wrapped = wrap_handler(self.tap.clone(), handler, closed.clone());
+        let fails = self.tap.faults.subscribe_fails();
         Box::pin(async move {
+            if fails {
+                self.tap
+                    .trace
+                    .log(&self.tap.name, "subscribe fails (fault)");
+                return Err(PortError::new("injected subscribe failure"));
+            }
             self.tap.trace.log(&self.tap.name, "subscribe");
             let inner = self.inner.subscribe(wrapped).await;
             let subscription = match inner {

@@ -68,7 +68,7 @@ impl Trace {
 pub(crate) struct WindowRecord {
     pub(crate) applied: Vec<Revision>,
     pub(crate) data: Option<Value>,
-    pub(crate) errors: Vec<(Phase, bool)>,
+    pub(crate) errors: Vec<ErrorContext>,
     pub(crate) stopped: bool,
     pub(crate) violations: Vec<String>,
     pub(crate) fetches: u64,
@@ -137,7 +137,7 @@ pub(crate) fn record_error(record: &Record, trace: &Trace, name: &str, ctx: &Err
     let from_event = ctx.phase == Phase::Protocol && ctx.source_event.is_some();
     {
         let mut rec = record.lock();
-        rec.errors.push((ctx.phase, from_event));
+        rec.errors.push(ctx.clone());
         if from_event {
             rec.event_protocol_errors += 1;
         }

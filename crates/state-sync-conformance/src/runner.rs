@@ -728,13 +728,16 @@ impl<'a> Case<'a> {
             let n = rec
                 .errors
                 .iter()
-                .filter(|(p, _)| p.as_str() == phase)
+                .filter(|ctx| ctx.phase.as_str() == phase)
                 .count() as u64;
             if !bound.holds(n) {
                 problems.push(format!(
                     "window {name:?}: errors in phase {phase}: expected {bound}, got {n}"
                 ));
             }
+        }
+        if let Some(want) = &e.error_context {
+            check_error_context(name, &rec.errors, want, problems);
         }
         if let Some(want) = &e.lifecycle {
             let got = lifecycle_name(w.sync.lifecycle());
@@ -792,6 +795,66 @@ impl<'a> Case<'a> {
         }
         let _ = Phase::Protocol;
     }
+}
+
+/// Compares the last error of a phase with the expected context fields.
+fn check_error_context(
+    name: &str,
+    errors: &[state_sync::ErrorContext],
+    want: &crate::spec::ErrorContextExpect,
+    problems: &mut Vec<String>,
+) {
+    let Some(ctx) = errors.iter().rev().find(|c| c.phase.as_str() == want.phase) else {
+        problems.push(format!(
+            "window {name:?}: no error in phase {} was reported",
+            want.phase
+        ));
+        return;
+    };
+    let mut check = |field: &str, expected: Option<String>, got: Option<String>| {
+        if let Some(expected) = expected {
+            let got = got.unwrap_or_else(|| "absent".to_owned());
+            if expected != got {
+                problems.push(format!(
+                    "window {name:?}: last {} error: {field}: expected {expected}, got {got}",
+                    want.phase
+                ));
+            }
+        }
+    };
+    let rev = |r: Option<Revision>| r.map(|r| r.to_string());
+    check("topic", want.topic.clone(), Some(ctx.topic.clone()));
+    check(
+        "local_revision",
+        want.local_revision.clone(),
+        rev(ctx.local_revision),
+    );
+    check(
+        "event_revision",
+        want.event_revision.clone(),
+        rev(ctx.event_revision),
+    );
+    check(
+        "snapshot_revision",
+        want.snapshot_revision.clone(),
+        rev(ctx.snapshot_revision),
+    );
+    check("source_id", want.source_id.clone(), ctx.source_id.clone());
+    check(
+        "source_event",
+        want.source_event.map(|b| b.to_string()),
+        Some(ctx.source_event.is_some().to_string()),
+    );
+    check(
+        "attempt",
+        want.attempt.map(|a| a.to_string()),
+        ctx.attempt.map(|a| a.to_string()),
+    );
+    check(
+        "will_retry",
+        want.will_retry.map(|b| b.to_string()),
+        ctx.will_retry.map(|b| b.to_string()),
+    );
 }
 
 fn lifecycle_name(l: Lifecycle) -> &'static str {

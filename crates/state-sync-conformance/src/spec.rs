@@ -322,6 +322,9 @@ pub struct Faults {
     /// Drop an incoming event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop: Option<f64>,
+    /// Make the next N `subscribe` calls fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribe_fail_next: Option<u32>,
     /// Drop the next N incoming events (before any probability).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_next: Option<u32>,
@@ -467,6 +470,9 @@ pub struct Expect {
     /// checked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<BTreeMap<String, Bound>>,
+    /// Fields of the last error reported in a phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_context: Option<ErrorContextExpect>,
     /// The window's lifecycle: `idle`, `starting`, `running` or `stopped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<String>,
@@ -476,6 +482,39 @@ pub struct Expect {
     /// The source's revision of a topic: `{"topic": "...", "revision": "..."}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceExpect>,
+}
+
+/// What the last error of a phase carried. Fields left out are not checked;
+/// revisions are canonical strings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorContextExpect {
+    /// The phase whose last error is checked.
+    pub phase: String,
+    /// The topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// The window's revision when it happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_revision: Option<String>,
+    /// The revision the event involved announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_revision: Option<String>,
+    /// The revision of the snapshot involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_revision: Option<String>,
+    /// The `sourceId` of the event involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    /// Whether the raw event payload is attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_event: Option<bool>,
+    /// The attempt count a retry wrapper reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Whether another attempt follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub will_retry: Option<bool>,
 }
 
 /// An expectation on the source of truth.
