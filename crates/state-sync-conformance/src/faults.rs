@@ -380,15 +380,7 @@ fn describe(payload: &Value) -> String {
     match InvalidationEvent::from_json(payload) {
         Ok(e) => format!("event {}@{}", e.topic, e.revision),
         Err(_) => {
-            let mut text = payload.to_string();
-            if text.len() > 60 {
-                let mut cut = 60;
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                text.truncate(cut);
-                text.push('…');
-            }
+            let text = state_sync::protocol::preview(payload, 60);
             format!("garbage {text}")
         }
     }

@@ -32,6 +32,8 @@ use crate::verdict::{CaseResult, Verdict};
 pub const DEFAULT_BUDGET_MS: u64 = 600_000;
 /// The default virtual time a `settle` step allows.
 pub const DEFAULT_SETTLE_MS: u64 = 60_000;
+/// The stack of a case thread.
+const CASE_STACK_BYTES: usize = 16 << 20;
 /// Virtual time allowed for unsubscriptions to finish after the last step.
 const TEARDOWN_SETTLE_MS: u64 = 10_000;
 
@@ -115,6 +117,8 @@ pub fn run_case(spec: &Spec, transport: &Arc<dyn Transport>, options: &RunOption
     let transport_owned = transport.clone();
     let spawned = std::thread::Builder::new()
         .name(format!("case {}::{}", transport.name(), spec.id))
+        // Deeply nested payloads are cloned and dropped recursively.
+        .stack_size(CASE_STACK_BYTES)
         .spawn(move || {
             let outcome = run_on_this_thread(&spec_owned, &transport_owned, seed);
             // The receiver may have given up (watchdog): nothing to do then.
@@ -404,17 +408,18 @@ impl<'a> Case<'a> {
                     {
                         tokio::time::sleep(Duration::from_millis(ms)).await;
                     }
-                    let event =
-                        match self
-                            .sources
-                            .mutate(topic, m.data.clone(), m.source_id.as_deref())
-                        {
-                            Ok(e) => e,
-                            Err(e) => {
-                                self.fail(i, "mutate", e.to_string());
-                                return;
-                            }
-                        };
+                    let event = match self.sources.mutate(
+                        topic,
+                        m.data.clone(),
+                        m.pad_bytes,
+                        m.source_id.as_deref(),
+                    ) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            self.fail(i, "mutate", e.to_string());
+                            return;
+                        }
+                    };
                     self.trace
                         .log("source", format!("{topic} -> revision {}", event.revision));
                     if m.emit.unwrap_or(true) {
@@ -423,10 +428,11 @@ impl<'a> Case<'a> {
                 }
             }
             Step::Emit(e) => {
+                let payload = e.build();
                 for _ in 0..e.count.unwrap_or(1) {
                     self.trace
-                        .log("bus", format!("emit raw {}", short(&e.payload)));
-                    self.bus.emit(&e.payload);
+                        .log("bus", format!("emit raw {}", short(&payload)));
+                    self.bus.emit(&payload);
                 }
             }
             Step::Faults(f) => {
@@ -459,7 +465,9 @@ impl<'a> Case<'a> {
             .unwrap_or_else(|| DEFAULT_TOPIC.to_owned());
         let record: Record = Arc::default();
         let faults = Arc::new(FaultState::new(self.seed ^ fnv1a(name.as_bytes())));
-        let ends = self.bus.window(name, &topic);
+        let ends = self
+            .bus
+            .window(open.label.as_deref().unwrap_or(name), &topic);
         let tap = WindowTap {
             name: Arc::from(name),
             topic: topic.clone(),
@@ -866,16 +874,7 @@ fn lifecycle_name(l: Lifecycle) -> &'static str {
     }
 }
 
-/// Compact JSON cut to 80 characters, for messages.
+/// Compact JSON cut to 80 bytes, for messages.
 fn short(value: &Value) -> String {
-    let mut text = value.to_string();
-    if text.len() > 80 {
-        let mut cut = 80;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
+    state_sync::protocol::preview(value, 80)
 }

@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use state_sync::{InvalidationEvent, PortError, Revision};
 
+use crate::spec::MAX_PAD_BYTES;
 use crate::transport::SnapshotServer;
 
 /// How many earlier revisions each topic remembers.
@@ -72,6 +73,7 @@ impl Sources {
         &self,
         topic: &str,
         data: Option<Value>,
+        pad_bytes: Option<usize>,
         source_id: Option<&str>,
     ) -> Result<InvalidationEvent, PortError> {
         let revision = {
@@ -81,8 +83,14 @@ impl Sources {
                 .revision
                 .checked_add(1)
                 .ok_or_else(|| PortError::new("source revision exhausted"))?;
-            let old =
-                std::mem::replace(&mut state.data, data.unwrap_or_else(|| initial_data(next)));
+            let data = data.unwrap_or_else(|| {
+                let mut d = initial_data(next);
+                if let Some(n) = pad_bytes {
+                    d["pad"] = Value::String("x".repeat(n.min(MAX_PAD_BYTES)));
+                }
+                d
+            });
+            let old = std::mem::replace(&mut state.data, data);
             state.history.push_back((state.revision, old));
             if state.history.len() > HISTORY {
                 state.history.pop_front();

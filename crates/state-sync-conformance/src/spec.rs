@@ -162,6 +162,11 @@ pub struct Open {
     /// The topic they sync (default `"topic"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    /// The window label passed to the transport (default: the window's
+    /// name). Engines with the same label but different topics model one
+    /// window syncing several topics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// A `should_refresh` filter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub should_refresh: Option<Filter>,
@@ -289,6 +294,10 @@ pub struct Mutate {
     /// with `emit`, emits its invalidation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
+    /// Add a `"pad"` string of this many bytes to the default data (a large
+    /// snapshot); ignored when `data` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad_bytes: Option<usize>,
     /// Emit the invalidation (default true). `false` models a lost event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emit: Option<bool>,
@@ -310,6 +319,35 @@ pub struct Emit {
     /// Send it this many times (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
+    /// Add a `"pad"` field holding a string of this many bytes (the payload
+    /// must be an object): a very large payload without a very large file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad_bytes: Option<usize>,
+    /// Wrap the payload in this many nested arrays (deeply nested junk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nest: Option<u32>,
+}
+
+/// The most bytes `pad_bytes` may ask for (16 MiB).
+pub const MAX_PAD_BYTES: usize = 16 << 20;
+/// The deepest `nest` may go.
+pub const MAX_NEST: u32 = 10_000;
+
+impl Emit {
+    /// The payload to send, with `pad_bytes` and `nest` applied.
+    pub fn build(&self) -> Value {
+        let mut payload = self.payload.clone();
+        if let (Some(n), Value::Object(map)) = (self.pad_bytes, &mut payload) {
+            map.insert(
+                "pad".to_owned(),
+                Value::String("x".repeat(n.min(MAX_PAD_BYTES))),
+            );
+        }
+        for _ in 0..self.nest.unwrap_or(0).min(MAX_NEST) {
+            payload = Value::Array(vec![payload]);
+        }
+        payload
+    }
 }
 
 /// `faults`: what the fault layer does to a window's ends from now on.

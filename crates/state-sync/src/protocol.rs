@@ -282,13 +282,26 @@ impl ProtocolError {
 }
 
 /// Compact JSON of `value`, cut after [`SHOWN_VALUE_CHARS`] characters.
+pub(crate) fn show_value(value: &Value) -> String {
+    preview(value, SHOWN_VALUE_CHARS)
+}
+
+/// Compact JSON of `value`, cut after `max_bytes` bytes (at a character
+/// boundary) with `…` appended when cut.
 ///
 /// Serialization stops as soon as the limit is reached, so a huge or deeply
-/// nested payload costs no more than a small one.
-pub(crate) fn show_value(value: &Value) -> String {
+/// nested payload costs no more than a small one (and cannot exhaust the
+/// stack the way `value.to_string()` can).
+///
+/// ```
+/// use serde_json::json;
+/// assert_eq!(state_sync::protocol::preview(&json!({"a": [1, 2]}), 100), r#"{"a":[1,2]}"#);
+/// assert_eq!(state_sync::protocol::preview(&json!("abcdef"), 4), "\"abc…");
+/// ```
+pub fn preview(value: &Value, max_bytes: usize) -> String {
     let mut out = Bounded {
-        buf: Vec::with_capacity(SHOWN_VALUE_CHARS + 4),
-        limit: SHOWN_VALUE_CHARS,
+        buf: Vec::with_capacity(max_bytes.min(4096) + 4),
+        limit: max_bytes,
         cut: false,
     };
     // The only error is our own "limit reached".
@@ -340,7 +353,10 @@ fn as_object(value: &Value, envelope: Envelope) -> Result<&Map<String, Value>, P
     })
 }
 
-fn topic_field<'a>(object: &'a Map<String, Value>, whole: &Value) -> Result<&'a str, ProtocolError> {
+fn topic_field<'a>(
+    object: &'a Map<String, Value>,
+    whole: &Value,
+) -> Result<&'a str, ProtocolError> {
     match object.get("topic") {
         None => Err(ProtocolError::new(
             Envelope::Event,
@@ -420,11 +436,27 @@ mod tests {
             (json!(null), "", "expected a JSON object, found null"),
             (json!([1]), "", "found an array"),
             (json!({"revision": "1"}), "topic", "missing"),
-            (json!({"topic": 123, "revision": "1"}), "topic", "found a number"),
-            (json!({"topic": "  ", "revision": "1"}), "topic", "non-empty"),
+            (
+                json!({"topic": 123, "revision": "1"}),
+                "topic",
+                "found a number",
+            ),
+            (
+                json!({"topic": "  ", "revision": "1"}),
+                "topic",
+                "non-empty",
+            ),
             (json!({"topic": "t"}), "revision", "missing"),
-            (json!({"topic": "t", "revision": 5}), "revision", "found a number"),
-            (json!({"topic": "t", "revision": "01"}), "revision", "leading zero"),
+            (
+                json!({"topic": "t", "revision": 5}),
+                "revision",
+                "found a number",
+            ),
+            (
+                json!({"topic": "t", "revision": "01"}),
+                "revision",
+                "leading zero",
+            ),
         ];
         for (input, field, needle) in cases {
             let err = InvalidationEvent::from_json(&input).expect_err("invalid");
