@@ -154,11 +154,21 @@ mod tests {
         assert!(rx.borrow().is_none());
         applier.apply(env(1, json!(1))).await.expect("apply");
         applier.apply(env(2, json!(2))).await.expect("apply");
-        assert_eq!(rx.borrow().as_ref().map(|s| s.revision), Some(Revision::new(2)));
-        drop(rx);
-        applier.apply(env(3, json!(3))).await.expect("no receivers is fine");
         assert_eq!(
-            applier.subscribe().borrow().as_ref().map(|s| s.data.clone()),
+            rx.borrow().as_ref().map(|s| s.revision),
+            Some(Revision::new(2))
+        );
+        drop(rx);
+        applier
+            .apply(env(3, json!(3)))
+            .await
+            .expect("no receivers is fine");
+        assert_eq!(
+            applier
+                .subscribe()
+                .borrow()
+                .as_ref()
+                .map(|s| s.data.clone()),
             Some(json!(3))
         );
     }

@@ -244,6 +244,10 @@ impl ErrorContext {
 
 impl fmt::Display for ErrorContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}] topic {:?}: {}", self.phase, self.topic, self.message)
+        write!(
+            f,
+            "[{}] topic {:?}: {}",
+            self.phase, self.topic, self.message
+        )
     }
 }

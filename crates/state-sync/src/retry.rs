@@ -112,7 +112,10 @@ impl RetryPolicy {
     }
 
     /// Retry only errors for which `predicate` returns `true`.
-    pub fn should_retry(mut self, predicate: impl Fn(&PortError) -> bool + Send + Sync + 'static) -> Self {
+    pub fn should_retry(
+        mut self,
+        predicate: impl Fn(&PortError) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.should_retry = Some(Arc::new(predicate));
         self
     }
@@ -168,18 +171,20 @@ impl<P> Retry<P> {
 
     fn retryable(&self, error: &PortError) -> bool {
         self.policy.should_retry.as_ref().is_none_or(|p| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p(error))).unwrap_or_else(|_| {
-                tracing::error!("state-sync: should_retry panicked; not retrying");
-                false
-            })
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p(error))).unwrap_or_else(
+                |_| {
+                    tracing::error!("state-sync: should_retry panicked; not retrying");
+                    false
+                },
+            )
         })
     }
 
     fn notify(&self, event: &RetryEvent) {
-        if let Some(hook) = &self.policy.on_retry {
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(event))).is_err() {
-                tracing::error!("state-sync: on_retry hook panicked");
-            }
+        if let Some(hook) = &self.policy.on_retry
+            && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(event))).is_err()
+        {
+            tracing::error!("state-sync: on_retry hook panicked");
         }
     }
 }
@@ -197,7 +202,11 @@ impl<P: SnapshotProvider> SnapshotProvider for Retry<P> {
                     return Err(error.with_attempts(attempt));
                 }
                 let next_delay = self.next_delay(attempt);
-                tracing::debug!(attempt, ?next_delay, "state-sync: retrying getSnapshot: {error}");
+                tracing::debug!(
+                    attempt,
+                    ?next_delay,
+                    "state-sync: retrying getSnapshot: {error}"
+                );
                 self.notify(&RetryEvent {
                     attempt,
                     error,
@@ -261,7 +270,10 @@ mod tests {
         let policy = RetryPolicy::default().on_retry(move |e| seen.lock().push(e.clone()));
         let provider = with_retry(flaky(2), policy.clone());
         let t0 = Instant::now();
-        provider.get_snapshot().await.expect("third attempt succeeds");
+        provider
+            .get_snapshot()
+            .await
+            .expect("third attempt succeeds");
         let events = events.lock().clone();
         assert_eq!(events.iter().map(|e| e.attempt).collect::<Vec<_>>(), [1, 2]);
         let waited: Duration = events.iter().map(|e| e.next_delay).sum();

@@ -100,7 +100,10 @@ impl<T: Clone> SourceOfTruth<T> {
 
     /// Changes the state, bumps the revision, and returns the invalidation
     /// to emit once this call has returned (the lock is released by then).
-    pub fn update(&self, change: impl FnOnce(&mut T)) -> Result<InvalidationEvent, RevisionExhausted> {
+    pub fn update(
+        &self,
+        change: impl FnOnce(&mut T),
+    ) -> Result<InvalidationEvent, RevisionExhausted> {
         let revision = {
             let mut state = self.state.lock();
             let next = state.revision.checked_next().ok_or(RevisionExhausted)?;

@@ -33,6 +33,7 @@ impl Throttle {
     }
 
     /// Throttle to one refresh per `interval`, on both edges.
+    #[allow(clippy::self_named_constructors)]
     pub const fn throttle(interval: Duration) -> Self {
         Self::Throttle {
             interval,
