@@ -16,13 +16,10 @@ use state_sync::{
     Lifecycle, Metrics, Phase, Revision, RevisionSync, SyncError, Throttle, with_retry,
 };
 use support::{
-    Gate, Harness, Log, Mode, Recorder, Step, TOPIC, alive_tasks, deadlock_guard, event,
-    event_from, ms, settle,
+    Gate, Harness, LONG, Log, Mode, RealWithin, Recorder, Step, TOPIC, Within, alive_tasks,
+    deadlock_guard, event, event_from, ms, settle,
 };
 use tokio::time::{Instant, timeout};
-
-/// Virtual time long enough for anything that is going to happen.
-const LONG: Duration = Duration::from_secs(3600);
 
 fn rev(n: u64) -> Revision {
     Revision::new(n)
@@ -39,7 +36,7 @@ async fn start_subscribes_then_fetches_and_resolves_after_the_apply() {
         .script([Step::After(ms(10), Box::new(Step::Rev(5)))]);
     h.applier.slow(Some(ms(10)));
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     assert_eq!(h.log.entries(), ["subscribe", "fetch#1", "apply:5"]);
     assert_eq!(
         h.applier.finished(),
@@ -57,7 +54,7 @@ async fn start_subscribes_then_fetches_and_resolves_after_the_apply() {
 async fn start_applies_a_first_snapshot_at_revision_zero() {
     let h = Harness::new();
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     assert_eq!(h.applier.revisions(), [0]);
     assert_eq!(sync.local_revision(), rev(0));
     assert_eq!(sync.metrics().applies, 1);
@@ -68,7 +65,7 @@ async fn start_rejects_when_subscribe_fails_and_can_be_retried() {
     let h = Harness::new();
     h.bus.fail_next_subscribe("no event bus");
     let sync = h.engine();
-    let error = sync.start().await.expect_err("subscribe fails");
+    let error = sync.start().within().await.expect_err("subscribe fails");
     assert!(matches!(error, SyncError::Subscribe(_)), "{error:?}");
     assert_eq!(error.phase(), Phase::Subscribe);
     assert_eq!(h.errors.phases(), [Phase::Subscribe]);
@@ -78,7 +75,7 @@ async fn start_rejects_when_subscribe_fails_and_can_be_retried() {
     assert_eq!(h.bus.active(), 0);
     assert_eq!(sync.lifecycle(), Lifecycle::Idle);
 
-    sync.start().await.expect("a later start succeeds");
+    sync.start().within().await.expect("a later start succeeds");
     assert_eq!(h.bus.subscribe_calls(), 2);
     assert_eq!(h.bus.active(), 1);
     assert_eq!(sync.lifecycle(), Lifecycle::Running);
@@ -89,7 +86,11 @@ async fn start_rejects_when_subscribe_fails_and_can_be_retried() {
 async fn failed_initial_refresh_rolls_back(h: &Harness, phase: Phase) -> SyncError {
     h.provider.set_revision(3);
     let sync = h.engine();
-    let error = sync.start().await.expect_err("initial refresh fails");
+    let error = sync
+        .start()
+        .within()
+        .await
+        .expect_err("initial refresh fails");
     assert_eq!(error.phase(), phase, "{error:?}");
     assert_eq!(h.errors.phases(), [phase], "reported once");
     assert_eq!(h.bus.subscribe_calls(), 1);
@@ -105,7 +106,7 @@ async fn failed_initial_refresh_rolls_back(h: &Harness, phase: Phase) -> SyncErr
     settle().await;
     let calls = h.provider.calls();
 
-    sync.start().await.expect("a later start succeeds");
+    sync.start().within().await.expect("a later start succeeds");
     assert_eq!(h.provider.calls(), calls + 1);
     assert_eq!(h.bus.active(), 1);
     assert_eq!(sync.local_revision(), rev(3));
@@ -146,11 +147,11 @@ async fn start_is_idempotent() {
         .script([Step::After(ms(20), Box::new(Step::Rev(2)))]);
     let sync = h.engine();
     // Two concurrent calls: the second waits for the first.
-    let (a, b) = tokio::join!(sync.start(), sync.start());
+    let (a, b) = tokio::join!(sync.start().within(), sync.start().within());
     a.expect("first start");
     b.expect("second start waits for the first");
     // A call after the start is a no-op.
-    sync.start().await.expect("third start");
+    sync.start().within().await.expect("third start");
     assert_eq!(h.bus.subscribe_calls(), 1);
     assert_eq!(h.provider.calls(), 1);
     assert_eq!(h.applier.calls(), 1);
@@ -162,7 +163,7 @@ async fn concurrent_start_shares_the_failure() {
     h.provider
         .script([Step::After(ms(20), Box::new(Step::Fail("nope".into())))]);
     let sync = h.engine();
-    let (a, b) = tokio::join!(sync.start(), sync.start());
+    let (a, b) = tokio::join!(sync.start().within(), sync.start().within());
     assert!(matches!(a, Err(SyncError::GetSnapshot(_))), "{a:?}");
     assert!(matches!(b, Err(SyncError::GetSnapshot(_))), "{b:?}");
     assert_eq!(h.bus.active(), 0);
@@ -174,7 +175,7 @@ async fn start_after_stop_rejects_without_subscribing() {
     let h = Harness::new();
     let sync = h.engine();
     sync.stop();
-    let error = sync.start().await.expect_err("stopped for good");
+    let error = sync.start().within().await.expect_err("stopped for good");
     assert_eq!(error, SyncError::Stopped);
     assert_eq!(h.errors.phases(), [Phase::Start]);
     assert_eq!(h.bus.subscribe_calls(), 0);
@@ -185,7 +186,7 @@ async fn start_after_stop_rejects_without_subscribing() {
 async fn stop_is_idempotent_and_unsubscribes() {
     let h = Harness::new();
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     assert_eq!(h.bus.active(), 1);
     sync.stop();
     assert_eq!(h.bus.active(), 0);
@@ -206,7 +207,7 @@ async fn stop_during_subscribe_fails_start_and_leaves_nothing_subscribed() {
         sync.stop();
         gate.open();
     };
-    let (result, ()) = tokio::join!(sync.start(), stop);
+    let (result, ()) = tokio::join!(sync.start().within(), stop);
     assert_eq!(result, Err(SyncError::StoppedDuringStart));
     assert_eq!(h.bus.subscribe_calls(), 1);
     assert_eq!(h.bus.active(), 0, "the late subscription was dropped");
@@ -221,7 +222,7 @@ async fn refresh_before_start_fetches_and_applies() {
     let h = Harness::new();
     h.provider.set_revision(3);
     let sync = h.engine();
-    sync.refresh().await.expect("refresh");
+    sync.refresh().within().await.expect("refresh");
     assert_eq!(h.applier.revisions(), [3]);
     assert_eq!(sync.local_revision(), rev(3));
     assert_eq!(h.bus.subscribe_calls(), 0);
@@ -232,26 +233,46 @@ async fn refresh_before_start_fetches_and_applies() {
 async fn refresh_after_stop_does_nothing_and_succeeds() {
     let h = Harness::new();
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     sync.stop();
     h.provider.set_revision(9);
-    sync.refresh().await.expect("Ok after stop");
+    sync.refresh().within().await.expect("Ok after stop");
     settle().await;
     assert_eq!(h.provider.calls(), 1, "no fetch after stop");
     assert_eq!(h.applier.revisions(), [0]);
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_refresh_waiting_for_a_follow_up_resolves_when_stopped() {
+    let h = Harness::new();
+    let sync = h.engine();
+    sync.start().within().await.expect("start");
+    let gate = Gate::new();
+    h.provider.hold(Some(gate.clone()));
+    h.publish(1);
+    settle().await;
+    let stop = async {
+        settle().await;
+        sync.stop();
+        gate.open();
+    };
+    // Queued behind the fetch in flight; stop drops the follow-up.
+    let (result, ()) = tokio::join!(sync.refresh().within(), stop);
+    result.expect("Ok after stop");
+    assert_eq!(h.provider.calls(), 2, "the follow-up never ran");
+}
+
+#[tokio::test(start_paused = true)]
 async fn refresh_reports_the_failure_of_its_fetch() {
     let h = Harness::new();
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.provider.script([Step::Fail("503".into())]);
-    let error = sync.refresh().await.expect_err("fetch fails");
+    let error = sync.refresh().within().await.expect_err("fetch fails");
     assert!(matches!(error, SyncError::GetSnapshot(_)));
     assert_eq!(sync.lifecycle(), Lifecycle::Running, "still running");
     h.provider.set_revision(1);
-    sync.refresh().await.expect("next refresh works");
+    sync.refresh().within().await.expect("next refresh works");
     assert_eq!(sync.local_revision(), rev(1));
 }
 
@@ -263,7 +284,7 @@ async fn requests_during_a_fetch_queue_one_follow_up() {
     let h = Harness::new();
     h.provider.set_revision(1);
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     let gate = Gate::new();
     h.provider.hold(Some(gate.clone()));
     h.publish(2);
@@ -275,7 +296,7 @@ async fn requests_during_a_fetch_queue_one_follow_up() {
     let refreshes: Vec<_> = (0..3)
         .map(|_| {
             let s = sync.clone();
-            tokio::spawn(async move { s.refresh().await })
+            tokio::spawn(async move { s.refresh().within().await })
         })
         .collect();
     settle().await;
@@ -295,7 +316,7 @@ async fn requests_during_a_fetch_queue_one_follow_up() {
 async fn a_burst_of_1000_invalidations_costs_at_most_two_fetches() {
     let h = Harness::new();
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     let before = h.provider.calls();
     let gate = Gate::new();
     h.provider.hold(Some(gate.clone()));
@@ -321,7 +342,7 @@ async fn refresh_during_a_fetch_resolves_after_a_fetch_that_began_after_it() {
     let h = Harness::new();
     h.provider.set_revision(1);
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     let gate = Gate::new();
     h.provider.hold(Some(gate.clone()));
     h.publish(2); // the in-flight fetch reads revision 2
@@ -331,7 +352,7 @@ async fn refresh_during_a_fetch_resolves_after_a_fetch_that_began_after_it() {
     h.provider
         .script([Step::After(ms(10), Box::new(Step::Rev(3)))]);
     let refresh = async {
-        let result = sync.refresh().await;
+        let result = sync.refresh().within().await;
         (result, sync.local_revision(), h.provider.calls())
     };
     let release = async {
@@ -352,14 +373,14 @@ async fn snapshots_not_newer_than_local_are_skipped() {
     let h = Harness::new();
     h.provider.set_revision(5);
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.provider.script([Step::Rev(5), Step::Rev(3)]);
-    sync.refresh().await.expect("same revision");
-    sync.refresh().await.expect("older revision");
+    sync.refresh().within().await.expect("same revision");
+    sync.refresh().within().await.expect("older revision");
     assert_eq!(h.applier.revisions(), [5]);
     assert_eq!(sync.metrics().stale_skips, 2);
     h.provider.set_revision(6);
-    sync.refresh().await.expect("newer");
+    sync.refresh().within().await.expect("newer");
     assert_eq!(h.applier.revisions(), [5, 6]);
 }
 
@@ -368,7 +389,7 @@ async fn events_not_newer_than_local_are_ignored() {
     let h = Harness::new();
     h.provider.set_revision(5);
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     for r in [5, 4, 0] {
         h.bus.emit(&event(TOPIC, r));
     }
@@ -384,7 +405,7 @@ async fn events_not_newer_than_local_are_ignored() {
 async fn events_for_other_topics_are_ignored() {
     let h = Harness::new();
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.provider.set_revision(7);
     h.bus.emit(&event("auth-state", 7));
     settle().await;
@@ -408,7 +429,7 @@ async fn should_refresh_false_prevents_the_fetch() {
             e.source_id != Some("window:self")
         })
         .build();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.provider.set_revision(6);
     h.bus.emit(&event_from(TOPIC, 6, "window:self"));
     settle().await;
@@ -437,7 +458,7 @@ async fn a_panicking_should_refresh_is_reported_and_the_engine_keeps_working() {
             true
         })
         .build();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     let payload = event_from(TOPIC, 6, "window:a");
     h.provider.set_revision(6);
     h.bus.emit(&payload);
@@ -468,7 +489,7 @@ async fn a_provider_one_fetch_behind_converges() {
     h.provider.set_revision(1);
     h.provider.set_mode(Mode::LagOneFetch);
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.publish(2);
     settle().await;
     assert_eq!(h.applier.revisions(), [1, 2]);
@@ -482,7 +503,7 @@ async fn a_stuck_provider_is_refetched_a_bounded_number_of_times() {
     let h = Harness::new();
     h.provider.set_mode(Mode::Stuck(1));
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.bus.emit(&event(TOPIC, 5));
     settle().await;
     tokio::time::sleep(LONG).await;
@@ -500,7 +521,7 @@ async fn max_stale_refetches_zero_turns_refetching_off() {
     let h = Harness::new();
     h.provider.set_mode(Mode::Stuck(1));
     let sync = h.builder().max_stale_refetches(0).build();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.bus.emit(&event(TOPIC, 5));
     settle().await;
     assert_eq!(h.provider.calls(), 2);
@@ -514,7 +535,7 @@ async fn no_apply_after_stop_when_the_fetch_completes_later() {
     let h = Harness::new();
     h.provider.set_revision(1);
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     let gate = Gate::new();
     h.provider.hold(Some(gate.clone()));
     h.publish(2);
@@ -533,7 +554,7 @@ async fn no_apply_when_the_snapshot_arrives_just_after_stop() {
     let h = Harness::new();
     h.provider.set_revision(1);
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     // The provider answers in the same poll in which `stop` is called, so
     // only the gate in front of the applier can drop the snapshot.
     let stopper = sync.clone();
@@ -553,7 +574,7 @@ async fn no_apply_when_the_snapshot_arrives_just_after_stop() {
 async fn stop_during_a_hung_fetch_lets_stopped_resolve() {
     let h = Harness::new();
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.provider.script([Step::Hang]);
     h.publish(1);
     settle().await;
@@ -573,7 +594,7 @@ fn stop_from_inside_the_applier_does_not_deadlock() {
     deadlock_guard(Duration::from_secs(10), || async {
         let h = Harness::new();
         let sync = h.engine();
-        sync.start().await.expect("start");
+        sync.start().within().await.expect("start");
         let stopper = sync.clone();
         h.applier.on_apply(move |r| {
             if r.get() == 2 {
@@ -604,7 +625,7 @@ fn an_applier_may_read_the_engine_while_applying() {
                 .push((reader.local_revision().get(), reader.metrics().fetches));
         });
         h.provider.set_revision(4);
-        sync.start().await.expect("start");
+        sync.start().within().await.expect("start");
         assert_eq!(*seen.lock(), [(0, 1)]);
     });
 }
@@ -613,7 +634,7 @@ fn an_applier_may_read_the_engine_while_applying() {
 async fn stopped_waits_for_an_apply_in_progress() {
     let h = Harness::new();
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     let gate = Gate::new();
     h.applier.hold(Some(gate.clone()));
     h.publish(1);
@@ -638,7 +659,7 @@ async fn stopped_waits_for_an_apply_in_progress() {
 async fn garbage_events_are_reported_once_each_and_the_engine_keeps_working() {
     let h = Harness::new();
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     let garbage = [
         json!(42),
         json!("app-config"),
@@ -682,7 +703,7 @@ async fn a_panicking_on_error_hook_is_caught() {
             panic!("hook bug");
         })
         .build();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.bus.emit(&json!({"topic": TOPIC, "revision": "x"}));
     h.provider.script([Step::Fail("down".into())]);
     h.publish(1);
@@ -697,7 +718,7 @@ async fn a_panicking_on_error_hook_is_caught() {
 async fn a_failed_event_refresh_does_not_disable_the_engine() {
     let h = Harness::new();
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.provider.script([Step::Fail("timeout".into())]);
     h.publish(1);
     settle().await;
@@ -714,7 +735,7 @@ async fn error_contexts_carry_the_revisions_involved() {
     let h = Harness::new();
     h.provider.set_revision(3);
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
 
     h.applier.fail_next("disk full");
     h.publish(4);
@@ -747,7 +768,7 @@ async fn a_retry_wrapper_that_gives_up_reports_its_attempts() {
     let sync = h
         .builder_with(|p| with_retry(p, RetryPolicy::default()))
         .build();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.provider.set_mode(Mode::Failing);
     h.publish(1);
     tokio::time::sleep(LONG).await;
@@ -767,7 +788,7 @@ async fn metrics_count_what_happened() {
     let h = Harness::new();
     h.provider.set_revision(1);
     let sync = h.engine();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     let gate = Gate::new();
     h.provider.hold(Some(gate.clone()));
     h.publish(2);
@@ -788,7 +809,7 @@ async fn metrics_count_what_happened() {
     );
     gate.open();
     settle().await;
-    sync.refresh().await.expect("refresh");
+    sync.refresh().within().await.expect("refresh");
     assert_eq!(
         sync.metrics(),
         Metrics {
@@ -819,6 +840,7 @@ async fn the_engine_with_retry_converges_after_transient_failures() {
     let sync = h.builder_with(|p| with_retry(p, policy)).build();
     let t0 = Instant::now();
     sync.start()
+        .within()
         .await
         .expect("start succeeds on the third attempt");
     assert!(t0.elapsed() >= ms(150), "backed off: {:?}", t0.elapsed());
@@ -839,7 +861,7 @@ async fn a_burst_during_retry_backoff_coalesces() {
     let sync = h
         .builder_with(|p| with_retry(p, RetryPolicy::default()))
         .build();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.provider.script([Step::Fail("busy".into())]);
     h.publish(2);
     settle().await;
@@ -858,7 +880,7 @@ async fn stop_during_retry_backoff_cancels_the_wait() {
     let h = Harness::new();
     let policy = RetryPolicy::default().base_delay(Duration::from_secs(1));
     let sync = h.builder_with(|p| with_retry(p, policy)).build();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.provider.set_mode(Mode::Failing);
     h.publish(1);
     settle().await;
@@ -900,7 +922,7 @@ async fn publish_at(h: &Harness, t0: Instant, offsets: impl IntoIterator<Item = 
 async fn debounce_fetches_once_after_the_quiet_period() {
     let h = Harness::new();
     let sync = h.builder().throttle(Throttle::debounce(ms(50))).build();
-    sync.start().await.expect("start is not debounced");
+    sync.start().within().await.expect("start is not debounced");
     let t0 = Instant::now() + ms(1000);
     publish_at(&h, t0, [0, 10, 20, 30]).await;
     tokio::time::sleep(ms(40)).await;
@@ -922,7 +944,7 @@ async fn debounce_fetches_once_after_the_quiet_period() {
 async fn throttle_fetches_on_leading_and_trailing_edges() {
     let h = Harness::new();
     let sync = h.builder().throttle(Throttle::throttle(ms(100))).build();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     let t0 = Instant::now() + ms(1000);
     publish_at(&h, t0, (0..=250).step_by(10)).await;
     publish_at(&h, t0, [450]).await;
@@ -942,11 +964,14 @@ async fn throttle_with_the_leading_edge_only() {
             trailing: false,
         })
         .build();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     let t0 = Instant::now() + ms(1000);
     publish_at(&h, t0, (0..=90).step_by(10)).await;
     tokio::time::sleep(LONG).await;
     assert_eq!(call_offsets(&h, t0), [0]);
+    // The dropped events still count as announced.
+    assert_eq!(sync.local_revision(), rev(1));
+    assert_eq!(sync.metrics().lag, 9);
 }
 
 #[tokio::test(start_paused = true)]
@@ -960,7 +985,7 @@ async fn throttle_with_the_trailing_edge_only() {
             trailing: true,
         })
         .build();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     let t0 = Instant::now() + ms(1000);
     publish_at(&h, t0, (0..=90).step_by(10)).await;
     tokio::time::sleep(LONG).await;
@@ -972,7 +997,7 @@ async fn throttle_with_the_trailing_edge_only() {
 async fn stop_cancels_a_pending_throttle_timer() {
     let h = Harness::new();
     let sync = h.builder().throttle(Throttle::debounce(ms(50))).build();
-    sync.start().await.expect("start");
+    sync.start().within().await.expect("start");
     h.publish(1);
     settle().await;
     assert_eq!(alive_tasks(), 1, "the debounce timer");
@@ -1006,7 +1031,7 @@ async fn engines_converge_on_a_multi_thread_runtime() {
         .iter()
         .map(|(sync, _)| {
             let sync = sync.clone();
-            tokio::spawn(async move { sync.start().await })
+            tokio::spawn(async move { sync.start().real_within().await })
         })
         .collect();
     for s in starts {
@@ -1037,7 +1062,7 @@ async fn engines_converge_on_a_multi_thread_runtime() {
             .expect("converges");
         // The applier has run; a refresh resolves only after a cycle that
         // began after it, so the engine has recorded the apply by then.
-        sync.refresh().await.expect("refresh");
+        sync.refresh().real_within().await.expect("refresh");
         assert_eq!(sync.local_revision(), rev(last));
         let revisions = applier.revisions();
         assert!(
@@ -1075,9 +1100,13 @@ async fn a_loop_started_while_a_failed_start_rolls_back_keeps_stopped_waiting() 
     });
     let starting = {
         let s = sync.clone();
-        tokio::spawn(async move { s.start().await })
+        tokio::spawn(async move { s.start().real_within().await })
     };
-    in_hook.recv().await.expect("the failed start unsubscribes");
+    in_hook
+        .recv()
+        .real_within()
+        .await
+        .expect("the failed start unsubscribes");
 
     let gate = Gate::new();
     h.applier.hold(Some(gate.clone()));
@@ -1087,11 +1116,15 @@ async fn a_loop_started_while_a_failed_start_rolls_back_keeps_stopped_waiting() 
     });
     let refreshing = {
         let s = sync.clone();
-        tokio::spawn(async move { s.refresh().await })
+        tokio::spawn(async move { s.refresh().real_within().await })
     };
-    applying.recv().await.expect("the new loop is applying");
+    applying
+        .recv()
+        .real_within()
+        .await
+        .expect("the new loop is applying");
     release.send(()).expect("release the old loop");
-    let outcome = starting.await.expect("join");
+    let outcome = starting.real_within().await.expect("join");
     assert!(
         matches!(outcome, Err(SyncError::GetSnapshot(_))),
         "{outcome:?}"
@@ -1108,6 +1141,10 @@ async fn a_loop_started_while_a_failed_start_rolls_back_keeps_stopped_waiting() 
     timeout(Duration::from_secs(30), stopped)
         .await
         .expect("stopped");
-    refreshing.await.expect("join").expect("refresh");
+    refreshing
+        .real_within()
+        .await
+        .expect("join")
+        .expect("refresh");
     assert_eq!(h.applier.finished(), 1);
 }

@@ -55,6 +55,39 @@ pub fn snapshot(revision: u64) -> Value {
     json!({"revision": revision.to_string(), "data": {"rev": revision}})
 }
 
+/// Virtual time long enough for anything that is going to happen.
+pub const LONG: Duration = Duration::from_secs(3600);
+
+/// Awaits with a deadline of [`LONG`] virtual time, so that a future that
+/// never resolves fails the test instead of parking the runtime forever.
+pub trait Within: std::future::Future + Sized {
+    /// The output, or a panic after [`LONG`].
+    fn within(self) -> impl std::future::Future<Output = Self::Output> {
+        async {
+            tokio::time::timeout(LONG, self)
+                .await
+                .expect("did not resolve: hung")
+        }
+    }
+}
+
+impl<F: std::future::Future> Within for F {}
+
+/// Like [`Within`], in real time (for multi-thread runtimes, whose time
+/// cannot be paused): 30 seconds.
+pub trait RealWithin: std::future::Future + Sized {
+    /// The output, or a panic after 30 s.
+    fn real_within(self) -> impl std::future::Future<Output = Self::Output> {
+        async {
+            tokio::time::timeout(Duration::from_secs(30), self)
+                .await
+                .expect("did not resolve within 30 s: hung")
+        }
+    }
+}
+
+impl<F: std::future::Future> RealWithin for F {}
+
 /// Lets every ready task run (the runtime is current-thread in most tests).
 pub async fn settle() {
     for _ in 0..32 {
