@@ -262,7 +262,14 @@ impl<T: DeserializeOwned + Send + 'static> RevisionSync<T> {
         }
 
         let handler = Inner::handler(Arc::downgrade(inner));
-        let subscription = match inner.subscriber.subscribe(handler).await {
+        let mut cancelled = CancelledStart {
+            inner,
+            attempt,
+            armed: true,
+        };
+        let subscribed = inner.subscriber.subscribe(handler).await;
+        cancelled.armed = false;
+        let subscription = match subscribed {
             Ok(subscription) => subscription,
             Err(port) => {
                 inner.core.lock().core.subscribe_failed();
@@ -663,6 +670,27 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
     fn publish_start(&self, attempt: u64, outcome: Result<(), SyncError>) {
         self.progress_tx
             .send_modify(|p| p.start_outcome = Some((attempt, outcome)));
+    }
+}
+
+/// Rolls back a `start` whose future is dropped while subscribing, as a
+/// failed subscribe would be; otherwise the core would stay `Starting` and
+/// every later `start` would wait for an outcome that never comes.
+struct CancelledStart<'a, T> {
+    inner: &'a Inner<T>,
+    attempt: u64,
+    armed: bool,
+}
+
+impl<T> Drop for CancelledStart<'_, T> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.inner.core.lock().core.subscribe_failed();
+            let outcome = Err(SyncError::Abandoned("start cancelled while subscribing"));
+            self.inner
+                .progress_tx
+                .send_modify(|p| p.start_outcome = Some((self.attempt, outcome)));
+        }
     }
 }
 

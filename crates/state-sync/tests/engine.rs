@@ -214,6 +214,33 @@ async fn stop_during_subscribe_fails_start_and_leaves_nothing_subscribed() {
     assert_eq!(h.provider.calls(), 0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_start_dropped_while_subscribing_does_not_block_the_next_start() {
+    let h = Harness::new();
+    let gate = Gate::new();
+    h.bus.hold_subscribe(Some(gate.clone()));
+    let sync = h.engine();
+    let waiter = sync.start();
+    tokio::pin!(waiter);
+    {
+        let start = sync.start();
+        tokio::pin!(start);
+        assert!(futures::poll!(&mut start).is_pending(), "subscribing");
+        assert!(futures::poll!(&mut waiter).is_pending(), "waits for it");
+        // Dropped here, as a `select!` or a timeout would.
+    }
+    assert_eq!(sync.lifecycle(), Lifecycle::Idle);
+    assert!(matches!(
+        waiter.within().await,
+        Err(SyncError::Abandoned(_))
+    ));
+    gate.open();
+    sync.start().within().await.expect("a later start succeeds");
+    assert_eq!(h.bus.subscribe_calls(), 2);
+    assert_eq!(h.bus.active(), 1);
+    assert_eq!(sync.lifecycle(), Lifecycle::Running);
+}
+
 // ---------------------------------------------------------------------------
 // refresh
 
