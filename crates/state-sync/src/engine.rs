@@ -12,6 +12,8 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use parking_lot::{Mutex, ReentrantMutex};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -24,7 +26,7 @@ use crate::core::{
     ApplyDecision, EventVerdict, Lifecycle, Metrics, Origin, RequestDecision, StartDecision,
     SyncCore,
 };
-use crate::error::{ErrorContext, Phase, SyncError};
+use crate::error::{ErrorContext, Phase, PortError, SyncError};
 use crate::ports::{
     InvalidationHandler, InvalidationSubscriber, SnapshotApplier, SnapshotProvider, Subscription,
 };
@@ -601,7 +603,7 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
         let fetched = tokio::select! {
             biased;
             _ = stop_rx.wait_for(|s| *s) => return Ok(()),
-            fetched = self.provider.get_snapshot() => fetched,
+            fetched = guarded("the snapshot provider", || self.provider.get_snapshot()) => fetched,
         };
         let raw = match fetched {
             Ok(raw) => raw,
@@ -643,7 +645,9 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
             // would deadlock.
             let decision = self.core.lock().core.snapshot_ready(revision);
             match decision {
-                ApplyDecision::Apply => Some(self.applier.apply(envelope)),
+                ApplyDecision::Apply => {
+                    Some(guarded("the applier", || self.applier.apply(envelope)))
+                }
                 ApplyDecision::Stale | ApplyDecision::Discard => None,
             }
         };
@@ -729,6 +733,28 @@ impl<T> Inner<T> {
                 panic_message(&*panic)
             );
         }
+    }
+}
+
+/// Runs a port call so that a panic, while building its future or while it
+/// runs, becomes a [`PortError`] instead of killing the fetch loop (which
+/// would leave the engine wedged "fetching" forever).
+fn guarded<'a, X: Send + 'a>(
+    what: &'static str,
+    call: impl FnOnce() -> BoxFuture<'a, Result<X, PortError>>,
+) -> BoxFuture<'a, Result<X, PortError>> {
+    let panicked = move |panic: Box<dyn std::any::Any + Send>| {
+        let message = format!("{what} panicked: {}", panic_message(&*panic));
+        tracing::error!("state-sync: {message}");
+        PortError::new(message)
+    };
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(future) => Box::pin(
+            AssertUnwindSafe(future)
+                .catch_unwind()
+                .map(move |outcome| outcome.unwrap_or_else(|panic| Err(panicked(panic)))),
+        ),
+        Err(panic) => Box::pin(futures::future::ready(Err(panicked(panic)))),
     }
 }
 

@@ -163,10 +163,12 @@ pub fn with_retry<P: SnapshotProvider>(provider: P, policy: RetryPolicy) -> Retr
 
 impl<P> Retry<P> {
     fn next_delay(&self, attempt: u32) -> Duration {
+        // Whole milliseconds: tokio's timers have millisecond resolution, so
+        // the delay reported to the hook is exactly the time waited.
         let (low, high) = self.policy.delay_bounds(attempt);
-        let span = u64::try_from((high - low).as_nanos()).unwrap_or(u64::MAX);
-        let extra = self.rng.lock().u64(0..=span);
-        low + Duration::from_nanos(extra)
+        let (low, high) = (whole_ms(low), whole_ms(high));
+        let extra = self.rng.lock().u64(0..=high.saturating_sub(low));
+        Duration::from_millis(low + extra)
     }
 
     fn retryable(&self, error: &PortError) -> bool {
@@ -187,6 +189,10 @@ impl<P> Retry<P> {
             tracing::error!("state-sync: on_retry hook panicked");
         }
     }
+}
+
+fn whole_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl<P: SnapshotProvider> SnapshotProvider for Retry<P> {
@@ -311,8 +317,7 @@ mod tests {
                 .seed(seed)
                 .on_retry(move |e| seen.lock().push(e.next_delay));
             let _ = with_retry(flaky(10), policy).get_snapshot().await;
-            let out = events.lock().clone();
-            out
+            events.lock().clone()
         }
         assert_eq!(delays(1).await, delays(1).await);
         assert_ne!(delays(1).await, delays(2).await);

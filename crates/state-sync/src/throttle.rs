@@ -162,7 +162,7 @@ mod tests {
     fn debounce_fires_once_after_quiet() {
         let t0 = Instant::now();
         let mut s = ThrottleState::new(Throttle::debounce(ms(50)));
-        assert_eq!(s.on_event(t0).fire, false);
+        assert!(!s.on_event(t0).fire);
         assert_eq!(s.on_event(t0 + ms(30)).timer, Some(t0 + ms(80)));
         // The first timer (armed for 50) finds the deadline moved.
         let step = s.on_timer(t0 + ms(50));

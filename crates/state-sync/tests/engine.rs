@@ -1175,3 +1175,79 @@ async fn a_loop_started_while_a_failed_start_rolls_back_keeps_stopped_waiting() 
         .expect("refresh");
     assert_eq!(h.applier.finished(), 1);
 }
+
+/// A port that panics must not wedge the engine: the panic becomes an error
+/// of its phase and the next refresh works.
+#[tokio::test(start_paused = true)]
+async fn panicking_ports_become_errors_and_the_engine_keeps_working() {
+    use futures::future::BoxFuture;
+    use serde_json::{Value, json};
+    use state_sync::{PortError, SnapshotApplier, SnapshotEnvelope, SnapshotProvider};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Panics on the first call (while building the future), then serves.
+    struct Provider(AtomicU32);
+    impl SnapshotProvider for Provider {
+        fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            if n == 1 {
+                panic!("provider bug");
+            }
+            Box::pin(async move { Ok(json!({"revision": (n + 1).to_string(), "data": n})) })
+        }
+    }
+    /// Panics inside its future on the second apply.
+    struct Applier(AtomicU32);
+    impl SnapshotApplier<Value> for Applier {
+        fn apply(&self, _: SnapshotEnvelope<Value>) -> BoxFuture<'_, Result<(), PortError>> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                if n == 1 {
+                    panic!("applier bug");
+                }
+                Ok(())
+            })
+        }
+    }
+    let phases = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let seen = phases.clone();
+    struct NoEvents;
+    impl state_sync::InvalidationSubscriber for NoEvents {
+        fn subscribe(
+            &self,
+            _: state_sync::InvalidationHandler,
+        ) -> BoxFuture<'_, Result<state_sync::Subscription, PortError>> {
+            Box::pin(async { Ok(state_sync::Subscription::noop()) })
+        }
+    }
+    let sync = state_sync::RevisionSync::builder(
+        "t",
+        NoEvents,
+        Provider(AtomicU32::new(0)),
+        Applier(AtomicU32::new(0)),
+    )
+    .on_error(move |ctx| seen.lock().push((ctx.phase, ctx.message.clone())))
+    .build();
+    // Without the guard a panic kills the fetch loop and these would hang.
+    let bounded = |f| tokio::time::timeout(std::time::Duration::from_secs(60), f);
+    sync.start().await.expect("first fetch and apply work");
+    let err = bounded(sync.refresh())
+        .await
+        .expect("no hang")
+        .expect_err("the provider panics");
+    assert_eq!(err.phase(), state_sync::Phase::GetSnapshot);
+    let err = bounded(sync.refresh())
+        .await
+        .expect("no hang")
+        .expect_err("the applier panics");
+    assert_eq!(err.phase(), state_sync::Phase::Apply);
+    bounded(sync.refresh())
+        .await
+        .expect("no hang")
+        .expect("the engine still works");
+    assert_eq!(sync.local_revision().get(), 4);
+    let phases = phases.lock().clone();
+    assert!(phases[0].1.contains("provider bug"), "{phases:?}");
+    assert!(phases[1].1.contains("applier bug"), "{phases:?}");
+}
