@@ -66,7 +66,9 @@ pub trait SnapshotProvider: Send + Sync + 'static {
 /// Ready-made appliers live in [`crate::appliers`].
 pub trait SnapshotApplier<T>: Send + Sync + 'static {
     /// Applies `snapshot`. Called only for snapshots newer than the last
-    /// applied one, never concurrently with itself, and never after `stop`.
+    /// applied one, never concurrently with itself, and never once `stop`
+    /// has returned (an apply that began before may still be finishing:
+    /// await [`RevisionSync::stopped`](crate::RevisionSync::stopped) for it).
     fn apply(&self, snapshot: SnapshotEnvelope<T>) -> BoxFuture<'_, Result<(), PortError>>;
 }
 
