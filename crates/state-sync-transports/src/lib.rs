@@ -1,1 +1,76 @@
-//! Reference transports for state-sync (in progress).
+//! # state-sync-transports
+//!
+//! Reference transports for [`state_sync`]: each carries invalidations from
+//! a backend to windows and snapshot requests back, and nothing else — the
+//! engine validates every payload, so a transport passes garbage through
+//! untouched.
+//!
+//! | module | delivery | models |
+//! |---|---|---|
+//! | [`memory`] | synchronous, in subscription order | one process, direct calls; the one to learn with |
+//! | [`channel`] | asynchronous, a task and a bounded buffer per subscriber | queues between tasks or services |
+//! | [`tauri_mock`] | Tauri v2 events and `invoke`, JSON round trips | a Tauri app's core and its webviews |
+//!
+//! ## One shape for all three
+//!
+//! Each module has a `Bus` (the backend end) and a `Window` (a window end):
+//!
+//! * `Bus::new()` — a fresh bus;
+//! * `bus.emit(&Value)` — send a raw invalidation payload (garbage
+//!   included) to every subscribed window;
+//! * `bus.serve(|topic| async { ... })`, `bus.serve_source(Arc<SourceOfTruth<T>>)`
+//!   or `bus.serve_handler(SnapshotHandler)` — install the snapshot handler
+//!   (without one, a snapshot request fails with a
+//!   [`PortError`](state_sync::PortError), never a panic);
+//! * `bus.window(topic)` — a window end implementing
+//!   [`InvalidationSubscriber`](state_sync::InvalidationSubscriber) and
+//!   [`SnapshotProvider`](state_sync::SnapshotProvider); it is `Clone +
+//!   Send + Sync + 'static`, so pass a clone as each port;
+//! * `bus.active_subscriptions()` — subscriptions still registered, for
+//!   leak checks; `bus.settle().await` first lets asynchronous
+//!   unsubscriptions finish.
+//!
+//! Everything runs on tokio, including on paused virtual time: no thread
+//! is spawned and nothing blocks.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use serde_json::{Value, json};
+//! use state_sync::RevisionSync;
+//! use state_sync::appliers::{JsonApplier, JsonMode};
+//! use state_sync::source::SourceOfTruth;
+//! use state_sync_transports::memory;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let source = Arc::new(SourceOfTruth::new("todos", Vec::<String>::new()));
+//! let bus = memory::Bus::new();
+//! bus.serve_source(source.clone());
+//!
+//! let mut windows = Vec::new();
+//! for _ in 0..2 {
+//!     let end = bus.window("todos");
+//!     let applier = JsonApplier::new(JsonMode::Replace, Value::Null);
+//!     let sync = RevisionSync::builder("todos", end.clone(), end, applier.clone()).build();
+//!     sync.start().await?;
+//!     windows.push((sync, applier));
+//! }
+//!
+//! let event = source.update(|todos| todos.push("milk".to_owned()))?;
+//! bus.emit(&event.to_json());
+//! for (sync, applier) in &windows {
+//!     sync.refresh().await?;
+//!     assert_eq!(applier.state(), json!(["milk"]));
+//!     sync.stop();
+//! }
+//! assert_eq!(bus.active_subscriptions(), 0);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod channel;
+pub mod memory;
+pub mod snapshot;
+pub mod tauri_mock;
+
+pub use crate::snapshot::SnapshotHandler;

@@ -1,0 +1,493 @@
+//! Tokio-channel transport with asynchronous delivery and bounded buffers.
+//!
+//! # What it models
+//!
+//! Windows that run apart from the backend and receive events through
+//! queues: worker tasks, separate services in one process, or any message
+//! bus where the sender does not wait for the receiver. Delivery is
+//! asynchronous (each subscriber has its own task and its own bounded
+//! buffer) and snapshot requests are messages with a reply channel.
+//!
+//! # Behaviour
+//!
+//! * [`Bus::emit`] never blocks or waits: it puts the payload into every
+//!   subscriber's buffer and returns. Each subscriber's task calls its
+//!   handler later, in emit order.
+//! * Payloads are not inspected or changed: garbage arrives intact.
+//! * A payload reaches only subscribers present when `emit` is called:
+//!   nothing is replayed to a late subscriber.
+//! * Unsubscribing (or dropping the subscription) removes the subscriber
+//!   from the bus at once and no delivery starts afterwards; its task ends
+//!   on its own ([`Bus::settle`] waits for that). A delivery already running
+//!   on another worker thread may still finish.
+//! * A snapshot request is sent over a bounded request channel to a server
+//!   task, which runs the installed [`SnapshotHandler`] (one task per
+//!   request, so requests are served concurrently) and answers on a
+//!   `oneshot` reply channel. No handler installed, a panicking handler or a
+//!   lost reply each surface as a [`PortError`].
+//!
+//! # Overflow policy
+//!
+//! Each subscriber's buffer holds at most [`ChannelConfig::event_capacity`]
+//! payloads. When a payload finds the buffer full, the subscriber is
+//! *lagging*: from then on payloads are not queued; the subscriber keeps
+//! only the **newest payload addressed to its window's topic** (the payload's
+//! `topic` field equals [`Window::topic`]) and drops the rest. Once its task
+//! has delivered everything queued before the overflow, it delivers that
+//! newest payload and leaves the lagging state.
+//!
+//! The engine needs only the newest invalidation of its topic (it refreshes
+//! to the latest snapshot whatever revision the event names), so a
+//! subscriber that falls behind still converges, in O(1) memory, and in
+//! order: what it receives is always a subsequence of what was emitted, in
+//! emit order. What it loses during a lag are older payloads of its topic
+//! (superseded by the one it keeps), payloads of other topics (its engine
+//! ignores them) and garbage (which would only have been reported).
+//! [`Bus::overflows`] counts the payloads that found a full buffer.
+//!
+//! # Switches
+//!
+//! [`ChannelConfig`]: the two buffer sizes. The defaults
+//! ([`DEFAULT_EVENT_CAPACITY`], [`DEFAULT_REQUEST_CAPACITY`]) suit a desktop
+//! app; tests use small buffers to force overflows.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use serde_json::{Value, json};
+//! use state_sync::RevisionSync;
+//! use state_sync::appliers::{JsonApplier, JsonMode};
+//! use state_sync::source::SourceOfTruth;
+//! use state_sync_transports::channel::{Bus, ChannelConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let source = Arc::new(SourceOfTruth::new("counter", 0u64));
+//! let bus = Bus::with_config(ChannelConfig { event_capacity: 2, ..ChannelConfig::default() });
+//! bus.serve_source(source.clone());
+//!
+//! let window = bus.window("counter");
+//! let applier = JsonApplier::new(JsonMode::Replace, Value::Null);
+//! let sync = RevisionSync::builder("counter", window.clone(), window, applier.clone()).build();
+//! sync.start().await?;
+//!
+//! // A burst far larger than the buffer: the subscriber lags, yet converges.
+//! for _ in 0..100 {
+//!     let event = source.update(|n| *n += 1)?;
+//!     bus.emit(&event.to_json());
+//! }
+//! assert!(bus.overflows() > 0);
+//! let caught_up = async {
+//!     while sync.local_revision() != source.revision() {
+//!         tokio::task::yield_now().await;
+//!     }
+//! };
+//! tokio::time::timeout(std::time::Duration::from_secs(5), caught_up).await?;
+//! assert_eq!(applier.state(), json!(100));
+//! sync.stop();
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::Value;
+use state_sync::source::SourceOfTruth;
+use state_sync::{
+    InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider, Subscription,
+};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::snapshot::{HandlerSlot, SnapshotHandler, panic_message};
+
+/// The default number of payloads a subscriber's buffer holds.
+pub const DEFAULT_EVENT_CAPACITY: usize = 64;
+/// The default number of snapshot requests waiting for the server task.
+pub const DEFAULT_REQUEST_CAPACITY: usize = 64;
+
+/// Buffer sizes of a channel [`Bus`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelConfig {
+    /// Payloads a subscriber's buffer holds before it starts lagging (see
+    /// the module's overflow policy). At least 1; `0` is treated as 1.
+    pub event_capacity: usize,
+    /// Snapshot requests that may wait for the server task; a window asking
+    /// while it is full waits for room. At least 1; `0` is treated as 1.
+    pub request_capacity: usize,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        Self {
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+            request_capacity: DEFAULT_REQUEST_CAPACITY,
+        }
+    }
+}
+
+/// The backend end of a channel transport.
+///
+/// Cloning gives another handle to the same bus.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ChannelConfig,
+    subscribers: Mutex<Vec<Arc<Shared>>>,
+    next_id: AtomicU64,
+    overflows: AtomicU64,
+    handler: HandlerSlot,
+    requests: mpsc::Sender<Request>,
+    /// Taken by the server task when it starts.
+    server_rx: Mutex<Option<mpsc::Receiver<Request>>>,
+    /// Subscriber tasks still running, and a wake-up for [`Bus::settle`].
+    tasks: Arc<TaskCount>,
+}
+
+#[derive(Default)]
+struct TaskCount {
+    running: AtomicUsize,
+    changed: Notify,
+}
+
+struct Request {
+    topic: String,
+    reply: oneshot::Sender<Result<Value, PortError>>,
+}
+
+/// One subscriber, shared by the bus, its task and its subscription.
+struct Shared {
+    id: u64,
+    topic: String,
+    closed: AtomicBool,
+    queue: Mutex<Queue>,
+}
+
+struct Queue {
+    /// `None` once unsubscribed.
+    tx: Option<mpsc::Sender<Value>>,
+    /// The buffer overflowed and its task has not caught up yet.
+    lagging: bool,
+    /// The newest payload for this subscriber's topic seen while lagging.
+    newest: Option<Value>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bus {
+    /// A bus with the default buffer sizes.
+    pub fn new() -> Self {
+        Self::with_config(ChannelConfig::default())
+    }
+
+    /// A bus with the given buffer sizes.
+    pub fn with_config(config: ChannelConfig) -> Self {
+        let config = ChannelConfig {
+            event_capacity: config.event_capacity.max(1),
+            request_capacity: config.request_capacity.max(1),
+        };
+        let (requests, server_rx) = mpsc::channel(config.request_capacity);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                subscribers: Mutex::new(Vec::new()),
+                next_id: AtomicU64::new(0),
+                overflows: AtomicU64::new(0),
+                handler: HandlerSlot::default(),
+                requests,
+                server_rx: Mutex::new(Some(server_rx)),
+                tasks: Arc::default(),
+            }),
+        }
+    }
+
+    /// The buffer sizes in use.
+    pub fn config(&self) -> ChannelConfig {
+        self.inner.config
+    }
+
+    /// Queues `payload` for every subscriber and returns without waiting.
+    /// The payload is not inspected (except, for a lagging subscriber, its
+    /// `topic` field; see the module's overflow policy).
+    pub fn emit(&self, payload: &Value) {
+        let subscribers = self.inner.subscribers.lock().clone();
+        for shared in subscribers {
+            if shared.offer(payload) {
+                self.inner.overflows.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Installs an async snapshot handler (replacing any previous one).
+    pub fn serve<F, Fut>(&self, f: F)
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, PortError>> + Send + 'static,
+    {
+        self.serve_handler(SnapshotHandler::new(f));
+    }
+
+    /// Serves snapshots of `source` (see [`SnapshotHandler::from_source`]).
+    pub fn serve_source<T>(&self, source: Arc<SourceOfTruth<T>>)
+    where
+        T: Clone + Serialize + Send + Sync + 'static,
+    {
+        self.serve_handler(SnapshotHandler::from_source(source));
+    }
+
+    /// Installs `handler` (replacing any previous one). The server task
+    /// starts with the first request, on the runtime that sends it.
+    pub fn serve_handler(&self, handler: SnapshotHandler) {
+        self.inner.handler.set(handler);
+    }
+
+    /// A window end for `topic`.
+    pub fn window(&self, topic: impl Into<String>) -> Window {
+        Window {
+            bus: self.clone(),
+            topic: topic.into(),
+        }
+    }
+
+    /// How many subscriptions are active (for leak checks). An
+    /// unsubscription counts at once, before its task has ended.
+    pub fn active_subscriptions(&self) -> usize {
+        self.inner.subscribers.lock().len()
+    }
+
+    /// How many times a payload found a subscriber's buffer full.
+    pub fn overflows(&self) -> u64 {
+        self.inner.overflows.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once the task of every ended subscription has finished.
+    pub async fn settle(&self) {
+        let tasks = &self.inner.tasks;
+        loop {
+            let changed = tasks.changed.notified();
+            if tasks.running.load(Ordering::Acquire) <= self.active_subscriptions() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Starts the server task if it is not running (called from async code,
+    /// so a runtime is present).
+    fn ensure_server(&self) {
+        let Some(mut rx) = self.inner.server_rx.lock().take() else {
+            return;
+        };
+        let handler = self.inner.handler.clone();
+        tokio::spawn(async move {
+            while let Some(Request { topic, reply }) = rx.recv().await {
+                let answer = handler.call(topic);
+                tokio::spawn(async move {
+                    // The window may have given up waiting; that is fine.
+                    let _ = reply.send(answer.await);
+                });
+            }
+        });
+    }
+
+    async fn request(&self, topic: String) -> Result<Value, PortError> {
+        self.ensure_server();
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .requests
+            .send(Request { topic, reply })
+            .await
+            .map_err(|_| PortError::new("snapshot server is gone (its runtime shut down)"))?;
+        answer
+            .await
+            .map_err(|_| PortError::new("snapshot request was dropped without a reply"))?
+    }
+
+    fn subscribe_now(&self, topic: &str, handler: InvalidationHandler) -> Subscription {
+        let (tx, rx) = mpsc::channel(self.inner.config.event_capacity);
+        let shared = Arc::new(Shared {
+            id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+            topic: topic.to_owned(),
+            closed: AtomicBool::new(false),
+            queue: Mutex::new(Queue {
+                tx: Some(tx),
+                lagging: false,
+                newest: None,
+            }),
+        });
+        self.inner.subscribers.lock().push(shared.clone());
+        let tasks = self.inner.tasks.clone();
+        tasks.running.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(deliver(shared.clone(), rx, handler, TaskGuard(tasks)));
+        let inner = self.inner.clone();
+        Subscription::new(move || {
+            shared.close();
+            inner.subscribers.lock().retain(|s| s.id != shared.id);
+            inner.tasks.changed.notify_waiters();
+        })
+    }
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("channel::Bus")
+            .field("config", &self.inner.config)
+            .field("active_subscriptions", &self.active_subscriptions())
+            .field("overflows", &self.overflows())
+            .field("serving", &self.inner.handler.get().is_some())
+            .finish()
+    }
+}
+
+impl Shared {
+    /// Queues `payload`; returns whether it found the buffer full.
+    fn offer(&self, payload: &Value) -> bool {
+        let mut queue = self.queue.lock();
+        let Some(tx) = &queue.tx else {
+            return false;
+        };
+        if !queue.lagging {
+            match tx.try_send(payload.clone()) {
+                Ok(()) => return false,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Full(_)) => queue.lagging = true,
+            }
+        }
+        if payload.get("topic").and_then(Value::as_str) == Some(self.topic.as_str()) {
+            queue.newest = Some(payload.clone());
+        }
+        true
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let mut queue = self.queue.lock();
+        queue.tx = None;
+        queue.newest = None;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Called by the task when its receiver is empty: ends a lag and hands
+    /// back the payload kept during it. `Some(None)` means the lag ended with
+    /// nothing to deliver; `None` means there was no lag (or the queue has
+    /// filled again meanwhile).
+    fn end_lag(&self, rx: &mpsc::Receiver<Value>) -> Option<Option<Value>> {
+        let mut queue = self.queue.lock();
+        // Sends happen under this lock, so `is_empty` cannot change here.
+        if queue.lagging && rx.is_empty() {
+            queue.lagging = false;
+            Some(queue.newest.take())
+        } else {
+            None
+        }
+    }
+}
+
+/// Decrements the running-task count when a subscriber task ends, however
+/// it ends.
+struct TaskGuard(Arc<TaskCount>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_waiters();
+    }
+}
+
+/// A subscriber's task: delivers queued payloads in order, then the payload
+/// kept during a lag.
+async fn deliver(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Value>,
+    handler: InvalidationHandler,
+    _guard: TaskGuard,
+) {
+    let call = |payload: Value| {
+        if shared.is_closed() {
+            return false;
+        }
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(&payload))) {
+            tracing::error!(
+                "state-sync-transports: invalidation handler panicked: {}",
+                panic_message(panic.as_ref())
+            );
+        }
+        true
+    };
+    loop {
+        if shared.is_closed() {
+            return;
+        }
+        if let Some(kept) = shared.end_lag(&rx) {
+            if let Some(payload) = kept
+                && !call(payload)
+            {
+                return;
+            }
+            continue;
+        }
+        match rx.recv().await {
+            Some(payload) => {
+                if !call(payload) {
+                    return;
+                }
+            }
+            None => return,
+        }
+    }
+}
+
+/// A window end of a channel [`Bus`] for one topic.
+///
+/// Implements [`InvalidationSubscriber`] and [`SnapshotProvider`]; clone it to
+/// pass it as both.
+#[derive(Clone, Debug)]
+pub struct Window {
+    bus: Bus,
+    topic: String,
+}
+
+impl Window {
+    /// The topic whose snapshot this window fetches, and whose newest
+    /// payload it keeps while lagging.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The bus this window is attached to.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+}
+
+impl InvalidationSubscriber for Window {
+    fn subscribe(
+        &self,
+        handler: InvalidationHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        Box::pin(async move { Ok(self.bus.subscribe_now(&self.topic, handler)) })
+    }
+}
+
+impl SnapshotProvider for Window {
+    fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
+        Box::pin(self.bus.request(self.topic.clone()))
+    }
+}

@@ -1,0 +1,660 @@
+//! Events: targets, listeners, dispatch, and the webview side of `listen`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use serde_json::Value;
+use state_sync::Subscription;
+use tokio::runtime::Handle;
+
+use super::TauriError;
+use super::app::{AppInner, MockApp};
+use super::config::ListenerOrder;
+use super::wire::{parse, validate_event_name};
+
+/// The id of a listener (not of an event: every delivery to one listener
+/// carries the same id).
+pub type EventId = u32;
+
+/// Who an event is for, and who a listener listens as (Tauri's
+/// `EventTarget`).
+///
+/// `From<&str>` and `From<String>` give [`EventTarget::AnyLabel`], as in
+/// Tauri (`emit_to("main", ...)`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventTarget {
+    /// Everything. A listener on `Any` receives every event, including those
+    /// sent with `emit_to` to other targets; JavaScript's `listen()` uses it
+    /// unless told otherwise.
+    Any,
+    /// Any window, webview or webview window with this label.
+    AnyLabel {
+        /// The label.
+        label: String,
+    },
+    /// The app (`App` and `AppHandle` listeners).
+    App,
+    /// A window.
+    Window {
+        /// The window's label.
+        label: String,
+    },
+    /// A webview.
+    Webview {
+        /// The webview's label.
+        label: String,
+    },
+    /// A webview window.
+    WebviewWindow {
+        /// The webview window's label.
+        label: String,
+    },
+}
+
+impl EventTarget {
+    /// [`EventTarget::AnyLabel`].
+    pub fn labeled(label: impl Into<String>) -> Self {
+        Self::AnyLabel {
+            label: label.into(),
+        }
+    }
+
+    /// [`EventTarget::Window`].
+    pub fn window(label: impl Into<String>) -> Self {
+        Self::Window {
+            label: label.into(),
+        }
+    }
+
+    /// [`EventTarget::Webview`].
+    pub fn webview(label: impl Into<String>) -> Self {
+        Self::Webview {
+            label: label.into(),
+        }
+    }
+
+    /// [`EventTarget::WebviewWindow`].
+    pub fn webview_window(label: impl Into<String>) -> Self {
+        Self::WebviewWindow {
+            label: label.into(),
+        }
+    }
+
+    /// The label, for the labelled targets.
+    pub fn label(&self) -> Option<&str> {
+        match self {
+            Self::AnyLabel { label }
+            | Self::Window { label }
+            | Self::Webview { label }
+            | Self::WebviewWindow { label } => Some(label),
+            Self::Any | Self::App => None,
+        }
+    }
+
+    /// Whether `emit_to(self, ..)` reaches a listener registered on
+    /// `listener`, by Tauri's rules:
+    ///
+    /// * an `Any` listener receives everything;
+    /// * `emit_to(Any)` is a plain `emit` and reaches every listener;
+    /// * `emit_to(AnyLabel(l))` reaches `Window`, `Webview`, `WebviewWindow`
+    ///   and `AnyLabel` listeners labelled `l`;
+    /// * `emit_to(Window(l))` reaches `Window(l)` and `AnyLabel(l)` listeners
+    ///   (not `WebviewWindow(l)`); likewise for `Webview` and
+    ///   `WebviewWindow`;
+    /// * `emit_to(App)` reaches `App` listeners.
+    ///
+    /// ```
+    /// use state_sync_transports::tauri_mock::EventTarget;
+    ///
+    /// let to_main = EventTarget::labeled("main");
+    /// assert!(to_main.reaches(&EventTarget::webview_window("main")));
+    /// assert!(to_main.reaches(&EventTarget::Any));
+    /// assert!(!to_main.reaches(&EventTarget::webview_window("other")));
+    /// assert!(!EventTarget::window("main").reaches(&EventTarget::webview_window("main")));
+    /// ```
+    pub fn reaches(&self, listener: &EventTarget) -> bool {
+        use EventTarget::{Any, AnyLabel, App, Webview, WebviewWindow, Window};
+        match (self, listener) {
+            (_, Any) | (Any, _) => true,
+            (AnyLabel { label }, other) => other.label() == Some(label.as_str()) && *other != App,
+            (Window { label }, AnyLabel { label: l } | Window { label: l })
+            | (Webview { label }, AnyLabel { label: l } | Webview { label: l })
+            | (WebviewWindow { label }, AnyLabel { label: l } | WebviewWindow { label: l }) => {
+                l == label
+            }
+            (App, App) => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<&str> for EventTarget {
+    fn from(label: &str) -> Self {
+        Self::labeled(label)
+    }
+}
+
+impl From<String> for EventTarget {
+    fn from(label: String) -> Self {
+        Self::labeled(label)
+    }
+}
+
+/// An event as a Rust listener receives it: the listener's id and the
+/// payload as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    id: EventId,
+    event: Arc<str>,
+    payload: Arc<str>,
+}
+
+impl Event {
+    /// The id of the listener being called.
+    pub fn id(&self) -> EventId {
+        self.id
+    }
+
+    /// The event name.
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+
+    /// The payload as JSON text, serialized once at emit.
+    pub fn payload(&self) -> &str {
+        &self.payload
+    }
+}
+
+/// An event as a webview listener receives it (the JavaScript event object
+/// `{event, id, payload}`): the payload parsed from JSON text in the mock's
+/// [`NumberMode`](super::NumberMode).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsEvent {
+    /// The event name.
+    pub event: String,
+    /// The id of the listener being called (not a sequence number).
+    pub id: EventId,
+    /// The parsed payload: a copy, never shared with the emitter.
+    pub payload: Value,
+}
+
+pub(crate) type Callback = Arc<dyn Fn(Event) + Send + Sync>;
+
+pub(crate) struct Listener {
+    id: EventId,
+    event: Arc<str>,
+    target: EventTarget,
+    callback: Callback,
+}
+
+pub(crate) struct EmitArgs {
+    event: Arc<str>,
+    /// `None` for a plain `emit` (reaches every listener).
+    to: Option<EventTarget>,
+    payload: Arc<str>,
+}
+
+pub(crate) enum Op {
+    Emit(EmitArgs),
+    Listen(Listener),
+    Unlisten(EventId),
+}
+
+/// The core's listener table.
+pub(crate) struct Registry {
+    listeners: Vec<Listener>,
+    dispatching: bool,
+    pending: VecDeque<Op>,
+    rng: fastrand::Rng,
+}
+
+impl Registry {
+    pub(crate) fn new(order: ListenerOrder) -> Self {
+        let seed = match order {
+            ListenerOrder::Registration => 0,
+            ListenerOrder::Unspecified { seed } => seed,
+        };
+        Self {
+            listeners: Vec::new(),
+            dispatching: false,
+            pending: VecDeque::new(),
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    pub(crate) fn count(&self, event: Option<&str>) -> usize {
+        match event {
+            None => self.listeners.len(),
+            Some(event) => self.listeners.iter().filter(|l| &*l.event == event).count(),
+        }
+    }
+
+    /// Applies `op`; returns the emit to dispatch, if it is one. A removed
+    /// listener goes to `trash`, to be dropped once the lock is released
+    /// (its handler may own something whose drop calls back into the app).
+    fn apply(&mut self, op: Op, trash: &mut Vec<Listener>) -> Option<EmitArgs> {
+        match op {
+            Op::Emit(args) => Some(args),
+            Op::Listen(listener) => {
+                self.listeners.push(listener);
+                None
+            }
+            Op::Unlisten(id) => {
+                if let Some(at) = self.listeners.iter().position(|l| l.id == id) {
+                    trash.push(self.listeners.remove(at));
+                }
+                None
+            }
+        }
+    }
+
+    /// The listeners an emit reaches, in the configured order.
+    fn recipients(&mut self, args: &EmitArgs, order: ListenerOrder) -> Vec<(EventId, Callback)> {
+        let mut recipients: Vec<_> = self
+            .listeners
+            .iter()
+            .filter(|l| l.event == args.event)
+            .filter(|l| args.to.as_ref().is_none_or(|to| to.reaches(&l.target)))
+            .map(|l| (l.id, l.callback.clone()))
+            .collect();
+        if let ListenerOrder::Unspecified { .. } = order {
+            self.rng.shuffle(&mut recipients);
+        }
+        recipients
+    }
+}
+
+/// Resets the dispatching flag if a listener panics, so later emits are
+/// not queued forever.
+struct DispatchGuard<'a>(&'a AppInner);
+
+impl Drop for DispatchGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.registry.lock().dispatching = false;
+        }
+    }
+}
+
+fn call_all(args: &EmitArgs, recipients: Vec<(EventId, Callback)>) {
+    for (id, callback) in recipients {
+        callback(Event {
+            id,
+            event: args.event.clone(),
+            payload: args.payload.clone(),
+        });
+    }
+}
+
+impl AppInner {
+    /// Runs `op` now, or queues it behind the dispatch in progress.
+    pub(crate) fn run(&self, op: Op) {
+        let order = self.config.listener_order;
+        let mut trash = Vec::new();
+        if !self.config.defer_reentrant {
+            let mut registry = self.registry.lock();
+            let emit = registry.apply(op, &mut trash);
+            let recipients = emit.as_ref().map(|args| registry.recipients(args, order));
+            drop(registry);
+            drop(trash);
+            if let (Some(args), Some(recipients)) = (emit, recipients) {
+                call_all(&args, recipients);
+            }
+            return;
+        }
+        let mut registry = self.registry.lock();
+        if registry.dispatching {
+            registry.pending.push_back(op);
+            return;
+        }
+        registry.dispatching = true;
+        let _guard = DispatchGuard(self);
+        let mut op = op;
+        loop {
+            if let Some(args) = registry.apply(op, &mut trash) {
+                let recipients = registry.recipients(&args, order);
+                drop(registry);
+                drop(std::mem::take(&mut trash));
+                call_all(&args, recipients);
+                registry = self.registry.lock();
+            }
+            match registry.pending.pop_front() {
+                Some(next) => op = next,
+                None => {
+                    registry.dispatching = false;
+                    drop(registry);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn emit_text(&self, event: &str, to: Option<EventTarget>, payload: String) {
+        self.run(Op::Emit(EmitArgs {
+            event: event.into(),
+            to,
+            payload: payload.into(),
+        }));
+    }
+}
+
+fn to_json_text<S: Serialize + ?Sized>(payload: &S) -> Result<String, TauriError> {
+    serde_json::to_string(payload).map_err(|e| TauriError::Serialize(e.to_string()))
+}
+
+impl MockApp {
+    /// Emits `event` to every listener (Tauri's `Emitter::emit`). The
+    /// payload is serialized to JSON text once, here; listeners get that
+    /// text (Rust) or a parsed copy of it (webviews).
+    ///
+    /// Fails on an illegal event name or a payload that does not
+    /// serialize. Emitting with no listener succeeds.
+    pub fn emit<S: Serialize + ?Sized>(&self, event: &str, payload: &S) -> Result<(), TauriError> {
+        validate_event_name(event)?;
+        let text = to_json_text(payload)?;
+        self.inner.emit_text(event, None, text);
+        Ok(())
+    }
+
+    /// Emits `event` to the listeners `target` reaches (Tauri's
+    /// `Emitter::emit_to`; see [`EventTarget::reaches`]). `Any` listeners
+    /// always receive it. A label nobody uses is not an error.
+    pub fn emit_to<S: Serialize + ?Sized>(
+        &self,
+        target: impl Into<EventTarget>,
+        event: &str,
+        payload: &S,
+    ) -> Result<(), TauriError> {
+        validate_event_name(event)?;
+        let text = to_json_text(payload)?;
+        let to = match target.into() {
+            EventTarget::Any => None,
+            target => Some(target),
+        };
+        self.inner.emit_text(event, to, text);
+        Ok(())
+    }
+
+    /// Registers a Rust listener at once (Tauri's `Listener::listen`; a
+    /// call made during a dispatch is queued behind it, see
+    /// [`TauriMockConfig::defer_reentrant`](super::TauriMockConfig::defer_reentrant)).
+    ///
+    /// Registering the same handler twice delivers every event twice. An
+    /// illegal event name is an error here (Tauri panics).
+    pub fn listen<F>(
+        &self,
+        event: &str,
+        target: EventTarget,
+        handler: F,
+    ) -> Result<EventId, TauriError>
+    where
+        F: Fn(Event) + Send + Sync + 'static,
+    {
+        validate_event_name(event)?;
+        Ok(self.register(event, target, Arc::new(handler)))
+    }
+
+    /// [`MockApp::listen`] on [`EventTarget::Any`].
+    pub fn listen_any<F>(&self, event: &str, handler: F) -> Result<EventId, TauriError>
+    where
+        F: Fn(Event) + Send + Sync + 'static,
+    {
+        self.listen(event, EventTarget::Any, handler)
+    }
+
+    /// Removes a listener at once (queued behind a dispatch in progress).
+    /// An unknown id is ignored.
+    pub fn unlisten(&self, id: EventId) {
+        self.inner.run(Op::Unlisten(id));
+    }
+
+    /// How many listeners the core holds, for every event.
+    pub fn listener_count(&self) -> usize {
+        self.inner.registry.lock().count(None)
+    }
+
+    /// How many listeners the core holds for `event`.
+    pub fn listeners_for(&self, event: &str) -> usize {
+        self.inner.registry.lock().count(Some(event))
+    }
+
+    /// A webview with `label`: the JavaScript side of the IPC (listen,
+    /// invoke). Webviews need no creation; a label is enough.
+    pub fn webview(&self, label: impl Into<String>) -> Webview {
+        Webview {
+            app: self.clone(),
+            label: label.into(),
+        }
+    }
+
+    fn register(&self, event: &str, target: EventTarget, callback: Callback) -> EventId {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        self.inner.run(Op::Listen(Listener {
+            id,
+            event: event.into(),
+            target,
+            callback,
+        }));
+        id
+    }
+}
+
+/// The JavaScript side of one webview: `listen` and `invoke` as
+/// `@tauri-apps/api` does them, each an IPC round trip.
+#[derive(Clone)]
+pub struct Webview {
+    pub(crate) app: MockApp,
+    label: String,
+}
+
+impl fmt::Debug for Webview {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webview")
+            .field("label", &self.label)
+            .finish()
+    }
+}
+
+impl Webview {
+    /// The webview's label.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The app this webview belongs to.
+    pub fn app(&self) -> &MockApp {
+        &self.app
+    }
+
+    /// JavaScript's `listen(event, handler, {target})`.
+    ///
+    /// With [`async_listen`](super::TauriMockConfig::async_listen) on (the
+    /// default) the listener reaches the core after one IPC hop — events
+    /// emitted before that are lost — and the returned future resolves one
+    /// hop later, so the handler may already have fired. With it off, the
+    /// listener is registered before this function returns.
+    ///
+    /// Delivery to the handler is synchronous, inside the core's emit. The
+    /// handler gets a parsed copy of the payload and stops being called the
+    /// moment [`JsListener::unlisten`] (or
+    /// [`JsListener::unlisten_in_background`]) is called. If the future is
+    /// dropped before it resolves, the listener is removed again.
+    pub fn listen<F>(
+        &self,
+        event: &str,
+        target: EventTarget,
+        handler: F,
+    ) -> impl Future<Output = Result<JsListener, TauriError>> + Send + 'static
+    where
+        F: Fn(JsEvent) + Send + Sync + 'static,
+    {
+        let checked = validate_event_name(event);
+        let app = self.app.clone();
+        let event: String = event.to_owned();
+        let detached = Arc::new(AtomicBool::new(false));
+        let mode = app.inner.config.number_mode;
+        let is_detached = detached.clone();
+        let callback: Callback = Arc::new(move |e: Event| {
+            if is_detached.load(Ordering::Acquire) {
+                return;
+            }
+            match parse(e.payload(), mode) {
+                Ok(payload) => handler(JsEvent {
+                    event: e.event().to_owned(),
+                    id: e.id(),
+                    payload,
+                }),
+                Err(error) => tracing::error!("tauri mock: payload is not JSON: {error}"),
+            }
+        });
+        let register = move || JsListener {
+            id: app.register(&event, target, callback),
+            app,
+            detached,
+            runtime: Handle::try_current().ok(),
+            remove_on_drop: true,
+        };
+        let latency = self.app.inner.config.ipc_latency;
+        // Synchronous mode registers now, before the future is polled.
+        let step = if checked.is_ok() && !self.app.inner.config.async_listen {
+            Step::Now(register())
+        } else {
+            Step::Later(register)
+        };
+        async move {
+            checked?;
+            // Until it is returned, dropping the listener removes it again.
+            let mut listener = match step {
+                Step::Now(listener) => listener,
+                Step::Later(register) => {
+                    super::app::hop(latency).await;
+                    let listener = register();
+                    // The answer travels back to the webview.
+                    super::app::hop(latency).await;
+                    listener
+                }
+            };
+            listener.remove_on_drop = false;
+            Ok(listener)
+        }
+    }
+}
+
+enum Step<F> {
+    Now(JsListener),
+    Later(F),
+}
+
+/// A webview listener: JavaScript's `unlisten` function.
+///
+/// Dropping it does not unlisten (as in JavaScript, a forgotten unlisten
+/// leaks the listener); convert it with [`JsListener::into_subscription`]
+/// to get a handle that does.
+#[must_use = "a listener stays registered until `unlisten` is called"]
+pub struct JsListener {
+    app: MockApp,
+    id: EventId,
+    detached: Arc<AtomicBool>,
+    runtime: Option<Handle>,
+    /// Set while the `listen` future has not handed the listener out.
+    remove_on_drop: bool,
+}
+
+impl fmt::Debug for JsListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsListener")
+            .field("id", &self.id)
+            .field("detached", &self.detached.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl JsListener {
+    /// The listener's id.
+    pub fn id(&self) -> EventId {
+        self.id
+    }
+
+    /// Awaited `unlisten()`: detaches the handler at once, then removes the
+    /// core's entry (one IPC hop later when
+    /// [`async_unlisten`](super::TauriMockConfig::async_unlisten) is on) and
+    /// resolves.
+    pub async fn unlisten(mut self) {
+        self.remove_on_drop = false;
+        self.detached.store(true, Ordering::Release);
+        let inner = &self.app.inner;
+        let in_flight = inner.config.async_unlisten.then(|| inner.in_flight.start());
+        if in_flight.is_some() {
+            super::app::hop(inner.config.ipc_latency).await;
+        }
+        self.app.unlisten(self.id);
+        drop(in_flight);
+    }
+
+    /// `unlisten()` without awaiting it: detaches the handler at once and
+    /// leaves the removal of the core's entry to a task that runs one IPC
+    /// hop later (or removes it now, when `async_unlisten` is off or no
+    /// tokio runtime is left). [`MockApp::settle`] waits for such removals.
+    pub fn unlisten_in_background(mut self) {
+        self.remove_on_drop = false;
+        self.remove_in_background();
+    }
+
+    /// A [`Subscription`] that calls
+    /// [`unlisten_in_background`](JsListener::unlisten_in_background) when
+    /// ended or dropped.
+    pub fn into_subscription(self) -> Subscription {
+        Subscription::new(move || self.unlisten_in_background())
+    }
+
+    fn remove_in_background(&self) {
+        self.detached.store(true, Ordering::Release);
+        let inner = &self.app.inner;
+        let runtime = self
+            .runtime
+            .as_ref()
+            .filter(|_| inner.config.async_unlisten);
+        let Some(runtime) = runtime else {
+            self.app.unlisten(self.id);
+            return;
+        };
+        let latency = inner.config.ipc_latency;
+        let removal = Removal {
+            app: self.app.clone(),
+            id: self.id,
+            _in_flight: inner.in_flight.start(),
+        };
+        // If the runtime is shutting down the task is dropped unrun, and
+        // dropping `removal` still removes the entry.
+        drop(runtime.spawn(async move {
+            super::app::hop(latency).await;
+            drop(removal);
+        }));
+    }
+}
+
+impl Drop for JsListener {
+    fn drop(&mut self) {
+        if self.remove_on_drop {
+            self.remove_in_background();
+        }
+    }
+}
+
+/// Removes the core's entry when dropped.
+struct Removal {
+    app: MockApp,
+    id: EventId,
+    _in_flight: super::app::InFlightGuard,
+}
+
+impl Drop for Removal {
+    fn drop(&mut self) {
+        self.app.unlisten(self.id);
+    }
+}
