@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use state_sync_transports::{SnapshotHandler, channel, memory};
+use state_sync_transports::{SnapshotHandler, channel, memory, tauri_mock};
 
 use crate::spec::Capability;
 use crate::transport::{Bus, Capabilities, SnapshotServer, Transport, WindowEnds};
@@ -93,7 +93,63 @@ impl Bus for ChannelBus {
     }
 }
 
+/// The Tauri v2 IPC emulation: events to webview listeners, snapshots
+/// through an `invoke` of a command, JSON round-trips, asynchronous listen
+/// and unlisten. Each window gets its own webview label.
+#[derive(Debug, Clone, Default)]
+pub struct TauriMock {
+    config: tauri_mock::TauriMockConfig,
+}
+
+impl TauriMock {
+    /// With custom switches.
+    pub fn with_config(config: tauri_mock::TauriMockConfig) -> Self {
+        Self { config }
+    }
+}
+
+impl Transport for TauriMock {
+    fn name(&self) -> &str {
+        "tauri-mock"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let caps = Capabilities::all();
+        match self.config.number_mode {
+            tauri_mock::NumberMode::Exact => caps,
+            tauri_mock::NumberMode::JavaScript => caps.without(Capability::ExactJson),
+        }
+    }
+
+    fn open(&self, server: SnapshotServer) -> Box<dyn Bus> {
+        let bus = tauri_mock::Bus::with_config(self.config.clone());
+        bus.serve_handler(SnapshotHandler::sync(move |topic| server.snapshot(topic)));
+        Box::new(TauriBus(bus))
+    }
+}
+
+struct TauriBus(tauri_mock::Bus);
+
+impl Bus for TauriBus {
+    fn emit(&self, payload: &Value) {
+        self.0.emit(payload);
+    }
+
+    fn window(&self, label: &str, topic: &str) -> WindowEnds {
+        let w = self.0.window(topic).with_label(label);
+        WindowEnds::new(w.clone(), w)
+    }
+
+    fn active_subscriptions(&self) -> Option<usize> {
+        Some(self.0.active_subscriptions())
+    }
+}
+
 /// The three reference transports.
 pub fn all() -> Vec<Arc<dyn Transport>> {
-    vec![Arc::new(Memory), Arc::new(Channel::default())]
+    vec![
+        Arc::new(Memory),
+        Arc::new(Channel::default()),
+        Arc::new(TauriMock::default()),
+    ]
 }

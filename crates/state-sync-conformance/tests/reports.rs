@@ -22,3 +22,8 @@ fn memory_report() {
 fn channel_report() {
     snapshot("channel");
 }
+
+#[test]
+fn tauri_mock_report() {
+    snapshot("tauri-mock");
+}
