@@ -333,3 +333,40 @@ fn clause_registry_matches_the_docs() {
         "contract-specs/clauses.json must list the clause tables of the docs"
     );
 }
+
+#[test]
+fn a_seed_replays_a_faulty_case_exactly() {
+    // Random drops, duplicates, reordering and delays on three windows; the
+    // last expectation fails so the trace is kept.
+    let text = r#"{"id": "noisy", "title": "t", "clauses": ["CONV-1"], "level": "must", "steps": [
+        {"open": {"window": "w[0..3]"}}, {"start": {"window": "w[0..3]"}},
+        {"faults": {"window": "w[0..3]", "drop": 0.3, "duplicate": 0.3, "reorder": 0.3,
+                    "delay_ms": {"min": 0, "max": 40}, "snapshot": {"fail": 0.2, "delay_ms": {"min": 0, "max": 30}}}},
+        {"mutate": {"count": 40, "spacing_ms": 5}}, {"settle": {}},
+        {"expect": {"window": "w0", "local_revision": "999"}}]}"#;
+    let runs: Vec<_> = [7, 7, 8]
+        .into_iter()
+        .map(|seed| {
+            let options = RunOptions {
+                seed: Some(seed),
+                ..RunOptions::default()
+            };
+            run(text, Memory, &options)
+        })
+        .collect();
+    assert_eq!(runs[0].verdict, Verdict::Fail);
+    assert_eq!(runs[0].seed, 7);
+    assert!(
+        runs[0].trace.len() > 50,
+        "a rich trace: {}",
+        runs[0].trace.len()
+    );
+    assert_eq!(runs[0].trace, runs[1].trace, "same seed, same case");
+    assert_ne!(runs[0].trace, runs[2].trace, "another seed, other faults");
+    assert!(
+        runs[0]
+            .rerun
+            .as_deref()
+            .is_some_and(|c| c.ends_with("--seed 7"))
+    );
+}
