@@ -17,7 +17,10 @@ fn embedded() -> Corpus {
 fn every_must_clause_has_a_spec() {
     let coverage = embedded().coverage();
     let clauses = corpus::clauses();
-    assert!(!clauses.is_empty(), "contract-specs/clauses.json is empty or unreadable");
+    assert!(
+        !clauses.is_empty(),
+        "contract-specs/clauses.json is empty or unreadable"
+    );
     let uncovered: Vec<String> = clauses
         .iter()
         .filter(|c| c.level == Level::Must)
@@ -45,5 +48,8 @@ fn cited_clauses_exist_and_the_corpus_is_complete() {
         }
     }
     let n = corpus.specs().len();
-    assert!(n >= MIN_SPECS, "the corpus holds {n} specs, expected at least {MIN_SPECS}");
+    assert!(
+        n >= MIN_SPECS,
+        "the corpus holds {n} specs, expected at least {MIN_SPECS}"
+    );
 }
