@@ -13,7 +13,8 @@ use serde::Deserialize;
 use state_sync::{Phase, Revision};
 
 use crate::spec::{
-    Bound, Capability, Expect, Faults, Level, Outcome, Range, RangeMs, Spec, Step, expand_windows,
+    Bound, Capability, Expect, Faults, Level, METRIC_NAMES, Outcome, Range, RangeMs, Spec, Step,
+    expand_windows,
 };
 
 /// The scenario corpus shipped with the kit (`contract-specs/`).
@@ -345,6 +346,9 @@ pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -
                 windows(&j.window, true, &mut err);
                 check_outcome(j.expect.as_ref(), &at(".expect"), &mut err);
             }
+            Step::Stopped(w) => {
+                windows(&w.window, true, &mut err);
+            }
             Step::Stop(t) => {
                 windows(&t.window, true, &mut err);
             }
@@ -390,6 +394,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::Backend(_) => "backend",
         Step::Advance(_) => "advance",
         Step::Settle(_) => "settle",
+        Step::Stopped(_) => "stopped",
         Step::Expect(_) => "expect",
     }
 }
@@ -458,6 +463,8 @@ fn has_window_checks(e: &Expect) -> bool {
         || e.errors.is_some()
         || e.lifecycle.is_some()
         || e.error_context.is_some()
+        || e.subscribes.is_some()
+        || e.metrics.is_some()
 }
 
 fn check_expect(spec: &Spec, e: &Expect, path: &str, err: &mut dyn FnMut(String, String)) {
@@ -505,6 +512,17 @@ fn check_expect(spec: &Spec, e: &Expect, path: &str, err: &mut dyn FnMut(String,
             err(
                 format!("{path}.{name}"),
                 format!("min {a} is above max {b}"),
+            );
+        }
+    }
+    for name in e.metrics.iter().flat_map(|m| m.keys()) {
+        if !METRIC_NAMES.contains(&name.as_str()) {
+            err(
+                format!("{path}.metrics.{name}"),
+                format!(
+                    "unknown metric {name:?}: expected one of {}",
+                    METRIC_NAMES.join(", ")
+                ),
             );
         }
     }

@@ -266,6 +266,7 @@ impl InvalidationSubscriber for FaultSubscriber {
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         let closed = Arc::new(AtomicBool::new(false));
         let wrapped = wrap_handler(self.tap.clone(), handler, closed.clone());
+        self.tap.record.lock().subscribes += 1;
         let fails = self.tap.faults.subscribe_fails();
         Box::pin(async move {
             if fails {

@@ -72,6 +72,8 @@ pub(crate) struct WindowRecord {
     pub(crate) stopped: bool,
     pub(crate) violations: Vec<String>,
     pub(crate) fetches: u64,
+    /// Calls to the window's `subscribe`.
+    pub(crate) subscribes: u64,
     /// Invalid payloads handed to the engine while subscribed.
     pub(crate) garbage_forwarded: u64,
     /// Protocol errors the engine reported for an event payload.

@@ -451,10 +451,47 @@ impl<'a> Case<'a> {
                 self.sources.fail_next(b.fail_next, b.error.clone());
             }
             Step::Advance(a) => tokio::time::sleep(Duration::from_millis(a.ms)).await,
+            Step::Stopped(w) => self.wait_stopped(i, w).await,
             Step::Settle(s) => {
                 tokio::time::sleep(Duration::from_millis(s.ms.unwrap_or(DEFAULT_SETTLE_MS))).await;
             }
             Step::Expect(e) => self.expect(i, e),
+        }
+    }
+
+    /// `stopped`: each window's `stopped()` resolves within the bounds.
+    async fn wait_stopped(&mut self, i: usize, w: &crate::spec::StoppedWait) {
+        let within = Duration::from_millis(w.within_ms.unwrap_or(0));
+        let not_before = Duration::from_millis(w.not_before_ms.unwrap_or(0));
+        for name in self.names(i, "stopped", &w.window) {
+            let Some(sync) = self.windows.get(&name).map(|w| w.sync.clone()) else {
+                self.fail(i, "stopped", format!("window {name:?} is not open"));
+                continue;
+            };
+            let began = tokio::time::Instant::now();
+            // One extra millisecond: tokio timers round up to whole ms.
+            let waited =
+                tokio::time::timeout(within + Duration::from_millis(1), sync.stopped()).await;
+            let took = began.elapsed();
+            match waited {
+                Err(_) => self.fail(
+                    i,
+                    "stopped",
+                    format!("window {name:?}: stopped() did not resolve within {} ms", within.as_millis()),
+                ),
+                Ok(()) if took < not_before => self.fail(
+                    i,
+                    "stopped",
+                    format!(
+                        "window {name:?}: stopped() resolved after {} ms, before {} ms: an apply was still running",
+                        took.as_millis(),
+                        not_before.as_millis()
+                    ),
+                ),
+                Ok(()) => self
+                    .trace
+                    .log(&name, format!("stopped() resolved after {} ms", took.as_millis())),
+            }
         }
     }
 
@@ -742,6 +779,33 @@ impl<'a> Case<'a> {
                 problems.push(format!(
                     "window {name:?}: errors in phase {phase}: expected {bound}, got {n}"
                 ));
+            }
+        }
+        if let Some(bound) = e.subscribes
+            && !bound.holds(rec.subscribes)
+        {
+            problems.push(format!(
+                "window {name:?}: subscribe calls: expected {bound}, got {}",
+                rec.subscribes
+            ));
+        }
+        if let Some(metrics) = &e.metrics {
+            let m = w.sync.metrics();
+            for (metric, bound) in metrics {
+                let got = match metric.as_str() {
+                    "fetches" => m.fetches,
+                    "applies" => m.applies,
+                    "coalesced" => m.coalesced,
+                    "stale_skips" => m.stale_skips,
+                    "protocol_errors" => m.protocol_errors,
+                    "lag" => m.lag,
+                    _ => continue,
+                };
+                if !bound.holds(got) {
+                    problems.push(format!(
+                        "window {name:?}: metric {metric}: expected {bound}, got {got}"
+                    ));
+                }
             }
         }
         if let Some(want) = &e.error_context {

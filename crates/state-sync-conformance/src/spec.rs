@@ -145,8 +145,12 @@ pub enum Step {
     Advance(Advance),
     /// Let everything in flight finish: advance virtual time until quiet.
     Settle(Settle),
+    /// Wait for windows' `stopped()`: it must resolve within the given
+    /// virtual time (a stopped window whose apply is still running is not
+    /// stopped yet).
+    Stopped(StoppedWait),
     /// Check the state of windows, the source and the bus.
-    Expect(Expect),
+    Expect(Box<Expect>),
 }
 
 /// Which windows a step addresses: `"a"`, or a range such as `"w[0..20]"`
@@ -468,6 +472,31 @@ pub struct Advance {
     pub ms: u64,
 }
 
+/// `stopped`: wait for `RevisionSync::stopped`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoppedWait {
+    /// The windows.
+    pub window: WindowSel,
+    /// The most virtual time `stopped()` may take (default 0: at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_ms: Option<u64>,
+    /// At least this much virtual time must pass first (an apply was still
+    /// running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before_ms: Option<u64>,
+}
+
+/// The metric names `expect.metrics` accepts.
+pub const METRIC_NAMES: [&str; 6] = [
+    "fetches",
+    "applies",
+    "coalesced",
+    "stale_skips",
+    "protocol_errors",
+    "lag",
+];
+
 /// `settle`: run until nothing is in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -514,6 +543,14 @@ pub struct Expect {
     /// The window's lifecycle: `idle`, `starting`, `running` or `stopped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<String>,
+    /// Calls the engine made to the window's `subscribe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribes: Option<Bound>,
+    /// The engine's own counters (`RevisionSync::metrics`), by name:
+    /// `fetches`, `applies`, `coalesced`, `stale_skips`, `protocol_errors`,
+    /// `lag`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<BTreeMap<String, Bound>>,
     /// The bus's active subscriptions (needs `subscription-count`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriptions: Option<Bound>,
