@@ -30,8 +30,17 @@ pub fn validate_event_name(event: &str) -> Result<(), TauriError> {
 }
 
 /// Parses JSON text the way the receiving side of the IPC would.
+///
+/// A webview's `JSON.parse` has no nesting limit of 128 as `serde_json`
+/// has by default; the text was written by `serde_json` from a value that
+/// already existed at that depth, so the limit is lifted here and deeply
+/// nested payloads arrive like any other.
 pub(crate) fn parse(text: &str, mode: NumberMode) -> Result<Value, serde_json::Error> {
-    let mut value = serde_json::from_str(text)?;
+    use serde::Deserialize as _;
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let mut value = Value::deserialize(&mut de)?;
+    de.end()?;
     if mode == NumberMode::JavaScript {
         to_js_numbers(&mut value);
     }
