@@ -5,10 +5,93 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use state_sync::{InvalidationSubscriber, SnapshotProvider};
 use state_sync_transports::{SnapshotHandler, channel, memory, tauri_mock};
 
 use crate::spec::Capability;
 use crate::transport::{Bus, Capabilities, SnapshotServer, Transport, WindowEnds};
+
+/// What the kit needs of a reference transport's bus: the three share one
+/// shape, so one adapter serves them all.
+trait ReferenceBus: Send + Sync + 'static {
+    type Window: InvalidationSubscriber + SnapshotProvider + Clone;
+    fn serve_handler(&self, handler: SnapshotHandler);
+    fn emit(&self, payload: &Value);
+    fn window(&self, label: &str, topic: &str) -> Self::Window;
+    fn active_subscriptions(&self) -> usize;
+}
+
+/// Serves the kit's source of truth on `bus` and wraps it as a [`Bus`].
+fn adapt<B: ReferenceBus>(bus: B, server: SnapshotServer) -> Box<dyn Bus> {
+    bus.serve_handler(SnapshotHandler::sync(move |topic| server.snapshot(topic)));
+    Box::new(Adapter(bus))
+}
+
+struct Adapter<B>(B);
+
+impl<B: ReferenceBus> Bus for Adapter<B> {
+    fn emit(&self, payload: &Value) {
+        self.0.emit(payload);
+    }
+
+    fn window(&self, label: &str, topic: &str) -> WindowEnds {
+        let w = self.0.window(label, topic);
+        WindowEnds::new(w.clone(), w)
+    }
+
+    fn active_subscriptions(&self) -> Option<usize> {
+        Some(self.0.active_subscriptions())
+    }
+}
+
+impl ReferenceBus for memory::Bus {
+    type Window = memory::Window;
+    fn serve_handler(&self, handler: SnapshotHandler) {
+        memory::Bus::serve_handler(self, handler);
+    }
+    fn emit(&self, payload: &Value) {
+        memory::Bus::emit(self, payload);
+    }
+    fn window(&self, _label: &str, topic: &str) -> Self::Window {
+        memory::Bus::window(self, topic)
+    }
+    fn active_subscriptions(&self) -> usize {
+        memory::Bus::active_subscriptions(self)
+    }
+}
+
+impl ReferenceBus for channel::Bus {
+    type Window = channel::Window;
+    fn serve_handler(&self, handler: SnapshotHandler) {
+        channel::Bus::serve_handler(self, handler);
+    }
+    fn emit(&self, payload: &Value) {
+        channel::Bus::emit(self, payload);
+    }
+    fn window(&self, _label: &str, topic: &str) -> Self::Window {
+        channel::Bus::window(self, topic)
+    }
+    fn active_subscriptions(&self) -> usize {
+        channel::Bus::active_subscriptions(self)
+    }
+}
+
+impl ReferenceBus for tauri_mock::Bus {
+    type Window = tauri_mock::Window;
+    fn serve_handler(&self, handler: SnapshotHandler) {
+        tauri_mock::Bus::serve_handler(self, handler);
+    }
+    fn emit(&self, payload: &Value) {
+        tauri_mock::Bus::emit(self, payload);
+    }
+    /// Each window is its own webview, labelled with the window's name.
+    fn window(&self, label: &str, topic: &str) -> Self::Window {
+        tauri_mock::Bus::window(self, topic).with_label(label)
+    }
+    fn active_subscriptions(&self) -> usize {
+        tauri_mock::Bus::active_subscriptions(self)
+    }
+}
 
 /// The in-memory transport: synchronous delivery in subscription order.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,26 +107,7 @@ impl Transport for Memory {
     }
 
     fn open(&self, server: SnapshotServer) -> Box<dyn Bus> {
-        let bus = memory::Bus::new();
-        bus.serve_handler(SnapshotHandler::sync(move |topic| server.snapshot(topic)));
-        Box::new(MemoryBus(bus))
-    }
-}
-
-struct MemoryBus(memory::Bus);
-
-impl Bus for MemoryBus {
-    fn emit(&self, payload: &Value) {
-        self.0.emit(payload);
-    }
-
-    fn window(&self, _label: &str, topic: &str) -> WindowEnds {
-        let w = self.0.window(topic);
-        WindowEnds::new(w.clone(), w)
-    }
-
-    fn active_subscriptions(&self) -> Option<usize> {
-        Some(self.0.active_subscriptions())
+        adapt(memory::Bus::new(), server)
     }
 }
 
@@ -70,26 +134,7 @@ impl Transport for Channel {
     }
 
     fn open(&self, server: SnapshotServer) -> Box<dyn Bus> {
-        let bus = channel::Bus::with_config(self.config);
-        bus.serve_handler(SnapshotHandler::sync(move |topic| server.snapshot(topic)));
-        Box::new(ChannelBus(bus))
-    }
-}
-
-struct ChannelBus(channel::Bus);
-
-impl Bus for ChannelBus {
-    fn emit(&self, payload: &Value) {
-        self.0.emit(payload);
-    }
-
-    fn window(&self, _label: &str, topic: &str) -> WindowEnds {
-        let w = self.0.window(topic);
-        WindowEnds::new(w.clone(), w)
-    }
-
-    fn active_subscriptions(&self) -> Option<usize> {
-        Some(self.0.active_subscriptions())
+        adapt(channel::Bus::with_config(self.config), server)
     }
 }
 
@@ -122,26 +167,7 @@ impl Transport for TauriMock {
     }
 
     fn open(&self, server: SnapshotServer) -> Box<dyn Bus> {
-        let bus = tauri_mock::Bus::with_config(self.config.clone());
-        bus.serve_handler(SnapshotHandler::sync(move |topic| server.snapshot(topic)));
-        Box::new(TauriBus(bus))
-    }
-}
-
-struct TauriBus(tauri_mock::Bus);
-
-impl Bus for TauriBus {
-    fn emit(&self, payload: &Value) {
-        self.0.emit(payload);
-    }
-
-    fn window(&self, label: &str, topic: &str) -> WindowEnds {
-        let w = self.0.window(topic).with_label(label);
-        WindowEnds::new(w.clone(), w)
-    }
-
-    fn active_subscriptions(&self) -> Option<usize> {
-        Some(self.0.active_subscriptions())
+        adapt(tauri_mock::Bus::with_config(self.config.clone()), server)
     }
 }
 
