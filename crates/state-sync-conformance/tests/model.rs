@@ -58,9 +58,10 @@
 //! is refreshed or the source re-announces its latest revision and every
 //! in-flight event is delivered (which one is part of the generated initial
 //! state). Then every running window holds the source's revision and data
-//! (CONV-1), no `start` or `refresh` call is still waiting, no window is
-//! left `Starting`, and once all windows are stopped the bus holds no
-//! subscription (TR-2).
+//! (CONV-1), no `start` or `refresh` call is still waiting (one known
+//! engine bug excepted, see [`TOLERATE_START_WAITING_AFTER_STOP`]), no
+//! window is left `Starting`, and once all windows are stopped the bus
+//! holds no subscription (TR-2).
 //!
 //! # The coalescing bound
 //!
