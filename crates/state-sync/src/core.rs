@@ -394,6 +394,12 @@ impl SyncCore {
         };
         if !again {
             self.fetching = false;
+            // A start whose initial refresh was queued behind this fetch (a
+            // `refresh` called before `start`) loses its follow-up to `stop`:
+            // answer it now, or it would wait forever.
+            if self.lifecycle == Lifecycle::Stopped && self.initial_ticket.take().is_some() {
+                start_outcome = Some(Err(SyncError::StoppedDuringStart));
+            }
         }
         CycleEnd {
             completed,

@@ -778,6 +778,16 @@ impl Model {
                     _ => {}
                 }
             }
+            // A start queued behind this fetch lost its follow-up to stop:
+            // it is answered now, or it would wait forever.
+            Some(_) if self.life == Lifecycle::Stopped => {
+                ensure!(
+                    end.start_outcome == Some(Err(SyncError::StoppedDuringStart)),
+                    "a start queued behind a stopped fetch got {:?}",
+                    end.start_outcome
+                );
+                self.initial = None;
+            }
             _ => ensure!(
                 end.start_outcome.is_none(),
                 "unexpected start outcome {:?}",
@@ -996,4 +1006,20 @@ proptest! {
     ) {
         run(max_stale, &inputs);
     }
+}
+
+#[test]
+fn a_start_queued_behind_a_fetch_is_answered_when_stop_drops_its_follow_up() {
+    let mut c = core();
+    assert_eq!(
+        c.request_refresh(Origin::Manual),
+        RequestDecision::StartFetch(1)
+    );
+    c.begin_fetch();
+    c.start_requested();
+    assert_eq!(c.subscribed(), Some(RequestDecision::Coalesced(2)));
+    assert!(c.stop());
+    let end = c.finish_fetch(Ok(()));
+    assert!(!end.again);
+    assert_eq!(end.start_outcome, Some(Err(SyncError::StoppedDuringStart)));
 }
