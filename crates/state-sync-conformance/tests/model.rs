@@ -58,10 +58,9 @@
 //! is refreshed or the source re-announces its latest revision and every
 //! in-flight event is delivered (which one is part of the generated initial
 //! state). Then every running window holds the source's revision and data
-//! (CONV-1), no `start` or `refresh` call is still waiting (one known
-//! engine bug excepted, see [`TOLERATE_START_WAITING_AFTER_STOP`]), no
-//! window is left `Starting`, and once all windows are stopped the bus
-//! holds no subscription (TR-2).
+//! (CONV-1), no `start` or `refresh` call is still waiting, no window is
+//! left `Starting`, and once all windows are stopped the bus holds no
+//! subscription (TR-2).
 //!
 //! # The coalescing bound
 //!
@@ -133,13 +132,6 @@ const MAX_WINDOWS: usize = 3;
 const MAX_STEPS: usize = 96;
 /// How long a hanging fetch waits before it reaches the transport.
 const HANG: Duration = Duration::from_secs(30);
-/// A known engine bug, reported and tolerated until it is fixed: a `start`
-/// whose initial refresh was coalesced behind a fetch already running
-/// (`refresh`, then `start` while that fetch hangs) never resolves once
-/// `stop` is called, instead of rejecting with `StoppedDuringStart`
-/// (LIFE-4). `start_behind_a_running_fetch_resolves_after_stop` below
-/// reproduces it; set this to `false` once it passes.
-const TOLERATE_START_WAITING_AFTER_STOP: bool = true;
 /// Where failing cases are persisted (and replayed from first).
 const REGRESSIONS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -1003,12 +995,6 @@ impl System {
             }
         }
         for call in world.calls.lock().iter() {
-            if TOLERATE_START_WAITING_AFTER_STOP
-                && call.what == "start"
-                && call.probe.state.lock().stopped
-            {
-                continue;
-            }
             problems.push(format!(
                 "window {}: a {} call is still waiting after the settle",
                 call.probe.label, call.what
@@ -1172,13 +1158,11 @@ fn model_tauri_mock() {
     run::<TauriKind>();
 }
 
-/// The minimal case the model found (see
-/// [`TOLERATE_START_WAITING_AFTER_STOP`]): `refresh` starts a fetch that
-/// hangs, `start` subscribes and its initial refresh is coalesced behind
-/// that fetch, then `stop`. LIFE-4 says `start` rejects with
-/// `StoppedDuringStart`; it waits forever instead.
+/// A minimal case the model found (the engine then waited forever):
+/// `refresh` starts a fetch that hangs, `start` subscribes and its initial
+/// refresh is coalesced behind that fetch, then `stop`. LIFE-4: `start`
+/// rejects with `StoppedDuringStart`.
 #[test]
-#[ignore = "known engine bug, reported: a start coalesced behind a running fetch never resolves after stop"]
 fn start_behind_a_running_fetch_resolves_after_stop() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
