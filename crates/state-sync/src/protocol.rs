@@ -188,7 +188,7 @@ impl<T: DeserializeOwned> SnapshotEnvelope<T> {
             Err(e) => Err(ProtocolError::new(
                 Envelope::Snapshot,
                 "data",
-                ProblemKind::Decode(e.to_string()),
+                ProblemKind::Decode(cut(&e.to_string(), SHOWN_VALUE_CHARS * 2)),
                 &data_value,
             )),
         }
@@ -311,6 +311,19 @@ pub fn preview(value: &Value, max_bytes: usize) -> String {
         text.push('…');
     }
     text
+}
+
+/// `text` cut to at most `max_bytes` bytes at a character boundary, with
+/// `…` when cut: serde's messages quote the offending value in full.
+fn cut(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// A writer that accepts at most `limit` bytes, then fails.
@@ -496,6 +509,15 @@ mod tests {
             assert_eq!(err.field, field, "{input}");
             assert_eq!(err.envelope, Envelope::Snapshot);
         }
+    }
+
+    #[test]
+    fn decode_errors_are_cut_to_a_readable_length() {
+        let big = "é".repeat(500_000);
+        let err = SnapshotEnvelope::<u32>::from_json(json!({"revision": "1", "data": big}))
+            .expect_err("a string is not a u32");
+        assert!(err.to_string().len() < 1000, "{}", err.to_string().len());
+        assert!(matches!(&err.problem, ProblemKind::Decode(m) if m.ends_with('…')));
     }
 
     #[test]
