@@ -1,8 +1,8 @@
 //! The fuzz targets' properties, in the normal test suite.
 //!
 //! `fuzz/` (outside the workspace, see `docs/fuzzing.md`) fuzzes the
-//! revision, event and snapshot validators with cargo-fuzz. The checks here
-//! are the same as the targets' and run over:
+//! revision, event and snapshot validators with cargo-fuzz. Its checks live
+//! in `fuzz/checks.rs`, included here, and run over:
 //!
 //! * the seed inputs committed in `fuzz/seeds/<target>/`;
 //! * every input that once made a target fail, committed in
@@ -12,117 +12,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-use state_sync::{EventRef, InvalidationEvent, Revision, RevisionError, SnapshotEnvelope};
+#[path = "../../../fuzz/checks.rs"]
+mod checks;
 
-/// The most bytes an error shows of the offending value, plus `…`.
-const SHOWN_MAX: usize = 120 + '…'.len_utf8();
-
-// ---------------------------------------------------------------------------
-// The checks of fuzz/fuzz_targets/*.rs
-
-/// `fuzz_targets/revision.rs`.
-fn check_revision(data: &[u8]) {
-    fn oracle(s: &str) -> Result<u64, RevisionError> {
-        if s.is_empty() {
-            Err(RevisionError::Empty)
-        } else if !s.bytes().all(|b| b.is_ascii_digit()) {
-            Err(RevisionError::NotDigits)
-        } else if s.len() > 1 && s.starts_with('0') {
-            Err(RevisionError::LeadingZero)
-        } else {
-            s.parse::<u64>().map_err(|_| RevisionError::Overflow)
-        }
-    }
-    if let Ok(s) = std::str::from_utf8(data) {
-        let parsed = Revision::parse(s);
-        assert_eq!(parsed.map(Revision::get), oracle(s), "{s:?}");
-        if let Ok(r) = parsed {
-            assert_eq!(r.to_string(), s);
-        }
-        assert_eq!(Revision::from_json(&Value::String(s.to_owned())), parsed);
-        let _ = parsed.map_err(|e| e.to_string());
-    }
-    if let Ok(v) = serde_json::from_slice::<Value>(data) {
-        let r = Revision::from_json(&v);
-        match &v {
-            Value::String(s) => assert_eq!(r, Revision::parse(s)),
-            _ => assert!(matches!(r, Err(RevisionError::NotAString(_)))),
-        }
-        assert_eq!(serde_json::from_value::<Revision>(v).ok(), r.ok());
-    }
-}
-
-/// `fuzz_targets/event.rs`.
-fn check_event(data: &[u8]) {
-    fn oracle(v: &Value) -> Option<(&str, Revision)> {
-        let o = v.as_object()?;
-        let topic = o.get("topic")?.as_str()?;
-        if topic.trim().is_empty() {
-            return None;
-        }
-        let revision = Revision::from_json(o.get("revision")?).ok()?;
-        Some((topic, revision))
-    }
-    let Ok(v) = serde_json::from_slice::<Value>(data) else {
-        return;
-    };
-    let borrowed = EventRef::from_json(&v);
-    let owned = InvalidationEvent::from_json(&v);
-    match (&borrowed, &owned) {
-        (Ok(b), Ok(o)) => {
-            assert_eq!(Some((b.topic, b.revision)), oracle(&v));
-            assert_eq!(b.to_event(&v), *o);
-            assert_eq!(InvalidationEvent::from_json(&o.to_json()).as_ref(), Ok(o));
-        }
-        (Err(b), Err(o)) => {
-            assert_eq!(oracle(&v), None);
-            assert_eq!(b, o);
-            assert!(b.shown.len() <= SHOWN_MAX, "{} bytes shown", b.shown.len());
-            let _ = b.to_string();
-        }
-        _ => panic!("EventRef {borrowed:?} and InvalidationEvent {owned:?} disagree"),
-    }
-}
-
-/// An application type with some structure (as in `fuzz_targets/snapshot.rs`).
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-struct Doc {
-    theme: String,
-    size: Option<u8>,
-    tags: Vec<String>,
-}
-
-/// `fuzz_targets/snapshot.rs`.
-fn check_snapshot(data: &[u8]) {
-    fn check<T: DeserializeOwned>(v: &Value) {
-        let expected = v.as_object().and_then(|o| {
-            let data = o.get("data")?;
-            let revision = Revision::from_json(o.get("revision")?).ok()?;
-            serde_json::from_value::<T>(data.clone()).ok()?;
-            Some(revision)
-        });
-        match SnapshotEnvelope::<T>::from_json(v.clone()) {
-            Ok(s) => assert_eq!(Some(s.revision), expected),
-            Err(e) => {
-                assert_eq!(expected, None);
-                assert!(e.shown.len() <= SHOWN_MAX, "{} bytes shown", e.shown.len());
-                let _ = e.to_string();
-            }
-        }
-    }
-    let Ok(v) = serde_json::from_slice::<Value>(data) else {
-        return;
-    };
-    check::<Value>(&v);
-    check::<u64>(&v);
-    check::<String>(&v);
-    check::<Vec<u8>>(&v);
-    check::<Doc>(&v);
-}
+use checks::{check_event, check_revision, check_snapshot};
 
 // ---------------------------------------------------------------------------
 // Replaying the committed inputs
