@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use state_sync::retry::RetryPolicy;
-use state_sync::{Lifecycle, Phase, Revision, RevisionSync, SyncError, Throttle, with_retry};
+use state_sync::{Lifecycle, Revision, RevisionSync, SyncError, Throttle, with_retry};
 use tokio::task::JoinHandle;
 
 use crate::faults::{FaultProvider, FaultState, FaultSubscriber, WindowTap};
@@ -125,10 +125,10 @@ pub fn run_case(spec: &Spec, transport: &Arc<dyn Transport>, options: &RunOption
             let _ = tx.send(outcome);
         });
     let outcome = match spawned {
-        Err(e) => Outcome_::error(format!("could not start the case thread: {e}")),
+        Err(e) => CaseOutcome::error(format!("could not start the case thread: {e}")),
         Ok(_) => match rx.recv_timeout(options.watchdog) {
             Ok(outcome) => outcome,
-            Err(_) => Outcome_ {
+            Err(_) => CaseOutcome {
                 verdict: Verdict::Timeout,
                 failures: vec![format!(
                     "the case did not finish within {} s of real time: the transport blocks the thread",
@@ -150,15 +150,14 @@ pub fn run_case(spec: &Spec, transport: &Arc<dyn Transport>, options: &RunOption
 }
 
 /// What a case thread hands back.
-#[allow(non_camel_case_types)]
-struct Outcome_ {
+struct CaseOutcome {
     verdict: Verdict,
     failures: Vec<String>,
     trace: Vec<crate::verdict::TraceEntry>,
     virtual_ms: u64,
 }
 
-impl Outcome_ {
+impl CaseOutcome {
     fn error(message: String) -> Self {
         Self {
             verdict: Verdict::Error,
@@ -169,7 +168,7 @@ impl Outcome_ {
     }
 }
 
-fn run_on_this_thread(spec: &Spec, transport: &Arc<dyn Transport>, seed: u64) -> Outcome_ {
+fn run_on_this_thread(spec: &Spec, transport: &Arc<dyn Transport>, seed: u64) -> CaseOutcome {
     panics::capture_on_this_thread();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -177,7 +176,7 @@ fn run_on_this_thread(spec: &Spec, transport: &Arc<dyn Transport>, seed: u64) ->
         .build();
     let runtime = match runtime {
         Ok(rt) => rt,
-        Err(e) => return Outcome_::error(format!("could not build the tokio runtime: {e}")),
+        Err(e) => return CaseOutcome::error(format!("could not build the tokio runtime: {e}")),
     };
     let trace_slot: Arc<parking_lot::Mutex<Option<Trace>>> = Arc::default();
     let slot = trace_slot.clone();
@@ -201,7 +200,7 @@ fn run_on_this_thread(spec: &Spec, transport: &Arc<dyn Transport>, seed: u64) ->
             outcome.trace = trace;
             outcome
         }
-        Err(payload) => Outcome_ {
+        Err(payload) => CaseOutcome {
             verdict: Verdict::Error,
             // The panic hook records the message (with its location) below.
             failures: if panics::is_captured(&panics::message(&*payload)) {
@@ -273,7 +272,7 @@ impl<'a> Case<'a> {
         }
     }
 
-    async fn run(mut self) -> Outcome_ {
+    async fn run(mut self) -> CaseOutcome {
         for (i, step) in self.spec.steps.iter().enumerate() {
             self.step(i, step).await;
             if self.timed_out {
@@ -290,7 +289,7 @@ impl<'a> Case<'a> {
         } else {
             Verdict::Fail
         };
-        Outcome_ {
+        CaseOutcome {
             verdict,
             failures: self.failures,
             trace: Vec::new(),
@@ -824,13 +823,12 @@ impl<'a> Case<'a> {
     /// Stops every window, lets unsubscriptions finish, and checks the
     /// always-on invariants.
     async fn teardown(&mut self) {
-        for (name, w) in &self.windows {
+        for w in self.windows.values() {
             w.sync.stop();
             w.record.lock().stopped = true;
             for handle in &w.background {
                 handle.abort();
             }
-            let _ = name;
         }
         tokio::time::sleep(Duration::from_millis(TEARDOWN_SETTLE_MS)).await;
         let records: Vec<(String, Record)> = self
@@ -865,7 +863,6 @@ impl<'a> Case<'a> {
                     "invariant: the transport still has {n} active subscription(s) after every window stopped"
                 ));
         }
-        let _ = Phase::Protocol;
     }
 }
 
