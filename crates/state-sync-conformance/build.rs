@@ -2,5 +2,5 @@
 //! does not tell cargo which files it read.
 
 fn main() {
-    println!("cargo:rerun-if-changed=../../contract-specs");
+    println!("cargo:rerun-if-changed=contract-specs");
 }

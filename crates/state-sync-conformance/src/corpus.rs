@@ -17,8 +17,9 @@ use crate::spec::{
     expand_windows,
 };
 
-/// The scenario corpus shipped with the kit (`contract-specs/`).
-static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../contract-specs");
+/// The scenario corpus shipped with the kit: `contract-specs/` of the
+/// repository (linked into the crate, so that it is packaged with it).
+static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/contract-specs");
 
 /// The version of the embedded scenario corpus, kept apart from the crate
 /// version: it changes whenever a spec is added, removed or changed.

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::verdict::Verdict;
+use crate::verdict::{CaseResult, Verdict};
 
 /// One entry of the known-failures file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +92,15 @@ pub enum KnownFailuresError {
     /// The file could not be read.
     #[error("could not read the known-failures file {}: {source}", path.display())]
     Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The file could not be written (when blessing).
+    #[error("could not write the known-failures file {}: {source}", path.display())]
+    Write {
         /// The file.
         path: PathBuf,
         /// Why.
@@ -250,6 +259,157 @@ impl KnownFailures {
     /// The entries, by spec id.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &KnownFailure)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+/// What [`KnownFailures::bless`] changed, by spec id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Blessed {
+    /// The file after blessing.
+    pub file: KnownFailures,
+    /// New entries.
+    pub added: Vec<String>,
+    /// Entries whose transports changed.
+    pub changed: Vec<String>,
+    /// Entries removed because their cases pass now.
+    pub removed: Vec<String>,
+}
+
+impl Blessed {
+    /// Whether nothing changed.
+    pub fn is_unchanged(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// Blesses the known-failures file at `path` with `results` (see
+/// [`KnownFailures::bless`]): reads it (a missing file is empty), writes it
+/// back if anything changed, and says what it did in one line.
+pub fn bless_file(path: &Path, results: &[CaseResult]) -> Result<String, KnownFailuresError> {
+    let existing = if path.exists() {
+        KnownFailures::load(path)?
+    } else {
+        KnownFailures::empty()
+    };
+    let blessed = existing.bless(results);
+    if blessed.is_unchanged() {
+        return Ok(format!("known failures: {} is up to date", path.display()));
+    }
+    blessed.file.write(path)?;
+    Ok(format!(
+        "known failures: wrote {} ({} added, {} changed, {} removed); edit the reasons of new entries",
+        path.display(),
+        blessed.added.len(),
+        blessed.changed.len(),
+        blessed.removed.len()
+    ))
+}
+
+impl KnownFailures {
+    /// The file that makes `results` (the cases of one run, verdicts already
+    /// adjusted by this file) all expected: failing cases get an entry,
+    /// entries whose cases all pass are removed, and existing reasons and
+    /// links are kept. A new entry's reason is the case's first failure;
+    /// edit it to say why. Transports that did not take part in the run
+    /// keep their entries as they were.
+    pub fn bless(&self, results: &[CaseResult]) -> Blessed {
+        let failing = |v: Verdict| {
+            matches!(
+                v,
+                Verdict::Fail | Verdict::Error | Verdict::Timeout | Verdict::ExpectedFail
+            )
+        };
+        let ran: BTreeSet<&str> = results.iter().map(|c| c.transport.as_str()).collect();
+        let mut by_spec: BTreeMap<&str, Vec<&CaseResult>> = BTreeMap::new();
+        for case in results {
+            by_spec.entry(case.spec.as_str()).or_default().push(case);
+        }
+        let mut blessed = Blessed {
+            file: self.clone(),
+            ..Blessed::default()
+        };
+        for (spec, cases) in by_spec {
+            let mut fails: Vec<String> = cases
+                .iter()
+                .filter(|c| failing(c.verdict))
+                .map(|c| c.transport.clone())
+                .collect();
+            fails.sort();
+            let existing = self.entries.get(spec);
+            // Transports outside this run keep what the file said of them.
+            let kept: Vec<String> = existing
+                .and_then(|e| e.transports.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|t| !ran.contains(t.as_str()))
+                .cloned()
+                .collect();
+            let mut transports: Vec<String> = fails.iter().cloned().chain(kept).collect();
+            transports.sort();
+            transports.dedup();
+            let entries = &mut blessed.file.entries;
+            match existing {
+                None if fails.is_empty() => {}
+                None => {
+                    let first = cases
+                        .iter()
+                        .find(|c| failing(c.verdict))
+                        .and_then(|c| c.failures.first())
+                        .map_or("fails", |f| f.lines().next().unwrap_or("fails"));
+                    entries.insert(
+                        spec.to_owned(),
+                        KnownFailure {
+                            reason: cut(first, 200),
+                            link: None,
+                            transports: Some(transports),
+                        },
+                    );
+                    blessed.added.push(spec.to_owned());
+                }
+                Some(_) if transports.is_empty() => {
+                    entries.remove(spec);
+                    blessed.removed.push(spec.to_owned());
+                }
+                Some(entry) => {
+                    let every = entry.transports.is_none()
+                        && cases
+                            .iter()
+                            .all(|c| failing(c.verdict) || c.verdict == Verdict::Unsupported);
+                    let new = if every { None } else { Some(transports) };
+                    if new != entry.transports {
+                        let mut updated = entry.clone();
+                        updated.transports = new;
+                        entries.insert(spec.to_owned(), updated);
+                        blessed.changed.push(spec.to_owned());
+                    }
+                }
+            }
+        }
+        blessed
+    }
+
+    /// The file's text: pretty JSON, entries sorted by spec id, with a
+    /// trailing newline.
+    pub fn to_json(&self) -> String {
+        let text = serde_json::to_string_pretty(&self.entries)
+            .expect("known-failures entries always serialize");
+        format!("{text}\n")
+    }
+
+    /// Writes [`to_json`](Self::to_json) to `path`.
+    pub fn write(&self, path: &Path) -> Result<(), KnownFailuresError> {
+        std::fs::write(path, self.to_json()).map_err(|source| KnownFailuresError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+/// `text` cut to at most `max` characters, with `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 
@@ -482,5 +642,100 @@ mod tests {
         );
         assert!(msg.contains("missing.json"), "{msg}");
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    fn result(transport: &str, spec: &str, verdict: Verdict) -> CaseResult {
+        CaseResult {
+            transport: transport.to_owned(),
+            spec: spec.to_owned(),
+            title: String::new(),
+            level: crate::spec::Level::Must,
+            clauses: Vec::new(),
+            verdict,
+            seed: 1,
+            virtual_ms: 0,
+            failures: if verdict == Verdict::Pass {
+                Vec::new()
+            } else {
+                vec![format!("{spec} broke\nsecond line")]
+            },
+            known_failure: None,
+            missing: Vec::new(),
+            trace: Vec::new(),
+            rerun: None,
+        }
+    }
+
+    #[test]
+    fn bless_adds_failing_cases_and_removes_passing_ones() {
+        let known = KnownFailures::parse(
+            r#"{
+                "now-passes": {"reason": "was broken"},
+                "still-fails": {"reason": "kept", "link": "https://x/1", "transports": ["a", "elsewhere"]}
+            }"#,
+            FILE,
+        )
+        .expect("parses");
+        let results = [
+            result("a", "now-passes", Verdict::UnexpectedPass),
+            result("b", "now-passes", Verdict::Pass),
+            result("a", "still-fails", Verdict::ExpectedFail),
+            result("b", "still-fails", Verdict::Fail),
+            result("a", "new-failure", Verdict::Timeout),
+            result("b", "new-failure", Verdict::Pass),
+            result("a", "fine", Verdict::Pass),
+        ];
+        let blessed = known.bless(&results);
+        assert_eq!(blessed.added, ["new-failure"]);
+        assert_eq!(blessed.changed, ["still-fails"]);
+        assert_eq!(blessed.removed, ["now-passes"]);
+        let file = &blessed.file;
+        let kept = file.lookup("b", "still-fails").expect("now listed for b");
+        assert_eq!(
+            (kept.reason.as_str(), kept.link.as_deref()),
+            ("kept", Some("https://x/1"))
+        );
+        assert_eq!(
+            kept.transports.as_deref(),
+            Some(&["a".to_owned(), "b".to_owned(), "elsewhere".to_owned()][..]),
+            "a transport outside the run keeps its entry"
+        );
+        let new = file.lookup("a", "new-failure").expect("added");
+        assert_eq!(new.reason, "new-failure broke", "the first failure line");
+        assert_eq!(file.lookup("b", "new-failure"), None);
+        assert_eq!(file.lookup("a", "fine"), None);
+        let again = KnownFailures::parse(&file.to_json(), FILE).expect("round trip");
+        assert_eq!(again.len(), 2);
+        let adjusted: Vec<CaseResult> = results
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                let raw = match r.verdict {
+                    Verdict::ExpectedFail => Verdict::Fail,
+                    Verdict::UnexpectedPass => Verdict::Pass,
+                    v => v,
+                };
+                r.verdict = adjust(raw, again.lookup(&r.transport, &r.spec));
+                r
+            })
+            .collect();
+        assert!(
+            adjusted.iter().all(|r| !r.verdict.is_unexpected()),
+            "after blessing, nothing is unexpected: {adjusted:?}"
+        );
+        assert!(
+            again.bless(&adjusted).is_unchanged(),
+            "blessing is idempotent"
+        );
+    }
+
+    #[test]
+    fn bless_keeps_an_every_transport_entry_while_all_fail() {
+        let known = KnownFailures::parse(r#"{"s": {"reason": "r"}}"#, FILE).expect("parses");
+        let blessed = known.bless(&[
+            result("a", "s", Verdict::ExpectedFail),
+            result("b", "s", Verdict::Unsupported),
+        ]);
+        assert!(blessed.is_unchanged(), "{blessed:?}");
     }
 }

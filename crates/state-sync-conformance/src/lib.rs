@@ -5,56 +5,69 @@
 //! reordered events, coalescing, stop quiescence, no leaked subscriptions,
 //! garbage reported instead of crashing, convergence under faults).
 //!
-//! * Scenarios are declarative JSON files (`contract-specs/`, embedded in
-//!   this crate) citing the clauses of `docs/protocol.md` and
-//!   `docs/lifecycle.md` they check. See [`spec`] and `docs/spec-format.md`.
-//! * You implement [`Transport`] and [`Bus`] for your transport (see
-//!   [`transport`]); the kit wraps your window ends in a seeded fault layer
-//!   and runs every scenario on paused virtual time ([`runner`]).
+//! * Your transport implements one trait,
+//!   [`Backend`] from
+//!   `state-sync-transports` (re-exported here): emit a raw payload, serve
+//!   snapshots, give a window its two ends, and optionally count
+//!   subscriptions and wait for work in flight. A [`Transport`] names it and
+//!   says which [`Capabilities`] it claims.
+//! * Scenarios are declarative JSON files (the `contract-specs/` corpus,
+//!   embedded in this crate) citing the clauses of the protocol they check
+//!   ([`spec`]). The kit wraps your window ends in a seeded fault layer and
+//!   runs every scenario on paused virtual time ([`runner`]).
 //! * Each case ends with a [`Verdict`]; a [`SuiteReport`] renders as
-//!   canonical JSON (snapshot it with `insta`), Markdown or JUnit
-//!   ([`report`]). Expected failures live in a file you own
-//!   ([`known_failures`]).
+//!   canonical JSON (for `insta`), Markdown or JUnit ([`report`]). Expected
+//!   failures live in a file you own ([`known_failures`]).
 //!
-//! The usual set-up is a test target with `harness = false` whose `main` is
-//! one call; it gives one `cargo test` case per (transport, spec), named
-//! `transport::spec-id`:
+//! The usual set-up is a test target with `harness = false` whose whole
+//! body is one [`main!`]: one `cargo test` trial per (transport, spec),
+//! named `transport::spec-id`, and on a full run the reports and their
+//! snapshots from the same run:
 //!
 //! ```no_run
 //! // tests/conformance.rs
-//! use state_sync_conformance::Suite;
-//! # use state_sync_conformance::reference::Memory as MyTransport;
+//! use state_sync_conformance::{Capabilities, Suite, Transport};
+//! # mod my_transport { pub use state_sync_transports::memory::Bus; }
 //!
-//! fn main() -> std::process::ExitCode {
-//!     Suite::new().transport(MyTransport).main()
-//! }
+//! state_sync_conformance::main!(
+//!     Suite::new()
+//!         .transport(
+//!             Transport::new("my-transport", my_transport::Bus::new)
+//!                 .with_capabilities(Capabilities::all()),
+//!         )
+//!         .snapshot_reports()
+//! );
 //! ```
 //!
-//! and a report snapshot in an ordinary test:
+//! The walk-through, with a complete outside crate, is
+//! [`docs/writing-a-transport.md`](https://github.com/state-sync/state-sync/blob/main/docs/writing-a-transport.md);
+//! the scenario format is
+//! [`docs/spec-format.md`](https://github.com/state-sync/state-sync/blob/main/docs/spec-format.md).
 //!
-//! ```no_run
-//! use state_sync_conformance::{Suite, report};
-//! # use state_sync_conformance::reference::Memory as MyTransport;
+//! ## Features
 //!
-//! let result = Suite::new().transport(MyTransport).run().expect("suite runs");
-//! assert!(result.summary.ok, "{}", report::to_markdown(&result));
-//! // insta::assert_snapshot!(report::to_json(&result));
-//! ```
+//! * `cli` (default) — the `state-sync-conformance` binary (clap) and
+//!   `schema`.
+//! * `schema` — [`schema`], the JSON Schema of spec files (schemars).
 //!
-//! `docs/writing-a-transport.md` in the repository walks through it all.
+//! A dev-dependency that only runs the suite can turn both off:
+//! `state-sync-conformance = { version = "0.1", default-features = false }`.
 
 pub mod corpus;
 mod faults;
+pub mod harness;
 pub mod known_failures;
 mod panics;
 mod record;
 pub mod reference;
 pub mod report;
 pub mod runner;
+#[cfg(feature = "schema")]
 pub mod schema;
 mod source;
 pub mod spec;
 pub mod suite;
+pub mod summary;
 pub mod transport;
 pub mod verdict;
 
@@ -62,5 +75,68 @@ pub use crate::corpus::{Corpus, SpecError, SpecErrors};
 pub use crate::runner::{RunOptions, run_case};
 pub use crate::spec::{Capability, Level, Spec, Step};
 pub use crate::suite::{Suite, SuiteError};
-pub use crate::transport::{Bus, Capabilities, SnapshotServer, Transport, WindowEnds};
+pub use crate::transport::{Capabilities, Transport};
 pub use crate::verdict::{CaseResult, SuiteReport, TraceEntry, TransportInfo, Verdict};
+pub use state_sync_transports::{Backend, SnapshotHandler, WindowEnds};
+
+/// Not public API: what [`main!`] expands to needs these.
+#[doc(hidden)]
+pub mod __private {
+    pub use insta;
+}
+
+/// The `main` of a conformance test target: runs `suite` as the test
+/// harness, one `cargo test` trial per (transport, spec) — see
+/// [`harness`] for everything a run does.
+///
+/// The target must be declared with `harness = false`; without it, this
+/// macro makes the target fail to compile with a message that says so
+/// (rather than run zero tests and pass).
+///
+/// ```toml
+/// [[test]]
+/// name = "conformance"
+/// harness = false
+/// ```
+///
+/// ```no_run
+/// // tests/conformance.rs
+/// use state_sync_conformance::{Suite, reference};
+///
+/// state_sync_conformance::main!(
+///     Suite::new()
+///         .transport(reference::memory())
+///         .known_failures("tests/known-failures.json")
+///         .snapshot_reports()
+/// );
+/// ```
+#[macro_export]
+macro_rules! main {
+    ($suite:expr $(,)?) => {
+        // Only compiled when libtest's harness is on (`harness = true`, the
+        // default), i.e. exactly when the target is misconfigured.
+        #[test]
+        fn state_sync_conformance_needs_harness_false() {
+            ::core::compile_error!(::core::concat!(
+                "state-sync-conformance: the test target `",
+                ::core::env!("CARGO_CRATE_NAME"),
+                "` brings its own harness; declare it in Cargo.toml with `harness = false`:\n\n",
+                "[[test]]\nname = \"",
+                ::core::env!("CARGO_CRATE_NAME"),
+                "\"\nharness = false\n"
+            ));
+        }
+
+        fn main() -> ::std::process::ExitCode {
+            let target = $crate::harness::Target::__from_macro(
+                ::core::env!("CARGO_PKG_NAME"),
+                ::core::env!("CARGO_CRATE_NAME"),
+                ::core::env!("CARGO_MANIFEST_DIR"),
+                |name: &str, contents: &str| {
+                    $crate::__private::insta::assert_snapshot!(name, contents);
+                },
+            );
+            $crate::Suite::harness($suite, target)
+        }
+    };
+}

@@ -4,17 +4,24 @@
 //! ```text
 //! state-sync-conformance run                       # the whole suite, reports in ./conformance-report
 //! state-sync-conformance run --transport memory --spec late-join-after-changes --seed 42
+//! state-sync-conformance run --known-failures known.json --bless
 //! state-sync-conformance list --tag coalescing
 //! state-sync-conformance check my-specs/
 //! state-sync-conformance schema > spec.schema.json
 //! ```
+//!
+//! Reports are written before anything is printed; a closed stdout (`run |
+//! head -1`) ends the output quietly with the run's own exit status.
 
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use state_sync_conformance::corpus::Corpus;
+use state_sync_conformance::known_failures;
+use state_sync_conformance::summary::{self, Style};
 use state_sync_conformance::{Suite, report, schema};
 
 /// The conformance kit for state-sync transports.
@@ -27,16 +34,20 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the suite: print the matrix, write report.json, report.md and junit.xml.
+    /// Run the suite: write report.json, report.md and junit.xml, print a summary.
     Run(RunArgs),
     /// List the specs (id, level, clauses, title).
     List(CorpusArgs),
     /// Print the JSON Schema of spec files.
     Schema,
-    /// Check spec files or folders (default: the embedded corpus).
+    /// Check spec files or folders, together with the embedded corpus
+    /// (ids must not clash with it).
     Check {
-        /// Spec files or folders.
+        /// Spec files or folders (none: the embedded corpus alone).
         paths: Vec<PathBuf>,
+        /// Check the files on their own, not against the embedded corpus.
+        #[arg(long)]
+        no_embedded: bool,
     },
 }
 
@@ -69,9 +80,16 @@ struct RunArgs {
     /// A known-failures file (JSON).
     #[arg(long, value_name = "FILE")]
     known_failures: Option<PathBuf>,
+    /// Rewrite the known-failures file from this run (keeping reasons and
+    /// links) instead of failing on unexpected verdicts.
+    #[arg(long, requires = "known_failures")]
+    bless: bool,
     /// Where to write the reports.
     #[arg(long, value_name = "DIR", default_value = "conformance-report")]
     out: PathBuf,
+    /// Print only the verdict line.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 impl CorpusArgs {
@@ -97,20 +115,66 @@ impl CorpusArgs {
     }
 }
 
+/// Exit status 2: the command could not do its job (bad arguments, files).
+const USAGE: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Run(args) => run(&args),
-        Command::List(args) => list(&args),
+    let mut out = Output::stdout();
+    let code = match cli.command {
+        Command::Run(args) => run(&args, &mut out),
+        Command::List(args) => list(&args, &mut out),
         Command::Schema => {
-            print!("{}", schema::spec_schema_json());
+            out.print(&schema::spec_schema_json());
             ExitCode::SUCCESS
         }
-        Command::Check { paths } => check(&paths),
+        Command::Check { paths, no_embedded } => check(&paths, no_embedded, &mut out),
+    };
+    out.flush();
+    code
+}
+
+/// Standard output that stops writing, without an error, once the reader
+/// has gone away (a closed pipe).
+struct Output {
+    stdout: io::Stdout,
+    closed: bool,
+}
+
+impl Output {
+    fn stdout() -> Self {
+        Self {
+            stdout: io::stdout(),
+            closed: false,
+        }
+    }
+
+    fn print(&mut self, text: &str) {
+        if self.closed {
+            return;
+        }
+        if let Err(e) = self.stdout.lock().write_all(text.as_bytes()) {
+            self.failed(&e);
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.closed
+            && let Err(e) = self.stdout.flush()
+        {
+            self.failed(&e);
+        }
+    }
+
+    fn failed(&mut self, e: &io::Error) {
+        self.closed = true;
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to standard output: {e}");
+        }
     }
 }
 
-fn run(args: &RunArgs) -> ExitCode {
+fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
     let mut suite = args.corpus.suite();
     let available = state_sync_conformance::reference::all();
     for name in &args.transports {
@@ -120,55 +184,72 @@ fn run(args: &RunArgs) -> ExitCode {
                 "error: unknown transport {name:?}; the reference transports are {}",
                 names.join(", ")
             );
-            return ExitCode::from(2);
+            return ExitCode::from(USAGE);
         }
     }
     for t in available {
         if args.transports.is_empty() || args.transports.iter().any(|n| n == t.name()) {
-            suite = suite.transport_arc(t);
+            suite = suite.transport(t);
         }
     }
     if let Some(seed) = args.seed {
         suite = suite.seed(seed);
     }
     if let Some(path) = &args.known_failures {
-        suite = suite.known_failures(path);
+        if args.bless && !path.exists() {
+            // Blessing creates the file.
+        } else {
+            suite = suite.known_failures(path);
+        }
+    }
+    if io::stderr().is_terminal() && !args.quiet {
+        suite = suite.on_progress(|p| {
+            eprint!(
+                "\r\x1b[2K{}/{} {} {}",
+                p.done, p.total, p.case.transport, p.case.verdict
+            );
+            if p.done == p.total {
+                eprintln!();
+            }
+        });
     }
     let started = Instant::now();
     let report = match suite.run_filtered(|_, spec| args.corpus.selects(spec)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(USAGE);
         }
     };
     let elapsed = started.elapsed();
-    print!("{}", report::to_markdown(&report));
-    let total = report.summary.total;
-    eprintln!(
-        "{total} cases in {:.1} ms ({:.3} ms per case)",
-        elapsed.as_secs_f64() * 1e3,
-        if total == 0 {
-            0.0
-        } else {
-            elapsed.as_secs_f64() * 1e3 / total as f64
-        }
-    );
-    match report::write_reports(&report, &args.out) {
-        Ok(written) => eprintln!(
-            "reports: {}, {}, {}",
-            written.json.display(),
-            written.markdown.display(),
-            written.junit.display()
-        ),
+    let written = match report::write_reports(&report, &args.out) {
+        Ok(written) => written,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(USAGE);
         }
-    }
+    };
+    let total = report.summary.total;
     if total == 0 {
         eprintln!("error: zero cases ran: check the --spec, --tag and --transport filters");
         return ExitCode::FAILURE;
+    }
+    let style = Style::detect(io::stdout().is_terminal());
+    if args.quiet {
+        out.print(&format!("{}\n", summary::headline(&report, style)));
+    } else {
+        out.print(&summary::to_text(&report, style));
+        eprintln!(
+            "{total} cases in {:.1} ms ({:.3} ms per case); reports: {}, {}, {}",
+            elapsed.as_secs_f64() * 1e3,
+            elapsed.as_secs_f64() * 1e3 / total as f64,
+            written.json.display(),
+            written.markdown.display(),
+            written.junit.display()
+        );
+    }
+    if args.bless {
+        return bless(args, &report);
     }
     if report.summary.ok {
         ExitCode::SUCCESS
@@ -177,32 +258,48 @@ fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-fn list(args: &CorpusArgs) -> ExitCode {
+fn bless(args: &RunArgs, report: &state_sync_conformance::SuiteReport) -> ExitCode {
+    let Some(path) = &args.known_failures else {
+        return ExitCode::from(USAGE);
+    };
+    match known_failures::bless_file(path, &report.cases) {
+        Ok(said) => {
+            eprintln!("{said}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(USAGE)
+        }
+    }
+}
+
+fn list(args: &CorpusArgs, out: &mut Output) -> ExitCode {
     let corpus = match args.suite().corpus() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(USAGE);
         }
     };
     for loaded in corpus.specs().iter().filter(|s| args.selects(&s.spec)) {
         let s = &loaded.spec;
-        println!(
-            "{:<44} {:<6} {:<28} {}",
+        out.print(&format!(
+            "{:<44} {:<6} {:<28} {}\n",
             s.id,
             s.level.as_str(),
             s.clauses.join(","),
             s.title
-        );
+        ));
     }
     ExitCode::SUCCESS
 }
 
-fn check(paths: &[PathBuf]) -> ExitCode {
+fn check(paths: &[PathBuf], no_embedded: bool, out: &mut Output) -> ExitCode {
     let mut corpus = Corpus::default();
     let mut failed = false;
     let mut loads = Vec::new();
-    if paths.is_empty() {
+    if !no_embedded || paths.is_empty() {
         loads.push(Corpus::embedded());
     }
     for path in paths {
@@ -220,17 +317,14 @@ fn check(paths: &[PathBuf]) -> ExitCode {
         }
     }
     for load in loads {
-        match load.and_then(|c| corpus.merge(c)) {
-            Ok(()) => {}
-            Err(e) => {
-                eprintln!("{e}");
-                failed = true;
-            }
+        if let Err(e) = load.and_then(|c| corpus.merge(c)) {
+            eprintln!("{e}");
+            failed = true;
         }
     }
     if failed {
-        return ExitCode::from(2);
+        return ExitCode::from(USAGE);
     }
-    println!("{} spec(s) OK", corpus.specs().len());
+    out.print(&format!("{} spec(s) OK\n", corpus.specs().len()));
     ExitCode::SUCCESS
 }

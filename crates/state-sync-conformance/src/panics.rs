@@ -70,10 +70,4 @@ pub(crate) fn is_captured(message: &str) -> bool {
 }
 
 /// The text of a panic payload.
-pub(crate) fn message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned())
-}
+pub(crate) use state_sync::ports::panic_message as message;

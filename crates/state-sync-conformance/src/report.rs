@@ -292,12 +292,7 @@ pub fn to_markdown(report: &SuiteReport) -> String {
         let counts: Vec<String> = Verdict::ALL
             .iter()
             .filter_map(|v| {
-                let n = report
-                    .summary
-                    .verdicts
-                    .get(v.as_str())
-                    .copied()
-                    .unwrap_or(0);
+                let n = report.summary.verdicts.get(v).copied().unwrap_or(0);
                 (n > 0).then(|| format!("{n} {}", verdict_badge(*v)))
             })
             .collect();
@@ -374,6 +369,18 @@ pub fn to_markdown(report: &SuiteReport) -> String {
         .filter(|c| c.verdict.is_unexpected())
         .collect();
     if !unexpected.is_empty() {
+        let _ = writeln!(out, "### Failures, grouped\n");
+        for group in crate::summary::failure_groups(&report) {
+            let names: Vec<String> = group.cases.iter().map(|c| md_code(c)).collect();
+            let _ = writeln!(
+                out,
+                "- **{}** × {}: {}",
+                group.cases.len(),
+                md_text(&group.what),
+                names.join(", ")
+            );
+        }
+        out.push('\n');
         let _ = writeln!(out, "### Failures\n");
         for case in unexpected {
             write_failure(&mut out, case);

@@ -25,8 +25,9 @@ use crate::source::Sources;
 use crate::spec::{
     DEFAULT_TOPIC, Expect, Filter, Open, Outcome, Spec, Step, ThrottleSpec, expand_windows,
 };
-use crate::transport::{Bus, Transport};
+use crate::transport::Transport;
 use crate::verdict::{CaseResult, Verdict};
+use state_sync_transports::Backend;
 
 /// The default virtual-time budget of a case.
 pub const DEFAULT_BUDGET_MS: u64 = 600_000;
@@ -36,12 +37,24 @@ pub const DEFAULT_SETTLE_MS: u64 = 60_000;
 const CASE_STACK_BYTES: usize = 16 << 20;
 /// Virtual time allowed for unsubscriptions to finish after the last step.
 const TEARDOWN_SETTLE_MS: u64 = 10_000;
+/// Virtual time the backend's `settle` may take at teardown, whatever is
+/// left of the case budget.
+const SETTLE_ALLOWANCE_MS: u64 = 60_000;
 
 /// Builds the command that reruns one case from `(transport, spec id, seed)`.
 pub type RerunCommand = Arc<dyn Fn(&str, &str, u64) -> String + Send + Sync>;
 
 /// How cases are run.
+///
+/// ```
+/// use std::time::Duration;
+/// use state_sync_conformance::RunOptions;
+///
+/// let options = RunOptions::default().with_seed(42).with_watchdog(Duration::from_secs(5));
+/// assert_eq!(options.seed, Some(42));
+/// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct RunOptions {
     /// Use this seed for every case instead of the spec's own.
     pub seed: Option<u64>,
@@ -62,6 +75,29 @@ impl Default for RunOptions {
                 )
             }),
         }
+    }
+}
+
+impl RunOptions {
+    /// Runs every case with `seed` instead of the spec's own.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The wall-clock limit per case.
+    pub fn with_watchdog(mut self, watchdog: Duration) -> Self {
+        self.watchdog = watchdog;
+        self
+    }
+
+    /// How the command that reruns one case is written.
+    pub fn with_rerun(
+        mut self,
+        rerun: impl Fn(&str, &str, u64) -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.rerun = Arc::new(rerun);
+        self
     }
 }
 
@@ -88,7 +124,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// Runs `spec` against `transport` and returns its (raw) result: known
 /// failures are applied by the caller.
-pub fn run_case(spec: &Spec, transport: &Arc<dyn Transport>, options: &RunOptions) -> CaseResult {
+pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> CaseResult {
     let seed = options.seed.unwrap_or_else(|| spec_seed(spec));
     let mut result = CaseResult {
         transport: transport.name().to_owned(),
@@ -168,7 +204,7 @@ impl CaseOutcome {
     }
 }
 
-fn run_on_this_thread(spec: &Spec, transport: &Arc<dyn Transport>, seed: u64) -> CaseOutcome {
+fn run_on_this_thread(spec: &Spec, transport: &Transport, seed: u64) -> CaseOutcome {
     panics::capture_on_this_thread();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -182,7 +218,7 @@ fn run_on_this_thread(spec: &Spec, transport: &Arc<dyn Transport>, seed: u64) ->
     let slot = trace_slot.clone();
     let ran = catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async move {
-            let case = Case::new(spec, transport.as_ref(), seed);
+            let case = Case::new(spec, transport, seed);
             *slot.lock() = Some(case.trace.clone());
             case.run().await
         })
@@ -203,7 +239,7 @@ fn run_on_this_thread(spec: &Spec, transport: &Arc<dyn Transport>, seed: u64) ->
         Err(payload) => CaseOutcome {
             verdict: Verdict::Error,
             // The panic hook records the message (with its location) below.
-            failures: if panics::is_captured(&panics::message(&*payload)) {
+            failures: if panics::is_captured(panics::message(&*payload)) {
                 Vec::new()
             } else {
                 vec![format!("panicked: {}", panics::message(&*payload))]
@@ -243,7 +279,7 @@ struct Window {
 
 struct Case<'a> {
     spec: &'a Spec,
-    bus: Box<dyn Bus>,
+    backend: Box<dyn Backend>,
     sources: Sources,
     trace: Trace,
     seed: u64,
@@ -255,12 +291,13 @@ struct Case<'a> {
 }
 
 impl<'a> Case<'a> {
-    fn new(spec: &'a Spec, transport: &dyn Transport, seed: u64) -> Self {
+    fn new(spec: &'a Spec, transport: &Transport, seed: u64) -> Self {
         let sources = Sources::default();
-        let bus = transport.open(sources.server());
+        let backend = transport.open();
+        backend.serve(sources.handler());
         Self {
             spec,
-            bus,
+            backend,
             sources,
             trace: Trace::new(),
             seed,
@@ -422,7 +459,7 @@ impl<'a> Case<'a> {
                     self.trace
                         .log("source", format!("{topic} -> revision {}", event.revision));
                     if m.emit.unwrap_or(true) {
-                        self.bus.emit(&event.to_json());
+                        self.backend.emit(&event.to_json());
                     }
                 }
             }
@@ -431,7 +468,7 @@ impl<'a> Case<'a> {
                 for _ in 0..e.count.unwrap_or(1) {
                     self.trace
                         .log("bus", format!("emit raw {}", short(&payload)));
-                    self.bus.emit(&payload);
+                    self.backend.emit(&payload);
                 }
             }
             Step::Faults(f) => {
@@ -502,8 +539,8 @@ impl<'a> Case<'a> {
         let record: Record = Arc::default();
         let faults = Arc::new(FaultState::new(self.seed ^ fnv1a(name.as_bytes())));
         let ends = self
-            .bus
-            .window(open.label.as_deref().unwrap_or(name), &topic);
+            .backend
+            .window_ends(open.label.as_deref().unwrap_or(name), &topic);
         let tap = WindowTap {
             name: Arc::from(name),
             topic: topic.clone(),
@@ -684,7 +721,7 @@ impl<'a> Case<'a> {
             }
         }
         if let Some(bound) = e.subscriptions {
-            match self.bus.active_subscriptions() {
+            match self.backend.active_subscriptions() {
                 Some(n) if bound.holds(n as u64) => {}
                 Some(n) => {
                     problems.push(format!("active subscriptions: expected {bound}, got {n}"))
@@ -830,7 +867,12 @@ impl<'a> Case<'a> {
                 handle.abort();
             }
         }
+        // Unsubscriptions and deliveries the transport still has in flight
+        // finish first; then virtual time passes, so a transport that keeps
+        // delivering after unsubscribe (on a timer) is caught.
+        self.settle_backend("teardown").await;
         tokio::time::sleep(Duration::from_millis(TEARDOWN_SETTLE_MS)).await;
+        self.settle_backend("teardown").await;
         let records: Vec<(String, Record)> = self
             .windows
             .iter()
@@ -856,12 +898,28 @@ impl<'a> Case<'a> {
                 ));
             }
         }
-        if let Some(n) = self.bus.active_subscriptions()
+        if let Some(n) = self.backend.active_subscriptions()
             && n != 0
         {
             self.failures.push(format!(
                     "invariant: the transport still has {n} active subscription(s) after every window stopped"
                 ));
+        }
+    }
+}
+
+impl Case<'_> {
+    /// Awaits the backend's `settle`, for at most [`SETTLE_ALLOWANCE_MS`].
+    async fn settle_backend(&mut self, during: &str) {
+        let allowance = Duration::from_millis(SETTLE_ALLOWANCE_MS);
+        if tokio::time::timeout(allowance, self.backend.settle())
+            .await
+            .is_err()
+        {
+            self.failures.push(format!(
+                "{during}: the transport's `Backend::settle` did not resolve within {SETTLE_ALLOWANCE_MS} virtual ms"
+            ));
+            self.timed_out = true;
         }
     }
 }

@@ -8,8 +8,9 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use state_sync::{InvalidationEvent, PortError, Revision};
 
+use state_sync_transports::SnapshotHandler;
+
 use crate::spec::MAX_PAD_BYTES;
-use crate::transport::SnapshotServer;
 
 /// How many earlier revisions each topic remembers.
 const HISTORY: usize = 8;
@@ -44,10 +45,10 @@ pub(crate) fn initial_data(revision: u64) -> Value {
 }
 
 impl Sources {
-    /// The server handed to the transport.
-    pub(crate) fn server(&self) -> SnapshotServer {
+    /// The snapshot handler installed on the transport's backend.
+    pub(crate) fn handler(&self) -> SnapshotHandler {
         let sources = self.clone();
-        SnapshotServer::new(move |topic| {
+        SnapshotHandler::sync(move |topic| {
             {
                 let mut failures = sources.failures.lock();
                 if failures.0 > 0 {

@@ -3,13 +3,13 @@
 //! A spec is a JSON file with a stable `id`, the protocol clauses it checks,
 //! the transport capabilities it needs, and a list of steps. Steps act
 //! (open a window, start, mutate the source, emit a raw payload, inject
-//! faults, advance virtual time) or check (`expect`). `docs/spec-format.md`
+//! faults, advance virtual time) or check (`expect`).
+//! [`docs/spec-format.md`](https://github.com/state-sync/state-sync/blob/main/docs/spec-format.md)
 //! describes every step with an example; the JSON Schema in
 //! `contract-specs/schema/spec.schema.json` is generated from these types.
 
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,7 +17,8 @@ use serde_json::Value;
 pub const DEFAULT_TOPIC: &str = "topic";
 
 /// One contract scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// The schema this file follows (for editors); ignored by the kit.
@@ -52,9 +53,8 @@ pub struct Spec {
 }
 
 /// How binding a spec is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// A MUST clause.
@@ -73,10 +73,11 @@ impl Level {
     }
 }
 
-/// Something a transport may or may not offer.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+/// Something a transport may or may not offer. More may be added in later
+/// versions.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Capability {
     /// The bus reports its number of active subscriptions (leak checks).
@@ -115,8 +116,11 @@ impl Capability {
 }
 
 /// One step of a scenario. Written as an object with exactly one key, the
-/// step's name: `{"start": {"window": "a"}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// step's name: `{"start": {"window": "a"}}`. More steps may be added in
+/// later versions.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// Create windows (engines) on the bus; they do nothing until started.
@@ -158,7 +162,8 @@ pub enum Step {
 pub type WindowSel = String;
 
 /// `open`: create windows.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Open {
     /// The windows to create.
@@ -189,7 +194,8 @@ pub struct Open {
 }
 
 /// A `should_refresh` filter.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Filter {
     /// Refresh only for events whose `sourceId` is not this one.
@@ -203,7 +209,8 @@ pub enum Filter {
 }
 
 /// Debounce or throttle settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ThrottleSpec {
     /// Refresh once events have been quiet for this many ms.
@@ -226,7 +233,8 @@ fn yes() -> bool {
 }
 
 /// Retry policy for a window's provider.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
     /// Total attempts (default 3).
@@ -241,7 +249,8 @@ pub struct RetrySpec {
 }
 
 /// `start` / `refresh`: call it on windows.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Start {
     /// The windows.
@@ -255,7 +264,8 @@ pub struct Start {
 }
 
 /// `join`: wait for background calls.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Join {
     /// The windows.
@@ -266,7 +276,8 @@ pub struct Join {
 }
 
 /// The outcome of `start` or `refresh`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Outcome {
     /// Succeeds.
@@ -277,7 +288,8 @@ pub enum Outcome {
 }
 
 /// `stop` / `close`: windows only.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Targets {
     /// The windows.
@@ -285,7 +297,8 @@ pub struct Targets {
 }
 
 /// `mutate`: change the source of truth.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Mutate {
     /// The topic (default `"topic"`).
@@ -314,7 +327,8 @@ pub struct Mutate {
 }
 
 /// `emit`: a raw payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Emit {
     /// Any JSON value, sent as is.
@@ -356,7 +370,8 @@ impl Emit {
 
 /// `faults`: what the fault layer does to a window's ends from now on.
 /// Probabilities are in `[0, 1]`; every random choice is seeded.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
     /// The windows.
@@ -391,7 +406,8 @@ pub struct Faults {
 }
 
 /// `backend`: failures of the source of truth itself, behind the transport.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BackendFaults {
     /// Fail the next N snapshot requests that reach the backend.
@@ -403,7 +419,8 @@ pub struct BackendFaults {
 }
 
 /// An inclusive range of milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RangeMs {
     /// Lower bound.
@@ -413,7 +430,8 @@ pub struct RangeMs {
 }
 
 /// Faults of the snapshot provider.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotFaults {
     /// Fail a fetch with this probability.
@@ -440,7 +458,8 @@ pub struct SnapshotFaults {
 }
 
 /// A payload to serve instead of the real snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Replace {
     /// How many fetches.
@@ -450,7 +469,8 @@ pub struct Replace {
 }
 
 /// Faults of the applier.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApplyFaults {
     /// Fail an apply with this probability.
@@ -465,7 +485,8 @@ pub struct ApplyFaults {
 }
 
 /// `advance`: move virtual time forward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Advance {
     /// Milliseconds.
@@ -473,7 +494,8 @@ pub struct Advance {
 }
 
 /// `stopped`: wait for `RevisionSync::stopped`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StoppedWait {
     /// The windows.
@@ -498,7 +520,8 @@ pub const METRIC_NAMES: [&str; 6] = [
 ];
 
 /// `settle`: run until nothing is in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Settle {
     /// How much virtual time to allow (default 60000 ms). Delays and retries
@@ -508,7 +531,8 @@ pub struct Settle {
 }
 
 /// `expect`: checks. Every field is optional; the ones given must hold.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// The windows checked by the window fields below.
@@ -561,7 +585,8 @@ pub struct Expect {
 
 /// What the last error of a phase carried. Fields left out are not checked;
 /// revisions are canonical strings.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ErrorContextExpect {
     /// The phase whose last error is checked.
@@ -593,7 +618,8 @@ pub struct ErrorContextExpect {
 }
 
 /// An expectation on the source of truth.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SourceExpect {
     /// The topic (default `"topic"`).
@@ -604,7 +630,8 @@ pub struct SourceExpect {
 }
 
 /// A count that must be exact (`3`) or within bounds (`{"min": 1, "max": 2}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Bound {
     /// Exactly this many.
@@ -615,7 +642,8 @@ pub enum Bound {
 
 /// Inclusive bounds: `{"min": 1, "max": 2}`, either may be left out. Unknown
 /// keys are errors, so a typo cannot silently turn a check off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Range {
     /// At least.

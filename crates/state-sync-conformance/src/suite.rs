@@ -1,19 +1,23 @@
 //! A suite: transports × specs, run as a whole (for reports) or as one
-//! `cargo test` trial per case (with `libtest-mimic`).
+//! `cargo test` trial per case ([`main!`](crate::main), see
+//! [`harness`]).
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::corpus::{Corpus, SUITE_VERSION, SpecErrors};
+use crate::harness::{self, Target};
 use crate::known_failures::{KnownFailures, KnownFailuresError};
 use crate::runner::{RunOptions, run_case};
 use crate::spec::Spec;
 use crate::transport::Transport;
-use crate::verdict::{CaseResult, SuiteReport, TransportInfo, Verdict};
+use crate::verdict::{CaseResult, SuiteReport, TransportInfo};
 
 /// Why a suite could not run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SuiteError {
     /// A spec file is malformed, or two share an id.
     #[error("{0}")]
@@ -24,31 +28,55 @@ pub enum SuiteError {
     /// No transport was added.
     #[error("no transport: add one with `Suite::transport`")]
     NoTransport,
+    /// A transport's name cannot be used, or two transports share one.
+    #[error("{0}")]
+    TransportName(String),
 }
+
+/// Progress of a run, reported after each case.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    /// The case that just finished.
+    pub case: &'a CaseResult,
+    /// Cases finished so far, this one included.
+    pub done: usize,
+    /// Cases in the run.
+    pub total: usize,
+}
+
+type ProgressFn = dyn Fn(Progress<'_>) + Send + Sync;
 
 /// Transports, specs and options.
 ///
 /// ```no_run
-/// use state_sync_conformance::Suite;
-/// # use state_sync_conformance::reference::Memory as MyTransport;
+/// use state_sync_conformance::{Suite, reference, report};
 ///
-/// // tests/conformance.rs, with `harness = false` in Cargo.toml:
-/// fn main() -> std::process::ExitCode {
-///     Suite::new().transport(MyTransport).main()
-/// }
+/// let result = Suite::new().transport(reference::memory()).run().expect("suite runs");
+/// assert!(result.summary.ok, "{}", report::to_markdown(&result));
 /// ```
+///
+/// As a `cargo test` harness, see [`main!`](crate::main).
 pub struct Suite {
-    transports: Vec<Arc<dyn Transport>>,
+    transports: Vec<Transport>,
     spec_dirs: Vec<PathBuf>,
     embedded: bool,
-    known_failures: Option<PathBuf>,
-    options: RunOptions,
+    pub(crate) known_failures: Option<PathBuf>,
+    pub(crate) options: RunOptions,
+    pub(crate) snapshot_reports: bool,
+    progress: Option<Arc<ProgressFn>>,
 }
 
 impl Default for Suite {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The cases of one run, with what they need.
+pub(crate) struct Plan {
+    pub(crate) cases: Vec<(Transport, Spec)>,
+    pub(crate) known: Option<Arc<KnownFailures>>,
+    coverage: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Suite {
@@ -60,17 +88,13 @@ impl Suite {
             embedded: true,
             known_failures: None,
             options: RunOptions::default(),
+            snapshot_reports: false,
+            progress: None,
         }
     }
 
     /// Adds a transport to test.
-    pub fn transport(mut self, transport: impl Transport) -> Self {
-        self.transports.push(Arc::new(transport));
-        self
-    }
-
-    /// Adds a shared transport.
-    pub fn transport_arc(mut self, transport: Arc<dyn Transport>) -> Self {
+    pub fn transport(mut self, transport: Transport) -> Self {
         self.transports.push(transport);
         self
     }
@@ -94,7 +118,8 @@ impl Suite {
     }
 
     /// Reads expected failures from a JSON file (see
-    /// [`crate::known_failures`]).
+    /// [`crate::known_failures`]). The harness rewrites it when
+    /// `STATE_SYNC_CONFORMANCE_BLESS=1` is set.
     pub fn known_failures(mut self, path: impl Into<PathBuf>) -> Self {
         self.known_failures = Some(path.into());
         self
@@ -112,8 +137,24 @@ impl Suite {
         self
     }
 
+    /// In the test harness: after a full run, assert the canonical JSON
+    /// report of each transport as an `insta` snapshot named
+    /// `report-<transport>` (filed in `tests/snapshots/` next to the test
+    /// target; review changes with `cargo insta review`).
+    pub fn snapshot_reports(mut self) -> Self {
+        self.snapshot_reports = true;
+        self
+    }
+
+    /// Calls `f` after every case of [`run`](Self::run) and
+    /// [`run_filtered`](Self::run_filtered) (from the worker threads).
+    pub fn on_progress(mut self, f: impl Fn(Progress<'_>) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
     /// The transports added so far.
-    pub fn transports(&self) -> &[Arc<dyn Transport>] {
+    pub fn transports(&self) -> &[Transport] {
         &self.transports
     }
 
@@ -130,13 +171,52 @@ impl Suite {
         Ok(corpus)
     }
 
-    fn load_known(&self, corpus: &Corpus) -> Result<Option<KnownFailures>, KnownFailuresError> {
-        let Some(path) = &self.known_failures else {
-            return Ok(None);
+    /// Everything a run needs, checked: transports, corpus, known failures
+    /// (a missing file counts as empty when `creating` it).
+    pub(crate) fn plan(&self, creating: bool) -> Result<Plan, SuiteError> {
+        if self.transports.is_empty() {
+            return Err(SuiteError::NoTransport);
+        }
+        let mut names = BTreeSet::new();
+        for t in &self.transports {
+            t.check_name().map_err(SuiteError::TransportName)?;
+            if !names.insert(t.name()) {
+                return Err(SuiteError::TransportName(format!(
+                    "two transports are named {:?}: give each its own name",
+                    t.name()
+                )));
+            }
+        }
+        let corpus = self.corpus()?;
+        let known = match &self.known_failures {
+            Some(path) if creating && !path.exists() => None,
+            Some(path) => {
+                let known = KnownFailures::load(path)?;
+                known.validate(corpus.specs().iter().map(|s| s.spec.id.as_str()))?;
+                Some(Arc::new(known))
+            }
+            None => None,
         };
-        let known = KnownFailures::load(path)?;
-        known.validate(corpus.specs().iter().map(|s| s.spec.id.as_str()))?;
-        Ok(Some(known))
+        let cases = self
+            .transports
+            .iter()
+            .flat_map(|t| corpus.specs().iter().map(|s| (t.clone(), s.spec.clone())))
+            .collect();
+        Ok(Plan {
+            cases,
+            known,
+            coverage: corpus.coverage(),
+        })
+    }
+
+    /// The report of `results`, the cases of `plan` that ran.
+    pub(crate) fn report(&self, plan: &Plan, results: Vec<CaseResult>) -> SuiteReport {
+        SuiteReport::new(
+            SUITE_VERSION,
+            self.transports.iter().map(info).collect(),
+            results,
+            plan.coverage.clone(),
+        )
     }
 
     /// Runs the cases `keep(transport name, spec)` selects and builds the
@@ -145,24 +225,15 @@ impl Suite {
         &self,
         keep: impl Fn(&str, &Spec) -> bool,
     ) -> Result<SuiteReport, SuiteError> {
-        if self.transports.is_empty() {
-            return Err(SuiteError::NoTransport);
-        }
-        let corpus = self.corpus()?;
-        let known = self.load_known(&corpus)?;
-        let cases: Vec<(Arc<dyn Transport>, &Spec)> = self
-            .transports
-            .iter()
-            .flat_map(|t| corpus.specs().iter().map(move |s| (t.clone(), &s.spec)))
-            .filter(|(t, s)| keep(t.name(), s))
-            .collect();
-        let results = run_parallel(&cases, &self.options, known.as_ref());
-        Ok(SuiteReport::new(
-            SUITE_VERSION,
-            self.transports.iter().map(|t| info(t.as_ref())).collect(),
-            results,
-            corpus.coverage(),
-        ))
+        let mut plan = self.plan(false)?;
+        plan.cases.retain(|(t, s)| keep(t.name(), s));
+        let results = run_parallel(
+            &plan.cases,
+            &self.options,
+            plan.known.as_deref(),
+            self.progress.as_deref(),
+        );
+        Ok(self.report(&plan, results))
     }
 
     /// Runs every case and builds the report.
@@ -170,75 +241,14 @@ impl Suite {
         self.run_filtered(|_, _| true)
     }
 
-    /// The `cargo test` entry point: one trial per case, named
-    /// `transport::spec-id`, honouring libtest's arguments (`--list`,
-    /// filters, `--exact`, `--ignored`). Unsupported cases are ignored
-    /// trials; expected failures pass. Returns a failing exit code on any
-    /// unexpected verdict, and when no case exists at all.
-    pub fn main(mut self) -> ExitCode {
-        let args = libtest_mimic::Arguments::from_args();
-        if let Some(binary) = test_binary_name() {
-            self.options.rerun = Arc::new(move |transport, spec, seed| {
-                format!(
-                    "STATE_SYNC_CONFORMANCE_SEED={seed} cargo test --test {binary} -- --exact {transport}::{spec}"
-                )
-            });
-        }
-        if let Some(seed) = std::env::var("STATE_SYNC_CONFORMANCE_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-        {
-            self.options.seed = Some(seed);
-        }
-        if self.transports.is_empty() {
-            eprintln!("state-sync-conformance: {}", SuiteError::NoTransport);
-            return ExitCode::FAILURE;
-        }
-        let corpus = match self.corpus() {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("state-sync-conformance: the spec corpus is invalid:\n{e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let known = match self.load_known(&corpus) {
-            Ok(k) => k.map(Arc::new),
-            Err(e) => {
-                eprintln!("state-sync-conformance: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let mut trials = Vec::new();
-        for transport in &self.transports {
-            let caps = transport.capabilities();
-            for loaded in corpus.specs() {
-                let spec = loaded.spec.clone();
-                let unsupported = !caps.missing(&spec.requires).is_empty();
-                let (transport, options, known) =
-                    (transport.clone(), self.options.clone(), known.clone());
-                let name = format!("{}::{}", transport.name(), spec.id);
-                trials.push(
-                    libtest_mimic::Trial::test(name, move || {
-                        let result =
-                            finish(run_case(&spec, &transport, &options), known.as_deref());
-                        match result.verdict {
-                            Verdict::Pass | Verdict::ExpectedFail | Verdict::Unsupported => Ok(()),
-                            _ => Err(result.explain().into()),
-                        }
-                    })
-                    .with_ignored_flag(unsupported),
-                );
-            }
-        }
-        if trials.is_empty() && args.filter.is_none() && args.skip.is_empty() {
-            eprintln!("state-sync-conformance: zero cases: the corpus has no specs");
-            return ExitCode::FAILURE;
-        }
-        libtest_mimic::run(&args, trials).exit_code()
+    /// The `cargo test` entry point; use [`main!`](crate::main), which
+    /// makes the [`Target`].
+    pub fn harness(self, target: Target) -> ExitCode {
+        harness::run(self, target)
     }
 }
 
-fn info(t: &dyn Transport) -> TransportInfo {
+fn info(t: &Transport) -> TransportInfo {
     TransportInfo {
         name: t.name().to_owned(),
         capabilities: t
@@ -251,7 +261,7 @@ fn info(t: &dyn Transport) -> TransportInfo {
 }
 
 /// Applies the known-failures file to a raw result.
-fn finish(mut result: CaseResult, known: Option<&KnownFailures>) -> CaseResult {
+pub(crate) fn finish_case(mut result: CaseResult, known: Option<&KnownFailures>) -> CaseResult {
     let entry = known.and_then(|k| k.lookup(&result.transport, &result.spec));
     let adjusted = KnownFailures::adjust(result.verdict, entry);
     if adjusted != result.verdict {
@@ -264,14 +274,16 @@ fn finish(mut result: CaseResult, known: Option<&KnownFailures>) -> CaseResult {
 /// Runs cases on as many threads as there are cores; results come back in
 /// input order.
 fn run_parallel(
-    cases: &[(Arc<dyn Transport>, &Spec)],
+    cases: &[(Transport, Spec)],
     options: &RunOptions,
     known: Option<&KnownFailures>,
+    progress: Option<&ProgressFn>,
 ) -> Vec<CaseResult> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicUsize::new(0);
     let results = parking_lot::Mutex::new(vec![None; cases.len()]);
     std::thread::scope(|scope| {
         for _ in 0..workers.min(cases.len().max(1)) {
@@ -281,22 +293,19 @@ fn run_parallel(
                     let Some((transport, spec)) = cases.get(i) else {
                         break;
                     };
-                    let result = finish(run_case(spec, transport, options), known);
+                    let result = finish_case(run_case(spec, transport, options), known);
+                    if let Some(report) = progress {
+                        let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        report(Progress {
+                            case: &result,
+                            done,
+                            total: cases.len(),
+                        });
+                    }
                     results.lock()[i] = Some(result);
                 }
             });
         }
     });
     results.into_inner().into_iter().flatten().collect()
-}
-
-/// The name of the running test target (`conformance` for
-/// `target/debug/deps/conformance-0123abcd`).
-fn test_binary_name() -> Option<String> {
-    let exe = std::env::args_os().next()?;
-    let stem = Path::new(&exe).file_stem()?.to_str()?.to_owned();
-    Some(match stem.rsplit_once('-') {
-        Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_owned(),
-        _ => stem,
-    })
 }

@@ -1,128 +1,115 @@
-//! What you implement to put your transport under test.
+//! The transport under test: a [`Backend`], a name, and what it claims.
 //!
-//! A [`Transport`] opens a fresh [`Bus`] for every scenario. The bus has a
-//! backend end — [`Bus::emit`] sends a raw JSON invalidation to subscribers,
-//! and snapshot requests are answered by the [`SnapshotServer`] the kit
-//! passes to [`Transport::open`] (the kit owns the source of truth) — and
-//! window ends: [`Bus::window`] returns the subscriber and provider one
-//! window uses.
+//! The kit drives a transport through one trait,
+//! [`Backend`] from `state-sync-transports`
+//! — the same trait the reference transports implement. A [`Transport`]
+//! adds what the kit needs around it: a name for reports and test names,
+//! the [`Capabilities`] the transport claims, and a function that opens a
+//! fresh backend for every case.
 //!
 //! ```
-//! use state_sync_conformance::{Bus, Capabilities, SnapshotServer, Transport, WindowEnds};
-//! use state_sync_transports::{SnapshotHandler, memory};
+//! use state_sync_conformance::{Capabilities, Transport};
+//! use state_sync_transports::memory;
 //!
-//! struct MyTransport;
-//!
-//! impl Transport for MyTransport {
-//!     fn name(&self) -> &str { "my-memory" }
-//!     fn capabilities(&self) -> Capabilities { Capabilities::all() }
-//!     fn open(&self, server: SnapshotServer) -> Box<dyn Bus> {
-//!         let bus = memory::Bus::new();
-//!         bus.serve_handler(SnapshotHandler::sync(move |topic| server.snapshot(topic)));
-//!         Box::new(MyBus(bus))
-//!     }
-//! }
-//!
-//! struct MyBus(memory::Bus);
-//!
-//! impl Bus for MyBus {
-//!     fn emit(&self, payload: &serde_json::Value) { self.0.emit(payload) }
-//!     fn window(&self, _label: &str, topic: &str) -> WindowEnds {
-//!         let w = self.0.window(topic);
-//!         WindowEnds::new(w.clone(), w)
-//!     }
-//!     fn active_subscriptions(&self) -> Option<usize> { Some(self.0.active_subscriptions()) }
-//! }
+//! let transport = Transport::new("my-memory", memory::Bus::new)
+//!     .with_capabilities(Capabilities::all());
+//! assert_eq!(transport.name(), "my-memory");
 //! ```
+//!
+//! # When `open` runs
+//!
+//! The kit calls the open function once per case, on the case's own thread
+//! and inside the case's tokio runtime (a current-thread runtime on paused
+//! virtual time), so it may spawn tasks. Then it installs the case's source
+//! of truth with [`Backend::serve`],
+//! asks for window ends with
+//! [`Backend::window_ends`] —
+//! the `label` is the spec window's `label` (its name unless the spec says
+//! otherwise; engines sharing a label model one window syncing several
+//! topics) — and drops the backend when the case ends.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
-use serde_json::Value;
-use state_sync::{InvalidationSubscriber, PortError, SnapshotProvider};
+use state_sync_transports::Backend;
 
 use crate::spec::Capability;
 
+type OpenFn = dyn Fn() -> Box<dyn Backend> + Send + Sync;
+
 /// A transport under test.
-pub trait Transport: Send + Sync + 'static {
-    /// A short name for reports and test names (`memory`, `my-ipc`). Use
-    /// letters, digits, `-` and `_`.
-    fn name(&self) -> &str;
-
-    /// What the transport offers. Specs that need more are `unsupported`.
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none()
-    }
-
-    /// A fresh bus for one scenario. Snapshot requests from its windows must
-    /// be answered with `server.snapshot(topic)`.
-    fn open(&self, server: SnapshotServer) -> Box<dyn Bus>;
-}
-
-/// One scenario's bus: a backend end and any number of window ends.
-pub trait Bus: Send + Sync {
-    /// Sends `payload`, exactly as given, to every subscribed window.
-    fn emit(&self, payload: &Value);
-
-    /// The ends of a window named `label` that syncs `topic`.
-    fn window(&self, label: &str, topic: &str) -> WindowEnds;
-
-    /// The number of active subscriptions, if the transport can tell
-    /// (declare [`Capability::SubscriptionCount`] then).
-    fn active_subscriptions(&self) -> Option<usize> {
-        None
-    }
-}
-
-/// The two ends a window uses.
+///
+/// Cheap to clone (the open function is shared).
 #[derive(Clone)]
-pub struct WindowEnds {
-    /// Delivers invalidations.
-    pub subscriber: Arc<dyn InvalidationSubscriber>,
-    /// Fetches snapshots.
-    pub provider: Arc<dyn SnapshotProvider>,
+pub struct Transport {
+    name: String,
+    capabilities: Capabilities,
+    open: Arc<OpenFn>,
 }
 
-impl WindowEnds {
-    /// Pairs a subscriber and a provider.
-    pub fn new(subscriber: impl InvalidationSubscriber, provider: impl SnapshotProvider) -> Self {
+impl Transport {
+    /// A transport named `name` (letters, digits, `-` and `_`: it appears in
+    /// test names and reports) whose backends `open` makes, claiming no
+    /// capabilities.
+    pub fn new<B, F>(name: impl Into<String>, open: F) -> Self
+    where
+        B: Backend,
+        F: Fn() -> B + Send + Sync + 'static,
+    {
         Self {
-            subscriber: Arc::new(subscriber),
-            provider: Arc::new(provider),
+            name: name.into(),
+            capabilities: Capabilities::none(),
+            open: Arc::new(move || Box::new(open())),
+        }
+    }
+
+    /// Claims `capabilities`. Specs that need one the transport does not
+    /// claim are `unsupported`, never failed; declare only what is true.
+    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The claimed capabilities.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// A fresh backend (what the kit does at the start of every case).
+    pub fn open(&self) -> Box<dyn Backend> {
+        (self.open)()
+    }
+
+    /// Why the name cannot be used, if it cannot.
+    pub(crate) fn check_name(&self) -> Result<(), String> {
+        let ok = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "transport name {:?}: use letters, digits, `-` and `_` (it becomes part of test names)",
+                self.name
+            ))
         }
     }
 }
 
-impl fmt::Debug for WindowEnds {
+impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WindowEnds").finish_non_exhaustive()
-    }
-}
-
-type ServeFn = dyn Fn(&str) -> Result<Value, PortError> + Send + Sync;
-
-/// The kit's source of truth, as the transport's backend sees it.
-#[derive(Clone)]
-pub struct SnapshotServer {
-    inner: Arc<ServeFn>,
-}
-
-impl SnapshotServer {
-    /// A server answering with `f(topic)`.
-    pub fn new(f: impl Fn(&str) -> Result<Value, PortError> + Send + Sync + 'static) -> Self {
-        Self { inner: Arc::new(f) }
-    }
-
-    /// The current snapshot of `topic` as raw JSON `{"revision", "data"}`.
-    pub fn snapshot(&self, topic: &str) -> Result<Value, PortError> {
-        (self.inner)(topic)
-    }
-}
-
-impl fmt::Debug for SnapshotServer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SnapshotServer").finish_non_exhaustive()
+        f.debug_struct("Transport")
+            .field("name", &self.name)
+            .field("capabilities", &self.capabilities)
+            .finish_non_exhaustive()
     }
 }
 

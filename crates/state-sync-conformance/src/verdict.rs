@@ -90,7 +90,10 @@ impl fmt::Display for TraceEntry {
 }
 
 /// The result of one (spec, transport) case.
+///
+/// Built by the kit; more fields may be added in later versions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CaseResult {
     /// The transport's name.
     pub transport: String,
@@ -131,9 +134,20 @@ impl CaseResult {
         format!("{}::{}", self.transport, self.spec)
     }
 
-    /// A readable explanation: failures, then the trace, then the rerun
-    /// command.
+    /// A readable explanation: failures, then the whole trace, then the
+    /// rerun command.
     pub fn explain(&self) -> String {
+        self.explain_with_trace(usize::MAX)
+    }
+
+    /// [`explain`](Self::explain) with only the last `trace_lines` entries
+    /// of the trace (and a line saying how many were left out): what the
+    /// test harness prints, so that a hundred failing cases stay readable.
+    pub fn explain_brief(&self, trace_lines: usize) -> String {
+        self.explain_with_trace(trace_lines)
+    }
+
+    fn explain_with_trace(&self, trace_lines: usize) -> String {
         let mut out = format!("{} {}: {}\n", self.name(), self.verdict, self.title);
         if let Some(reason) = &self.known_failure {
             out.push_str(&format!("known failure: {reason}\n"));
@@ -149,7 +163,13 @@ impl CaseResult {
         }
         if !self.trace.is_empty() {
             out.push_str(&format!("trace (seed {}):\n", self.seed));
-            for t in &self.trace {
+            let skipped = self.trace.len().saturating_sub(trace_lines);
+            if skipped > 0 {
+                out.push_str(&format!(
+                    "  … {skipped} earlier entries (the whole trace is in the JSON and Markdown reports)\n"
+                ));
+            }
+            for t in &self.trace[skipped..] {
                 out.push_str(&format!("  {t}\n"));
             }
         }
@@ -162,6 +182,7 @@ impl CaseResult {
 
 /// A transport as listed in a report header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TransportInfo {
     /// Its name.
     pub name: String,
@@ -171,18 +192,23 @@ pub struct TransportInfo {
 
 /// Counts of verdicts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Summary {
     /// Cases run.
     pub total: usize,
-    /// Count per verdict name (every verdict present, zeros included).
-    pub verdicts: BTreeMap<String, usize>,
+    /// Count per verdict (every verdict present, zeros included).
+    pub verdicts: BTreeMap<Verdict, usize>,
     /// Whether the run is a success: at least one case ran and none had an
     /// unexpected verdict.
     pub ok: bool,
 }
 
 /// The results of a whole run.
+///
+/// Built by the kit ([`Suite::run`](crate::Suite::run)); more fields may be
+/// added in later versions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SuiteReport {
     /// The kit crate's name.
     pub kit: String,
@@ -210,12 +236,9 @@ impl SuiteReport {
     ) -> Self {
         transports.sort_by(|a, b| a.name.cmp(&b.name));
         cases.sort_by(|a, b| (&a.transport, &a.spec).cmp(&(&b.transport, &b.spec)));
-        let mut verdicts: BTreeMap<String, usize> = Verdict::ALL
-            .iter()
-            .map(|v| (v.as_str().to_owned(), 0))
-            .collect();
+        let mut verdicts: BTreeMap<Verdict, usize> = Verdict::ALL.iter().map(|v| (*v, 0)).collect();
         for c in &cases {
-            *verdicts.entry(c.verdict.as_str().to_owned()).or_default() += 1;
+            *verdicts.entry(c.verdict).or_default() += 1;
         }
         let ok = !cases.is_empty() && !cases.iter().any(|c| c.verdict.is_unexpected());
         Self {
@@ -231,5 +254,26 @@ impl SuiteReport {
             coverage,
             cases,
         }
+    }
+}
+
+impl SuiteReport {
+    /// The same report restricted to one transport's cases (its header,
+    /// counts and cases; the coverage is unchanged).
+    pub fn only_transport(&self, name: &str) -> SuiteReport {
+        SuiteReport::new(
+            &self.suite_version,
+            self.transports
+                .iter()
+                .filter(|t| t.name == name)
+                .cloned()
+                .collect(),
+            self.cases
+                .iter()
+                .filter(|c| c.transport == name)
+                .cloned()
+                .collect(),
+            self.coverage.clone(),
+        )
     }
 }

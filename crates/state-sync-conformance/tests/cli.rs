@@ -1,7 +1,7 @@
 //! The command line: exit codes, filters, reports and errors.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_state-sync-conformance"))
@@ -35,10 +35,9 @@ fn run_filters_prints_the_matrix_and_writes_three_reports() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let stdout = text(&o.stdout);
-    assert!(stdout.contains("| `late-join-after-changes` |"), "{stdout}");
-    assert!(
-        stdout.contains("1 cases") || stdout.contains("1 case"),
-        "{stdout}"
+    assert_eq!(
+        stdout, "conformant: 1 case — 1 pass\n",
+        "plain text: not a terminal"
     );
     for file in ["report.json", "report.md", "junit.xml"] {
         assert!(out.join(file).is_file(), "{file} written");
@@ -110,4 +109,123 @@ fn list_and_schema() {
     assert_eq!(o.status.code(), Some(0));
     let schema: serde_json::Value = serde_json::from_slice(&o.stdout).expect("schema is JSON");
     assert_eq!(schema["title"], "Spec");
+}
+
+#[test]
+fn quiet_prints_one_line_and_failures_are_grouped() {
+    let out = temp_dir("quiet");
+    let o = cli(&[
+        "run",
+        "--quiet",
+        "--transport",
+        "memory",
+        "--spec",
+        "late-join*",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("conformant: "), "{stdout}");
+    assert!(text(&o.stderr).is_empty(), "{}", text(&o.stderr));
+}
+
+#[test]
+fn a_closed_stdout_is_not_an_error_and_the_reports_are_written() {
+    let out = temp_dir("pipe");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_state-sync-conformance"))
+        .args([
+            "run",
+            "--transport",
+            "memory",
+            "--spec",
+            "late-join*",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    // The reader goes away before anything is written (`run | head -0`).
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("it ends");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(!text(&o.stderr).contains("panicked"), "{}", text(&o.stderr));
+    for file in ["report.json", "report.md", "junit.xml"] {
+        assert!(out.join(file).is_file(), "{file} written");
+    }
+}
+
+#[test]
+fn check_rejects_an_id_the_embedded_corpus_has() {
+    let dir = temp_dir("clash");
+    std::fs::write(
+        dir.join("mine.json"),
+        r#"{"id": "late-join-after-changes", "title": "t", "clauses": ["LIFE-1"], "level": "must", "steps": [{"settle": {}}]}"#,
+    )
+    .expect("write");
+    let o = cli(&["check", dir.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("duplicate spec id"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = cli(&["check", "--no-embedded", dir.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}
+
+#[test]
+fn bless_writes_the_known_failures_file() {
+    let dir = temp_dir("bless");
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    std::fs::write(
+        specs.join("failing.json"),
+        r#"{"id": "user-failing", "title": "t", "clauses": ["LIFE-1"], "level": "must",
+            "steps": [{"open": {"window": "a"}}, {"start": {"window": "a"}},
+                      {"expect": {"window": "a", "local_revision": "9"}}]}"#,
+    )
+    .expect("write");
+    let known = dir.join("known.json");
+    let reports = dir.join("out");
+    let args = [
+        "run",
+        "--no-embedded",
+        "--specs-dir",
+        specs.to_str().expect("utf-8"),
+        "--transport",
+        "memory",
+        "--out",
+        reports.to_str().expect("utf-8"),
+        "--known-failures",
+        known.to_str().expect("utf-8"),
+    ];
+    let o = cli(&args);
+    assert_eq!(o.status.code(), Some(2), "the file does not exist yet");
+    let mut blessing = args.to_vec();
+    blessing.push("--bless");
+    let o = cli(&blessing);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&known).expect("written")).expect("JSON");
+    assert_eq!(
+        written["user-failing"]["transports"],
+        serde_json::json!(["memory"])
+    );
+    assert!(
+        written["user-failing"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("local revision")),
+        "{written}"
+    );
+    let o = cli(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "expected-fail now: {}",
+        text(&o.stderr)
+    );
 }

@@ -40,8 +40,7 @@ use state_sync::{
     Subscription, SyncError,
 };
 use state_sync_conformance::corpus::{check_spec, clauses, parse_spec};
-use state_sync_conformance::reference::{Channel, Memory, TauriMock};
-use state_sync_conformance::{SnapshotServer, Transport};
+use state_sync_conformance::{SnapshotHandler, Transport, reference};
 
 const TOPIC: &str = "doc";
 /// Where failing cases are persisted (and replayed from first).
@@ -484,7 +483,7 @@ fn spec_files() -> Arc<Vec<(String, String)>> {
     static FILES: std::sync::OnceLock<Arc<Vec<(String, String)>>> = std::sync::OnceLock::new();
     FILES
         .get_or_init(|| {
-            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contract-specs");
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/contract-specs");
             let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
                 .expect("contract-specs/ is readable")
                 .filter_map(Result::ok)
@@ -645,12 +644,8 @@ impl InvalidationSubscriber for Counting {
     }
 }
 
-fn transports() -> Vec<Box<dyn Transport>> {
-    vec![
-        Box::new(Memory),
-        Box::new(Channel::default()),
-        Box::new(TauriMock::default()),
-    ]
+fn transports() -> Vec<Transport> {
+    reference::all()
 }
 
 /// What a garbage run saw, for the checks.
@@ -663,7 +658,7 @@ struct Outcome {
 /// payload was reported once and that the engine still applies the next
 /// change.
 fn garbage_through(
-    transport: &dyn Transport,
+    transport: &Transport,
     events: &[Value],
     snapshots: &[Value],
 ) -> Result<Outcome, TestCaseError> {
@@ -678,15 +673,16 @@ fn garbage_through(
         let served: Arc<Mutex<Option<Value>>> = Arc::default();
         let server = {
             let (source, served) = (source.clone(), served.clone());
-            SnapshotServer::new(move |_topic| match served.lock().clone() {
+            SnapshotHandler::sync(move |_topic| match served.lock().clone() {
                 Some(garbage) => Ok(garbage),
                 None => source
                     .snapshot_json()
                     .map_err(|e| PortError::new(e.to_string())),
             })
         };
-        let bus = transport.open(server);
-        let ends = bus.window("garbage", TOPIC);
+        let bus = transport.open();
+        bus.serve(server);
+        let ends = bus.window_ends("garbage", TOPIC);
         let delivered: Arc<Mutex<Vec<Value>>> = Arc::default();
         let errors: Arc<Mutex<Vec<ErrorContext>>> = Arc::default();
         let applied: Arc<Mutex<Vec<(u64, u32)>>> = Arc::default();
@@ -784,7 +780,7 @@ proptest! {
         snapshots in prop::collection::vec(prop_oneof![snapshot_like(), payload()], 0..4),
     ) {
         for transport in transports() {
-            let outcome = garbage_through(&*transport, &events, &snapshots)?;
+            let outcome = garbage_through(&transport, &events, &snapshots)?;
             // TR-1: everything emitted arrives (the Tauri mock round-trips
             // JSON text, which may move a float by one ulp: count only).
             prop_assert_eq!(outcome.delivered.len(), events.len(), "over {}", transport.name());
@@ -821,7 +817,7 @@ fn deep_garbage_through_every_transport() {
                     .map(|(depth, objects, inner)| nest(depth, inner, objects))
                     .collect();
                 for transport in transports() {
-                    let outcome = garbage_through(&*transport, &events, &[])?;
+                    let outcome = garbage_through(&transport, &events, &[])?;
                     prop_assert_eq!(
                         outcome.delivered.len(),
                         events.len(),

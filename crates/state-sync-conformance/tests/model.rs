@@ -119,8 +119,7 @@ use state_sync::{
     Revision, RevisionSync, SnapshotApplier, SnapshotEnvelope, SnapshotProvider, Subscription,
     SyncError,
 };
-use state_sync_conformance::reference::{Channel, Memory, TauriMock};
-use state_sync_conformance::{Bus, SnapshotServer, Transport};
+use state_sync_conformance::{Backend, SnapshotHandler, Transport, reference};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
@@ -641,7 +640,7 @@ struct System {
 /// The engine, the transport and the source.
 struct World {
     transport: String,
-    bus: Box<dyn Bus>,
+    bus: Box<dyn Backend>,
     source: Arc<SourceOfTruth<u32>>,
     history: History,
     windows: Vec<Window>,
@@ -667,7 +666,7 @@ async fn run_until_idle() {
 }
 
 impl System {
-    fn new(transport: &dyn Transport, initial: &ModelState) -> Self {
+    fn new(transport: &Transport, initial: &ModelState) -> Self {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
@@ -676,7 +675,7 @@ impl System {
         let source = Arc::new(SourceOfTruth::new(TOPIC, initial.data));
         let history: History = Arc::new(Mutex::new(BTreeMap::from([(0, initial.data)])));
         let served = source.clone();
-        let server = SnapshotServer::new(move |topic| {
+        let server = SnapshotHandler::sync(move |topic| {
             if topic != TOPIC {
                 return Err(PortError::new(format!("no topic {topic:?}")));
             }
@@ -686,7 +685,9 @@ impl System {
         });
         let bus = {
             let _guard = rt.enter();
-            transport.open(server)
+            let bus = transport.open();
+            bus.serve(server);
+            bus
         };
         let world = World {
             transport: transport.name().to_owned(),
@@ -717,7 +718,7 @@ impl World {
         }
         self.opened += 1;
         let label = format!("w{}", self.opened);
-        let ends = self.bus.window(&label, TOPIC);
+        let ends = self.bus.window_ends(&label, TOPIC);
         let probe = Arc::new(Probe::new(label, self.history.clone()));
         let hook = probe.clone();
         let sync = RevisionSync::builder(
@@ -1055,7 +1056,7 @@ thread_local! {
 
 /// Which reference transport a test runs over.
 trait Kind: 'static {
-    fn transport() -> Box<dyn Transport>;
+    fn transport() -> Transport;
 }
 
 struct MemoryKind;
@@ -1063,20 +1064,20 @@ struct ChannelKind;
 struct TauriKind;
 
 impl Kind for MemoryKind {
-    fn transport() -> Box<dyn Transport> {
-        Box::new(Memory)
+    fn transport() -> Transport {
+        reference::memory()
     }
 }
 
 impl Kind for ChannelKind {
-    fn transport() -> Box<dyn Transport> {
-        Box::new(Channel::default())
+    fn transport() -> Transport {
+        reference::channel()
     }
 }
 
 impl Kind for TauriKind {
-    fn transport() -> Box<dyn Transport> {
-        Box::new(TauriMock::default())
+    fn transport() -> Transport {
+        reference::tauri_mock()
     }
 }
 
@@ -1087,7 +1088,7 @@ impl<K: Kind> StateMachineTest for ModelTest<K> {
     type Reference = Model;
 
     fn init_test(initial: &ModelState) -> System {
-        System::new(&*K::transport(), initial)
+        System::new(&K::transport(), initial)
     }
 
     fn apply(mut system: System, _model: &ModelState, transition: Transition) -> System {
@@ -1171,10 +1172,10 @@ fn start_behind_a_running_fetch_resolves_after_stop() {
         .expect("a current-thread runtime");
     rt.block_on(async {
         let bus = state_sync_transports::memory::Bus::new();
-        bus.serve(|_topic| async {
+        bus.serve(SnapshotHandler::new(|_topic| async {
             tokio::time::sleep(HANG).await;
             Ok(serde_json::json!({"revision": "0", "data": 0}))
-        });
+        }));
         let end = bus.window(TOPIC);
         let applier = state_sync::appliers::FnApplier::new(|_: SnapshotEnvelope<u32>| Ok(()));
         let sync = RevisionSync::builder(TOPIC, end.clone(), end, applier).build();

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use state_sync::appliers::WatchApplier;
 use state_sync::source::SourceOfTruth;
 use state_sync::{RevisionSync, SnapshotEnvelope};
+use state_sync_transports::Backend;
 use state_sync_transports::tauri_mock::{Bus, TauriMockConfig};
 use tokio::sync::watch;
 
@@ -162,7 +163,7 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
              ({} listeners left after stop)",
             windows.len(),
             expected.revision,
-            bus.active_subscriptions()
+            bus.active_subscriptions().unwrap_or(0)
         );
     } else {
         eprintln!("NOT converged: a window differs from the source of truth");

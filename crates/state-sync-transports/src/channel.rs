@@ -10,7 +10,7 @@
 //!
 //! # Behaviour
 //!
-//! * [`Bus::emit`] never blocks or waits: it puts the payload into every
+//! * [`Backend::emit`] never blocks or waits: it puts the payload into every
 //!   subscriber's buffer and returns. Each subscriber's task calls its
 //!   handler later, in emit order.
 //! * Payloads are not inspected or changed: garbage arrives intact.
@@ -18,8 +18,9 @@
 //!   nothing is replayed to a late subscriber.
 //! * Unsubscribing (or dropping the subscription) removes the subscriber
 //!   from the bus at once and no delivery starts afterwards; its task ends
-//!   on its own ([`Bus::settle`] waits for that). A delivery already running
-//!   on another worker thread may still finish.
+//!   on its own ([`Backend::settle`] waits for that, and for every queued
+//!   payload to be delivered). A delivery already running on another worker
+//!   thread may still finish.
 //! * A snapshot request is sent over a bounded request channel to a server
 //!   task, which runs the installed [`SnapshotHandler`] (one task per
 //!   request, so requests are served concurrently) and answers on a
@@ -59,6 +60,7 @@
 //! use state_sync::RevisionSync;
 //! use state_sync::appliers::{JsonApplier, JsonMode};
 //! use state_sync::source::SourceOfTruth;
+//! use state_sync_transports::Backend;
 //! use state_sync_transports::channel::{Bus, ChannelConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -91,22 +93,21 @@
 //! ```
 
 use std::fmt;
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use futures::future::BoxFuture;
 use parking_lot::Mutex;
-use serde::Serialize;
 use serde_json::Value;
-use state_sync::source::SourceOfTruth;
+use state_sync::ports::panic_message;
 use state_sync::{
-    InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider, Subscription,
+    BoxFuture, InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider,
+    Subscription,
 };
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::snapshot::{HandlerSlot, SnapshotHandler, panic_message};
+use crate::backend::{Backend, WindowEnds};
+use crate::snapshot::{HandlerSlot, SnapshotHandler};
 
 /// The default number of payloads a subscriber's buffer holds.
 pub const DEFAULT_EVENT_CAPACITY: usize = 64;
@@ -150,14 +151,31 @@ struct Inner {
     requests: mpsc::Sender<Request>,
     /// Taken by the server task when it starts.
     server_rx: Mutex<Option<mpsc::Receiver<Request>>>,
-    /// Subscriber tasks still running, and a wake-up for [`Bus::settle`].
-    tasks: Arc<TaskCount>,
+    /// Work still under way, for [`Backend::settle`].
+    work: Arc<Work>,
 }
 
+/// What [`Backend::settle`] waits for.
 #[derive(Default)]
-struct TaskCount {
-    running: AtomicUsize,
+struct Work {
+    /// Subscriber tasks still running.
+    tasks: AtomicUsize,
+    /// Payloads queued (or kept while lagging) and neither delivered nor
+    /// dropped yet.
+    payloads: AtomicUsize,
     changed: Notify,
+}
+
+impl Work {
+    fn add_payload(&self) {
+        self.payloads.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn payload_done(&self) {
+        if self.payloads.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.changed.notify_waiters();
+        }
+    }
 }
 
 struct Request {
@@ -210,7 +228,7 @@ impl Bus {
                 handler: HandlerSlot::default(),
                 requests,
                 server_rx: Mutex::new(Some(server_rx)),
-                tasks: Arc::default(),
+                work: Arc::default(),
             }),
         }
     }
@@ -218,41 +236,6 @@ impl Bus {
     /// The buffer sizes in use.
     pub fn config(&self) -> ChannelConfig {
         self.inner.config
-    }
-
-    /// Queues `payload` for every subscriber and returns without waiting.
-    /// The payload is not inspected (except, for a lagging subscriber, its
-    /// `topic` field; see the module's overflow policy).
-    pub fn emit(&self, payload: &Value) {
-        let subscribers = self.inner.subscribers.lock().clone();
-        for shared in subscribers {
-            if shared.offer(payload) {
-                self.inner.overflows.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Installs an async snapshot handler (replacing any previous one).
-    pub fn serve<F, Fut>(&self, f: F)
-    where
-        F: Fn(String) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Value, PortError>> + Send + 'static,
-    {
-        self.serve_handler(SnapshotHandler::new(f));
-    }
-
-    /// Serves snapshots of `source` (see [`SnapshotHandler::from_source`]).
-    pub fn serve_source<T>(&self, source: Arc<SourceOfTruth<T>>)
-    where
-        T: Clone + Serialize + Send + Sync + 'static,
-    {
-        self.serve_handler(SnapshotHandler::from_source(source));
-    }
-
-    /// Installs `handler` (replacing any previous one). The server task
-    /// starts with the first request, on the runtime that sends it.
-    pub fn serve_handler(&self, handler: SnapshotHandler) {
-        self.inner.handler.set(handler);
     }
 
     /// A window end for `topic`.
@@ -263,27 +246,13 @@ impl Bus {
         }
     }
 
-    /// How many subscriptions are active (for leak checks). An
-    /// unsubscription counts at once, before its task has ended.
-    pub fn active_subscriptions(&self) -> usize {
+    fn subscriptions(&self) -> usize {
         self.inner.subscribers.lock().len()
     }
 
     /// How many times a payload found a subscriber's buffer full.
     pub fn overflows(&self) -> u64 {
         self.inner.overflows.load(Ordering::Relaxed)
-    }
-
-    /// Resolves once the task of every ended subscription has finished.
-    pub async fn settle(&self) {
-        let tasks = &self.inner.tasks;
-        loop {
-            let changed = tasks.changed.notified();
-            if tasks.running.load(Ordering::Acquire) <= self.active_subscriptions() {
-                return;
-            }
-            changed.await;
-        }
     }
 
     /// Starts the server task if it is not running (called from async code,
@@ -330,14 +299,58 @@ impl Bus {
             }),
         });
         self.inner.subscribers.lock().push(shared.clone());
-        let tasks = self.inner.tasks.clone();
-        tasks.running.fetch_add(1, Ordering::AcqRel);
-        tokio::spawn(deliver(shared.clone(), rx, handler, TaskGuard(tasks)));
+        let work = self.inner.work.clone();
+        work.tasks.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(deliver(shared.clone(), rx, handler, TaskGuard(work)));
         let inner = self.inner.clone();
         Subscription::new(move || {
-            shared.close();
+            shared.close(&inner.work);
             inner.subscribers.lock().retain(|s| s.id != shared.id);
-            inner.tasks.changed.notify_waiters();
+            inner.work.changed.notify_waiters();
+        })
+    }
+}
+
+/// Asynchronous: `emit` only queues (see the module's overflow policy);
+/// [`Backend::settle`] waits until every queued payload has been delivered
+/// or dropped and the task of every ended subscription has finished.
+impl Backend for Bus {
+    fn emit(&self, payload: &Value) {
+        let subscribers = self.inner.subscribers.lock().clone();
+        for shared in subscribers {
+            if shared.offer(payload, &self.inner.work) {
+                self.inner.overflows.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The server task starts with the first request, on the runtime that
+    /// sends it.
+    fn serve(&self, handler: SnapshotHandler) {
+        self.inner.handler.set(handler);
+    }
+
+    fn window_ends(&self, _label: &str, topic: &str) -> WindowEnds {
+        WindowEnds::of(self.window(topic))
+    }
+
+    /// An unsubscription counts at once, before its task has ended.
+    fn active_subscriptions(&self) -> Option<usize> {
+        Some(self.subscriptions())
+    }
+
+    fn settle(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let work = &self.inner.work;
+            loop {
+                let changed = work.changed.notified();
+                if work.payloads.load(Ordering::Acquire) == 0
+                    && work.tasks.load(Ordering::Acquire) <= self.subscriptions()
+                {
+                    return;
+                }
+                changed.await;
+            }
         })
     }
 }
@@ -346,7 +359,7 @@ impl fmt::Debug for Bus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("channel::Bus")
             .field("config", &self.inner.config)
-            .field("active_subscriptions", &self.active_subscriptions())
+            .field("active_subscriptions", &self.subscriptions())
             .field("overflows", &self.overflows())
             .field("serving", &self.inner.handler.get().is_some())
             .finish()
@@ -355,29 +368,36 @@ impl fmt::Debug for Bus {
 
 impl Shared {
     /// Queues `payload`; returns whether it found the buffer full.
-    fn offer(&self, payload: &Value) -> bool {
+    fn offer(&self, payload: &Value, work: &Work) -> bool {
         let mut queue = self.queue.lock();
         let Some(tx) = &queue.tx else {
             return false;
         };
         if !queue.lagging {
             match tx.try_send(payload.clone()) {
-                Ok(()) => return false,
+                Ok(()) => {
+                    work.add_payload();
+                    return false;
+                }
                 Err(mpsc::error::TrySendError::Closed(_)) => return false,
                 Err(mpsc::error::TrySendError::Full(_)) => queue.lagging = true,
             }
         }
-        if payload.get("topic").and_then(Value::as_str) == Some(self.topic.as_str()) {
-            queue.newest = Some(payload.clone());
+        if payload.get("topic").and_then(Value::as_str) == Some(self.topic.as_str())
+            && queue.newest.replace(payload.clone()).is_none()
+        {
+            work.add_payload();
         }
         true
     }
 
-    fn close(&self) {
+    fn close(&self, work: &Work) {
         self.closed.store(true, Ordering::Release);
         let mut queue = self.queue.lock();
         queue.tx = None;
-        queue.newest = None;
+        if queue.newest.take().is_some() {
+            work.payload_done();
+        }
     }
 
     fn is_closed(&self) -> bool {
@@ -400,13 +420,22 @@ impl Shared {
     }
 }
 
-/// Decrements the running-task count when a subscriber task ends, however
-/// it ends.
-struct TaskGuard(Arc<TaskCount>);
+/// Ends a subscriber task's share of the [`Work`], however the task ends:
+/// payloads still in its buffer are dropped, then the task stops counting.
+struct TaskGuard(Arc<Work>);
+
+impl TaskGuard {
+    /// Drops what is left in `rx` (the subscription ended).
+    fn discard(&self, rx: &mut mpsc::Receiver<Value>) {
+        while rx.try_recv().is_ok() {
+            self.0.payload_done();
+        }
+    }
+}
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::AcqRel);
+        self.0.tasks.fetch_sub(1, Ordering::AcqRel);
         self.0.changed.notify_waiters();
     }
 }
@@ -417,41 +446,44 @@ async fn deliver(
     shared: Arc<Shared>,
     mut rx: mpsc::Receiver<Value>,
     handler: InvalidationHandler,
-    _guard: TaskGuard,
+    guard: TaskGuard,
 ) {
+    // Each payload taken from the buffer (or the lag slot) is counted done
+    // once its handler has returned, or when it is dropped unsent.
     let call = |payload: Value| {
-        if shared.is_closed() {
-            return false;
-        }
-        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(&payload))) {
+        let open = !shared.is_closed();
+        if open && let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(&payload)))
+        {
             tracing::error!(
                 "state-sync-transports: invalidation handler panicked: {}",
                 panic_message(panic.as_ref())
             );
         }
-        true
+        guard.0.payload_done();
+        open
     };
     loop {
         if shared.is_closed() {
-            return;
+            break;
         }
         if let Some(kept) = shared.end_lag(&rx) {
             if let Some(payload) = kept
                 && !call(payload)
             {
-                return;
+                break;
             }
             continue;
         }
         match rx.recv().await {
             Some(payload) => {
                 if !call(payload) {
-                    return;
+                    break;
                 }
             }
-            None => return,
+            None => break,
         }
     }
+    guard.discard(&mut rx);
 }
 
 /// A window end of a channel [`Bus`] for one topic.

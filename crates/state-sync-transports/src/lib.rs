@@ -13,22 +13,23 @@
 //!
 //! ## One shape for all three
 //!
-//! Each module has a `Bus` (the backend end) and a `Window` (a window end):
+//! Each module has a `Bus` (the backend end) and a `Window` (a window end).
+//! Every `Bus` implements [`Backend`], the one trait a transport's backend
+//! end implements (and the one the conformance kit drives):
 //!
-//! * `Bus::new()` — a fresh bus;
-//! * `bus.emit(&Value)` — send a raw invalidation payload (garbage
-//!   included) to every subscribed window;
-//! * `bus.serve(|topic| async { ... })`, `bus.serve_source(Arc<SourceOfTruth<T>>)`
-//!   or `bus.serve_handler(SnapshotHandler)` — install the snapshot handler
-//!   (without one, a snapshot request fails with a
+//! * `Bus::new()` — a fresh bus; `bus.window(topic)` — a typed window end
+//!   implementing [`InvalidationSubscriber`](state_sync::InvalidationSubscriber)
+//!   and [`SnapshotProvider`](state_sync::SnapshotProvider);
+//! * [`Backend::emit`] — send a raw invalidation payload (garbage included)
+//!   to every subscribed window;
+//! * [`Backend::serve`] with a [`SnapshotHandler`] (or
+//!   [`Backend::serve_source`] with an `Arc<SourceOfTruth<T>>`) — install
+//!   the snapshot handler (without one, a snapshot request fails with a
 //!   [`PortError`](state_sync::PortError), never a panic);
-//! * `bus.window(topic)` — a window end implementing
-//!   [`InvalidationSubscriber`](state_sync::InvalidationSubscriber) and
-//!   [`SnapshotProvider`](state_sync::SnapshotProvider); it is `Clone +
-//!   Send + Sync + 'static`, so pass a clone as each port;
-//! * `bus.active_subscriptions()` — subscriptions still registered, for
-//!   leak checks; `bus.settle().await` first lets asynchronous
-//!   unsubscriptions finish.
+//! * [`Backend::window_ends`] — a window's two ends as trait objects;
+//! * [`Backend::active_subscriptions`] — subscriptions still registered,
+//!   for leak checks; [`Backend::settle`] first lets asynchronous
+//!   deliveries and unsubscriptions finish.
 //!
 //! Everything runs on tokio, including on paused virtual time: no thread
 //! is spawned and nothing blocks.
@@ -39,7 +40,7 @@
 //! use state_sync::RevisionSync;
 //! use state_sync::appliers::{JsonApplier, JsonMode};
 //! use state_sync::source::SourceOfTruth;
-//! use state_sync_transports::memory;
+//! use state_sync_transports::{Backend, memory};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -63,14 +64,16 @@
 //!     assert_eq!(applier.state(), json!(["milk"]));
 //!     sync.stop();
 //! }
-//! assert_eq!(bus.active_subscriptions(), 0);
+//! assert_eq!(bus.active_subscriptions(), Some(0));
 //! # Ok(())
 //! # }
 //! ```
 
+pub mod backend;
 pub mod channel;
 pub mod memory;
 pub mod snapshot;
 pub mod tauri_mock;
 
+pub use crate::backend::{Backend, WindowEnds};
 pub use crate::snapshot::SnapshotHandler;

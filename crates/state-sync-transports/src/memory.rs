@@ -3,7 +3,7 @@
 //! # What it models
 //!
 //! The simplest correct transport: windows and backend live in one process
-//! and share a [`Bus`]. [`Bus::emit`] calls every subscribed handler on the
+//! and share a [`Bus`]. [`Backend::emit`] calls every subscribed handler on the
 //! calling thread, in subscription order, before it returns. A snapshot
 //! request calls the installed [`SnapshotHandler`] directly.
 //!
@@ -24,7 +24,7 @@
 //!   running on the same thread does not call it afterwards.
 //! * An `emit` made from inside a handler is delivered immediately (nested),
 //!   before the outer `emit` reaches the remaining subscribers.
-//! * Asking for a snapshot before [`Bus::serve`] fails with a
+//! * Asking for a snapshot before [`Backend::serve`] fails with a
 //!   [`PortError`]; a panicking handler becomes one
 //!   too.
 //!
@@ -40,6 +40,7 @@
 //! use state_sync::RevisionSync;
 //! use state_sync::appliers::{JsonApplier, JsonMode};
 //! use state_sync::source::SourceOfTruth;
+//! use state_sync_transports::Backend;
 //! use state_sync_transports::memory::Bus;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -54,7 +55,7 @@
 //! let applier = JsonApplier::new(JsonMode::Replace, Value::Null);
 //! let sync = RevisionSync::builder("settings", window.clone(), window, applier.clone()).build();
 //! sync.start().await?;
-//! assert_eq!(bus.active_subscriptions(), 1);
+//! assert_eq!(bus.active_subscriptions(), Some(1));
 //!
 //! // The backend changes the state, then emits the invalidation.
 //! let event = source.set(json!({"theme": "dark"}))?;
@@ -63,25 +64,23 @@
 //! assert_eq!(applier.state(), json!({"theme": "dark"}));
 //!
 //! sync.stop();
-//! assert_eq!(bus.active_subscriptions(), 0);
+//! assert_eq!(bus.active_subscriptions(), Some(0));
 //! # Ok(())
 //! # }
 //! ```
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use futures::future::BoxFuture;
 use parking_lot::Mutex;
-use serde::Serialize;
 use serde_json::Value;
-use state_sync::source::SourceOfTruth;
 use state_sync::{
-    InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider, Subscription,
+    BoxFuture, InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider,
+    Subscription,
 };
 
+use crate::backend::{Backend, WindowEnds};
 use crate::snapshot::{HandlerSlot, SnapshotHandler};
 
 /// The shared in-process bus: the backend end.
@@ -111,40 +110,6 @@ impl Bus {
         Self::default()
     }
 
-    /// Calls every subscribed handler with `payload`, synchronously and in
-    /// subscription order. The payload is not inspected.
-    pub fn emit(&self, payload: &Value) {
-        // Call outside the lock: a handler may subscribe, unsubscribe or emit.
-        let subscribers = self.inner.subscribers.lock().clone();
-        for entry in subscribers {
-            if entry.active.load(Ordering::Acquire) {
-                (entry.handler)(payload);
-            }
-        }
-    }
-
-    /// Installs an async snapshot handler (replacing any previous one).
-    pub fn serve<F, Fut>(&self, f: F)
-    where
-        F: Fn(String) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Value, PortError>> + Send + 'static,
-    {
-        self.serve_handler(SnapshotHandler::new(f));
-    }
-
-    /// Serves snapshots of `source` (see [`SnapshotHandler::from_source`]).
-    pub fn serve_source<T>(&self, source: Arc<SourceOfTruth<T>>)
-    where
-        T: Clone + Serialize + Send + Sync + 'static,
-    {
-        self.serve_handler(SnapshotHandler::from_source(source));
-    }
-
-    /// Installs `handler` (replacing any previous one).
-    pub fn serve_handler(&self, handler: SnapshotHandler) {
-        self.inner.handler.set(handler);
-    }
-
     /// A window end for `topic`: subscribes to this bus and fetches the
     /// snapshot of `topic` from it.
     pub fn window(&self, topic: impl Into<String>) -> Window {
@@ -154,15 +119,9 @@ impl Bus {
         }
     }
 
-    /// How many subscriptions are active (for leak checks).
-    pub fn active_subscriptions(&self) -> usize {
+    fn subscriptions(&self) -> usize {
         self.inner.subscribers.lock().len()
     }
-
-    /// Resolves once no unsubscription is still in progress. Unsubscribing
-    /// is immediate here, so this returns at once; it exists so that code
-    /// written against all transports can call it.
-    pub async fn settle(&self) {}
 
     fn subscribe_now(&self, handler: InvalidationHandler) -> Subscription {
         let entry = Arc::new(Entry {
@@ -179,10 +138,37 @@ impl Bus {
     }
 }
 
+/// Synchronous: `emit` calls every subscribed handler on the calling thread,
+/// in subscription order, before it returns; unsubscribing removes the
+/// handler at once, so [`Backend::settle`] has nothing to wait for.
+impl Backend for Bus {
+    fn emit(&self, payload: &Value) {
+        // Call outside the lock: a handler may subscribe, unsubscribe or emit.
+        let subscribers = self.inner.subscribers.lock().clone();
+        for entry in subscribers {
+            if entry.active.load(Ordering::Acquire) {
+                (entry.handler)(payload);
+            }
+        }
+    }
+
+    fn serve(&self, handler: SnapshotHandler) {
+        self.inner.handler.set(handler);
+    }
+
+    fn window_ends(&self, _label: &str, topic: &str) -> WindowEnds {
+        WindowEnds::of(self.window(topic))
+    }
+
+    fn active_subscriptions(&self) -> Option<usize> {
+        Some(self.subscriptions())
+    }
+}
+
 impl fmt::Debug for Bus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("memory::Bus")
-            .field("active_subscriptions", &self.active_subscriptions())
+            .field("active_subscriptions", &self.subscriptions())
             .field("serving", &self.inner.handler.get().is_some())
             .finish()
     }

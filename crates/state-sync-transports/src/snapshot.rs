@@ -29,6 +29,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 use state_sync::PortError;
+use state_sync::ports::panic_message;
 use state_sync::source::SourceOfTruth;
 
 /// The future a [`SnapshotHandler`] returns.
@@ -127,7 +128,7 @@ impl fmt::Debug for SnapshotHandler {
 
 /// The error a window gets when the backend has not installed a handler.
 pub(crate) fn no_handler() -> PortError {
-    PortError::new("no snapshot handler installed: call `serve` on the bus first")
+    PortError::new("no snapshot handler installed: call `Backend::serve` first")
 }
 
 fn panicked(panic: &(dyn Any + Send)) -> PortError {
@@ -135,15 +136,6 @@ fn panicked(panic: &(dyn Any + Send)) -> PortError {
         "snapshot handler panicked: {}",
         panic_message(panic)
     ))
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
 /// The slot a bus keeps its handler in; replaced by every `serve`.

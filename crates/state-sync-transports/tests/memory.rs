@@ -4,13 +4,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Engine, Recorder, converge, garbage};
+use common::Recorder;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use state_sync::source::SourceOfTruth;
-use state_sync::{
-    InvalidationSubscriber, Phase, PortError, Revision, SnapshotProvider, Subscription, SyncError,
-};
+use state_sync::{InvalidationSubscriber, Subscription};
+use state_sync_transports::Backend;
 use state_sync_transports::memory::Bus;
 
 #[tokio::test(start_paused = true)]
@@ -33,41 +31,7 @@ async fn delivers_synchronously_in_subscription_order() {
             (2, json!({"n": 1}))
         ]
     );
-    assert_eq!(bus.active_subscriptions(), 3);
-}
-
-#[tokio::test(start_paused = true)]
-async fn unsubscribe_stops_delivery_and_frees_the_subscription() {
-    let bus = Bus::new();
-    let recorder = Recorder::default();
-    let subscription = bus
-        .window("t")
-        .subscribe(recorder.handler())
-        .await
-        .expect("subscribe");
-    bus.emit(&json!(1));
-    subscription.unsubscribe();
-    assert_eq!(bus.active_subscriptions(), 0);
-    bus.emit(&json!(2));
-    assert_eq!(recorder.seen(), [json!(1)]);
-    bus.settle().await;
-    assert_eq!(bus.active_subscriptions(), 0);
-}
-
-#[tokio::test(start_paused = true)]
-async fn dropping_the_subscription_unsubscribes() {
-    let bus = Bus::new();
-    let recorder = Recorder::default();
-    let subscription = bus
-        .window("t")
-        .subscribe(recorder.handler())
-        .await
-        .expect("subscribe");
-    assert_eq!(bus.active_subscriptions(), 1);
-    drop(subscription);
-    assert_eq!(bus.active_subscriptions(), 0);
-    bus.emit(&json!(1));
-    assert!(recorder.seen().is_empty());
+    assert_eq!(bus.active_subscriptions(), Some(3));
 }
 
 #[tokio::test(start_paused = true)]
@@ -89,7 +53,7 @@ async fn unsubscribing_during_an_emit_skips_the_removed_handler() {
     );
     bus.emit(&json!(1));
     assert!(recorder.seen().is_empty(), "removed before its turn came");
-    assert_eq!(bus.active_subscriptions(), 1);
+    assert_eq!(bus.active_subscriptions(), Some(1));
     drop(first);
 }
 
@@ -126,127 +90,4 @@ async fn reentrant_emit_is_delivered_nested() {
             r#"second "outer""#
         ]
     );
-}
-
-#[tokio::test(start_paused = true)]
-async fn late_subscriber_gets_no_replay() {
-    let bus = Bus::new();
-    let early = Recorder::default();
-    let _early = bus
-        .window("t")
-        .subscribe(early.handler())
-        .await
-        .expect("subscribe");
-    bus.emit(&json!(1));
-    let late = Recorder::default();
-    let _late = bus
-        .window("t")
-        .subscribe(late.handler())
-        .await
-        .expect("subscribe");
-    assert!(late.seen().is_empty());
-    bus.emit(&json!(2));
-    assert_eq!(early.seen(), [json!(1), json!(2)]);
-    assert_eq!(late.seen(), [json!(2)]);
-}
-
-#[tokio::test(start_paused = true)]
-async fn snapshot_errors_surface_as_port_errors() {
-    let bus = Bus::new();
-    let window = bus.window("t");
-
-    let err = window.get_snapshot().await.expect_err("no handler yet");
-    assert!(
-        err.message().contains("no snapshot handler installed"),
-        "{err}"
-    );
-
-    bus.serve(|topic| async move {
-        match topic.as_str() {
-            "t" => Err(PortError::from_json(json!({"code": 503, "topic": topic}))),
-            _ => panic!("backend bug"),
-        }
-    });
-    let err = window.get_snapshot().await.expect_err("handler error");
-    assert_eq!(err.detail(), Some(&json!({"code": 503, "topic": "t"})));
-
-    let err = bus
-        .window("other")
-        .get_snapshot()
-        .await
-        .expect_err("handler panic");
-    assert_eq!(err.message(), "snapshot handler panicked: backend bug");
-
-    // The engine reports it as a failed start and keeps nothing subscribed.
-    let engine = Engine::new("t", window);
-    let outcome = engine.sync.start().await;
-    assert!(
-        matches!(outcome, Err(SyncError::GetSnapshot(_))),
-        "{outcome:?}"
-    );
-    assert_eq!(engine.errors.lock()[0].phase, Phase::GetSnapshot);
-    assert_eq!(bus.active_subscriptions(), 0);
-}
-
-#[tokio::test(start_paused = true)]
-async fn garbage_passes_through_intact() {
-    let bus = Bus::new();
-    let recorder = Recorder::default();
-    let _subscription = bus
-        .window("t")
-        .subscribe(recorder.handler())
-        .await
-        .expect("subscribe");
-    for payload in garbage() {
-        bus.emit(&payload);
-    }
-    assert_eq!(recorder.seen(), garbage());
-
-    let served = Arc::new(Mutex::new(garbage()));
-    let queue = served.clone();
-    bus.serve(move |_| {
-        let next = queue.lock().remove(0);
-        async move { Ok(next) }
-    });
-    let window = bus.window("t");
-    for expected in garbage() {
-        assert_eq!(window.get_snapshot().await.expect("served"), expected);
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn engines_converge_after_a_burst() {
-    let source = Arc::new(SourceOfTruth::new("settings", json!({"n": 0})));
-    let bus = Bus::new();
-    bus.serve_source(source.clone());
-
-    let mut engines = Vec::new();
-    for _ in 0..3 {
-        let engine = Engine::new("settings", bus.window("settings"));
-        engine.sync.start().await.expect("start");
-        engines.push(engine);
-    }
-    for n in 1..=100 {
-        let event = source.set(json!({"n": n})).expect("room");
-        bus.emit(&event.to_json());
-        if n == 50 {
-            let late = Engine::new("settings", bus.window("settings"));
-            late.sync.start().await.expect("late start");
-            engines.push(late);
-        }
-    }
-    assert!(
-        converge(&engines, Revision::new(100)).await,
-        "engines did not converge"
-    );
-    for engine in &engines {
-        assert_eq!(engine.applier.state(), json!({"n": 100}));
-        assert!(
-            engine.errors.lock().is_empty(),
-            "{:?}",
-            engine.errors.lock()
-        );
-        engine.sync.stop();
-    }
-    assert_eq!(bus.active_subscriptions(), 0);
 }

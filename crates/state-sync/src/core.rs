@@ -39,8 +39,11 @@ pub enum Lifecycle {
     Stopped,
 }
 
-/// Counters kept by the engine.
+/// Counters kept by the engine ([`RevisionSync::metrics`](crate::RevisionSync::metrics)).
+///
+/// More counters may be added in later versions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Metrics {
     /// Snapshot fetches begun.
     pub fetches: u64,
@@ -202,6 +205,7 @@ impl SyncCore {
     }
 
     /// The highest revision announced by an accepted event.
+    #[cfg(test)]
     pub fn announced(&self) -> Option<Revision> {
         self.announced
     }

@@ -1,4 +1,4 @@
-//! The async driver: carries out the decisions of [`crate::core::SyncCore`]
+//! The async driver: carries out the decisions of the crate's sans-IO core
 //! on tokio.
 //!
 //! A [`RevisionSync`] handle owns one topic in one window. The invalidation
@@ -29,6 +29,7 @@ use crate::core::{
 use crate::error::{ErrorContext, Phase, PortError, SyncError};
 use crate::ports::{
     InvalidationHandler, InvalidationSubscriber, SnapshotApplier, SnapshotProvider, Subscription,
+    panic_message,
 };
 use crate::protocol::{EventRef, SnapshotEnvelope};
 use crate::revision::Revision;
@@ -756,12 +757,4 @@ fn guarded<'a, X: Send + 'a>(
         ),
         Err(panic) => Box::pin(futures::future::ready(Err(panicked(panic)))),
     }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned())
 }

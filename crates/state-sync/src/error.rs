@@ -79,7 +79,7 @@ impl PortError {
     }
 
     /// Records how many attempts were made (used by [`crate::retry`]).
-    pub fn with_attempts(mut self, attempts: u32) -> Self {
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
         self.attempts = Some(attempts);
         self
     }
@@ -194,7 +194,10 @@ impl SyncError {
 
 /// The error hook's argument: what went wrong, where, and the revisions
 /// known at that moment.
+///
+/// Built by the engine only; more fields may be added in later versions.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ErrorContext {
     /// Where it happened.
     pub phase: Phase,

@@ -86,16 +86,18 @@
 //! * [`revision`], [`protocol`] — the wire format and its validation;
 //! * [`ports`] — the traits a transport and an applier implement;
 //! * [`engine`] — the [`RevisionSync`] handle (the async driver);
-//! * [`core`] — the sans-IO state machine that makes every decision;
+//! * the engine's decisions are made by a sans-IO state machine inside the
+//!   crate (no I/O, no clock), which the driver only carries out;
 //! * [`retry`], [`throttle`] — policies: retry wrapper, debounce/throttle;
 //! * [`appliers`] — closure, `watch` channel and JSON appliers;
 //! * [`source`] — the source-of-truth side: revision counter and holder.
 //!
-//! The normative rules, with clause ids, are in `docs/protocol.md` and
-//! `docs/lifecycle.md` of the repository.
+//! The normative rules, with clause ids, are in
+//! [`docs/protocol.md`](https://github.com/state-sync/state-sync/blob/main/docs/protocol.md) and
+//! [`docs/lifecycle.md`](https://github.com/state-sync/state-sync/blob/main/docs/lifecycle.md) of the repository.
 
 pub mod appliers;
-pub mod core;
+mod core;
 pub mod engine;
 pub mod error;
 pub mod ports;
@@ -115,3 +117,6 @@ pub use crate::protocol::{EventRef, InvalidationEvent, ProtocolError, SnapshotEn
 pub use crate::retry::{RetryPolicy, with_retry};
 pub use crate::revision::{Revision, RevisionError};
 pub use crate::throttle::Throttle;
+/// The boxed, `Send` future the port traits return (re-exported from
+/// `futures`, so implementing a port needs no extra dependency).
+pub use futures::future::BoxFuture;

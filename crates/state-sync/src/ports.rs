@@ -8,6 +8,7 @@
 //! the engine validates. Futures are boxed and `Send`, so the traits are
 //! object-safe and everything runs on a multi-thread runtime too.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -153,4 +154,22 @@ impl fmt::Debug for Subscription {
             .field("active", &self.on_unsubscribe.is_some())
             .finish()
     }
+}
+
+/// The text of a caught panic's payload: the message of `panic!("...")`, or
+/// `"non-string panic payload"` for anything else.
+///
+/// For ports that call user code and must turn its panics into a
+/// [`PortError`] (TR-3), such as a transport's snapshot handler.
+///
+/// ```
+/// let caught = std::panic::catch_unwind(|| panic!("disk {} full", 3)).unwrap_err();
+/// assert_eq!(state_sync::ports::panic_message(&*caught), "disk 3 full");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
 }

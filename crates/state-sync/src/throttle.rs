@@ -45,16 +45,16 @@ impl Throttle {
 
 /// What the driver does after an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThrottleStep {
+pub(crate) struct ThrottleStep {
     /// Request a refresh now.
-    pub fire: bool,
+    pub(crate) fire: bool,
     /// Make sure a timer fires at this instant (`None`: no timer needed).
-    pub timer: Option<Instant>,
+    pub(crate) timer: Option<Instant>,
 }
 
 /// The timing state of one engine.
 #[derive(Debug, Clone)]
-pub struct ThrottleState {
+pub(crate) struct ThrottleState {
     policy: Throttle,
     /// Debounce: when the quiet period ends. Throttle: when the window ends.
     deadline: Option<Instant>,
@@ -63,7 +63,7 @@ pub struct ThrottleState {
 
 impl ThrottleState {
     /// A fresh state for `policy`.
-    pub fn new(policy: Throttle) -> Self {
+    pub(crate) fn new(policy: Throttle) -> Self {
         Self {
             policy,
             deadline: None,
@@ -72,7 +72,7 @@ impl ThrottleState {
     }
 
     /// An event asked for a refresh at `now`.
-    pub fn on_event(&mut self, now: Instant) -> ThrottleStep {
+    pub(crate) fn on_event(&mut self, now: Instant) -> ThrottleStep {
         match self.policy {
             Throttle::Debounce(quiet) => {
                 self.deadline = Some(now + quiet);
@@ -105,7 +105,7 @@ impl ThrottleState {
     }
 
     /// The timer fired at `now`.
-    pub fn on_timer(&mut self, now: Instant) -> ThrottleStep {
+    pub(crate) fn on_timer(&mut self, now: Instant) -> ThrottleStep {
         let Some(deadline) = self.deadline else {
             return ThrottleStep {
                 fire: false,

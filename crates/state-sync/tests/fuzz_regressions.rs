@@ -1,18 +1,20 @@
 //! The fuzz targets' properties, in the normal test suite.
 //!
-//! `fuzz/` (outside the workspace, see `docs/fuzzing.md`) fuzzes the
-//! revision, event and snapshot validators with cargo-fuzz. Its checks live
-//! in `fuzz/checks.rs`, included here, and run over:
+//! `fuzz/` of this crate (outside the workspace, see `docs/fuzzing.md`)
+//! fuzzes the revision, event and snapshot validators with cargo-fuzz. Its
+//! checks live in `tests/fuzz/checks.rs`, included here, and run over:
 //!
-//! * the seed inputs committed in `fuzz/seeds/<target>/`;
+//! * the seed inputs committed in `tests/fuzz/seeds/<target>/`;
 //! * every input that once made a target fail, committed in
-//!   `fuzz/regressions/<target>/` (a crash found by fuzzing is minimized
-//!   with `cargo fuzz tmin` and added there, so it is checked on every
-//!   `cargo test` from then on, with no fuzz toolchain).
+//!   `tests/fuzz/regressions/<target>/` (a crash found by fuzzing is
+//!   minimized with `cargo fuzz tmin` and added there, so it is checked on
+//!   every `cargo test` from then on, with no fuzz toolchain).
+//!
+//! They live under `tests/` so that they are part of the crate's package.
 
 use std::path::{Path, PathBuf};
 
-#[path = "../../../fuzz/checks.rs"]
+#[path = "fuzz/checks.rs"]
 mod checks;
 
 use checks::{check_event, check_revision, check_snapshot};
@@ -21,10 +23,11 @@ use checks::{check_event, check_revision, check_snapshot};
 // Replaying the committed inputs
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz")
 }
 
-/// Every file in `fuzz/seeds/<target>/` and `fuzz/regressions/<target>/`.
+/// Every file in `tests/fuzz/seeds/<target>/` and
+/// `tests/fuzz/regressions/<target>/`.
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
     for kind in ["seeds", "regressions"] {

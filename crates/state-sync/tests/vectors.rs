@@ -1,6 +1,7 @@
 //! Runs the language-neutral golden vectors in
-//! `contract-specs/vectors/revisions.json` through [`Revision::from_json`]
-//! (docs/protocol.md, REV-1 to REV-5).
+//! `contract-specs/vectors/revisions.json` of the repository (linked as
+//! `tests/vectors/revisions.json`, so that the crate's package has them)
+//! through [`Revision::from_json`] (docs/protocol.md, REV-1 to REV-5).
 
 use std::cmp::Ordering;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use state_sync::{Revision, RevisionError};
 const MIN_VECTORS: usize = 25;
 
 fn vectors_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contract-specs/vectors/revisions.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/revisions.json")
 }
 
 /// One vector, as written in the file.

@@ -17,7 +17,7 @@ use super::app::{MockApp, hop};
 use super::config::{ArgCase, CommandExecution};
 use super::events::Webview;
 use super::wire::{camel_case, parse};
-use crate::snapshot::panic_message;
+use state_sync::ports::panic_message;
 
 pub(crate) type CommandFn =
     Arc<dyn Fn(CommandArgs) -> BoxFuture<'static, Result<String, InvokeError>> + Send + Sync>;

@@ -67,8 +67,8 @@
 //!
 //! # The state-sync ends
 //!
-//! [`Bus`] is the backend end: [`Bus::emit`] emits the invalidation event
-//! ([`INVALIDATION_EVENT`]) to every listener and [`Bus::serve`] installs the
+//! [`Bus`] is the backend end: [`Backend::emit`] emits the invalidation event
+//! ([`INVALIDATION_EVENT`]) to every listener and [`Backend::serve`] installs the
 //! snapshot command ([`SNAPSHOT_COMMAND`], arguments `{"topic": ...}`).
 //! [`Window`] is a window end: its [`InvalidationSubscriber`] is a webview
 //! `listen` on the event (target `Any` unless told otherwise) and its
@@ -81,6 +81,7 @@
 //! use state_sync::RevisionSync;
 //! use state_sync::appliers::{JsonApplier, JsonMode};
 //! use state_sync::source::SourceOfTruth;
+//! use state_sync_transports::Backend;
 //! use state_sync_transports::tauri_mock::Bus;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -101,7 +102,7 @@
 //!
 //! sync.stop();
 //! bus.settle().await; // the core removes the listener one IPC hop later
-//! assert_eq!(bus.active_subscriptions(), 0);
+//! assert_eq!(bus.active_subscriptions(), Some(0));
 //! # Ok(())
 //! # }
 //! ```
@@ -113,16 +114,13 @@ mod events;
 mod wire;
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures::future::BoxFuture;
-use serde::Serialize;
 use serde_json::{Value, json};
-use state_sync::source::SourceOfTruth;
 use state_sync::{
-    InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider, Subscription,
+    BoxFuture, InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider,
+    Subscription,
 };
 
 pub use self::app::MockApp;
@@ -131,6 +129,7 @@ pub use self::config::{ArgCase, CommandExecution, ListenerOrder, NumberMode, Tau
 pub use self::events::{Event, EventId, EventTarget, JsEvent, JsListener, Webview};
 pub use self::wire::validate_event_name;
 
+use crate::backend::{Backend, WindowEnds};
 use crate::snapshot::SnapshotHandler;
 
 /// The event name the invalidations travel on.
@@ -208,58 +207,12 @@ impl Bus {
         &self.command
     }
 
-    /// Emits `payload` on the invalidation event to every listener
-    /// (`app.emit`). It is serialized to JSON text here and parsed by each
-    /// receiving window; it is not inspected.
-    pub fn emit(&self, payload: &Value) {
-        // The name was checked when the bus was made and a `Value` always
-        // serializes, so this cannot fail.
-        if let Err(error) = self.app.emit(&self.event, payload) {
-            tracing::error!("tauri mock: emit failed: {error}");
-        }
-    }
-
     /// Emits `payload` to the listeners `target` reaches (`app.emit_to`);
     /// windows listening on `Any` receive it too.
     pub fn emit_to(&self, target: impl Into<EventTarget>, payload: &Value) {
         if let Err(error) = self.app.emit_to(target, &self.event, payload) {
             tracing::error!("tauri mock: emit_to failed: {error}");
         }
-    }
-
-    /// Installs the snapshot command with an async handler (replacing any
-    /// previous one).
-    pub fn serve<F, Fut>(&self, f: F)
-    where
-        F: Fn(String) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Value, PortError>> + Send + 'static,
-    {
-        self.serve_handler(SnapshotHandler::new(f));
-    }
-
-    /// Serves snapshots of `source` (see [`SnapshotHandler::from_source`]).
-    pub fn serve_source<T>(&self, source: Arc<SourceOfTruth<T>>)
-    where
-        T: Clone + Serialize + Send + Sync + 'static,
-    {
-        self.serve_handler(SnapshotHandler::from_source(source));
-    }
-
-    /// Installs the snapshot command: it reads the `topic` argument and
-    /// answers with `handler`; a [`PortError`] rejects with its JSON detail
-    /// or its message.
-    pub fn serve_handler(&self, handler: SnapshotHandler) {
-        self.app
-            .register_command(self.command.to_string(), move |args: CommandArgs| {
-                let handler = handler.clone();
-                async move {
-                    let topic: String = args.get("topic")?;
-                    handler
-                        .call(topic)
-                        .await
-                        .map_err(|e| InvokeError::from_port_error(&e))
-                }
-            });
     }
 
     /// A window end for `topic`, labelled `window-1`, `window-2`, ... and
@@ -273,17 +226,54 @@ impl Bus {
             target: EventTarget::Any,
         }
     }
+}
 
-    /// How many listeners the core holds for the invalidation event (for
-    /// leak checks). A window that unsubscribed still counts until the
-    /// core removes its entry; [`Bus::settle`] waits for that.
-    pub fn active_subscriptions(&self) -> usize {
-        self.app.listeners_for(&self.event)
+/// Events are dispatched synchronously on the emitting thread (a re-entrant
+/// emit is queued behind the running dispatch); webview `listen` and
+/// `unlisten` take an IPC hop, which [`Backend::settle`] waits for.
+impl Backend for Bus {
+    /// Emits `payload` on the invalidation event to every listener
+    /// (`app.emit`). It is serialized to JSON text here and parsed by each
+    /// receiving window; it is not inspected.
+    fn emit(&self, payload: &Value) {
+        // The name was checked when the bus was made and a `Value` always
+        // serializes, so this cannot fail.
+        if let Err(error) = self.app.emit(&self.event, payload) {
+            tracing::error!("tauri mock: emit failed: {error}");
+        }
+    }
+
+    /// Installs the snapshot command: it reads the `topic` argument and
+    /// answers with `handler`; a [`PortError`] rejects with its JSON detail
+    /// or its message.
+    fn serve(&self, handler: SnapshotHandler) {
+        self.app
+            .register_command(self.command.to_string(), move |args: CommandArgs| {
+                let handler = handler.clone();
+                async move {
+                    let topic: String = args.get("topic")?;
+                    handler
+                        .call(topic)
+                        .await
+                        .map_err(|e| InvokeError::from_port_error(&e))
+                }
+            });
+    }
+
+    /// Each window is its own webview, labelled `label`.
+    fn window_ends(&self, label: &str, topic: &str) -> WindowEnds {
+        WindowEnds::of(self.window(topic).with_label(label))
+    }
+
+    /// The listeners the core holds for the invalidation event. A window
+    /// that unsubscribed still counts until the core removes its entry.
+    fn active_subscriptions(&self) -> Option<usize> {
+        Some(self.app.listeners_for(&self.event))
     }
 
     /// Resolves once every pending unlisten has reached the core.
-    pub async fn settle(&self) {
-        self.app.settle().await;
+    fn settle(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.app.settle())
     }
 }
 
@@ -292,7 +282,7 @@ impl fmt::Debug for Bus {
         f.debug_struct("tauri_mock::Bus")
             .field("event", &self.event)
             .field("command", &self.command)
-            .field("active_subscriptions", &self.active_subscriptions())
+            .field("active_subscriptions", &self.app.listeners_for(&self.event))
             .finish()
     }
 }

@@ -7,10 +7,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use state_sync::appliers::{JsonApplier, JsonMode};
-use state_sync::{
-    ErrorContext, InvalidationHandler, InvalidationSubscriber, Revision, RevisionSync,
-    SnapshotProvider,
-};
+use state_sync::{ErrorContext, InvalidationHandler, Revision, RevisionSync};
+use state_sync_transports::WindowEnds;
 
 /// Records every payload a handler receives.
 #[derive(Clone, Default)]
@@ -57,14 +55,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new<W>(topic: &str, window: W) -> Self
-    where
-        W: InvalidationSubscriber + SnapshotProvider + Clone,
-    {
+    pub fn new(topic: &str, ends: WindowEnds) -> Self {
         let applier = JsonApplier::new(JsonMode::Replace, Value::Null);
         let errors = Arc::new(Mutex::new(Vec::new()));
         let log = errors.clone();
-        let sync = RevisionSync::builder(topic, window.clone(), window, applier.clone())
+        let sync = RevisionSync::builder(topic, ends.subscriber, ends.provider, applier.clone())
             .on_error(move |ctx| log.lock().push(ctx.clone()))
             .build();
         Self {

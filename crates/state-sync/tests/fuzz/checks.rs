@@ -1,5 +1,5 @@
 //! The properties the fuzz targets check, shared by the targets in
-//! `fuzz_targets/` and by `crates/state-sync/tests/fuzz_regressions.rs`,
+//! `fuzz/fuzz_targets/` and by `tests/fuzz_regressions.rs` of this crate,
 //! which replays the committed inputs in the normal test suite. One copy, so
 //! the two can never drift apart. Each includes this file with `#[path]`.
 

@@ -1,0 +1,9 @@
+//! Snapshot validation (SNAP-1 to SNAP-3); the check is in `tests/fuzz/checks.rs` of the crate.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../../tests/fuzz/checks.rs"]
+mod checks;
+
+fuzz_target!(|data: &[u8]| checks::check_snapshot(data));

@@ -1,9 +1,0 @@
-//! Revision parsing (REV-1 to REV-4); the check is in `../checks.rs`.
-#![no_main]
-
-use libfuzzer_sys::fuzz_target;
-
-#[path = "../checks.rs"]
-mod checks;
-
-fuzz_target!(|data: &[u8]| checks::check_revision(data));

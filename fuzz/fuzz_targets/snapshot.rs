@@ -1,9 +1,0 @@
-//! Snapshot validation (SNAP-1 to SNAP-3); the check is in `../checks.rs`.
-#![no_main]
-
-use libfuzzer_sys::fuzz_target;
-
-#[path = "../checks.rs"]
-mod checks;
-
-fuzz_target!(|data: &[u8]| checks::check_snapshot(data));
