@@ -123,8 +123,16 @@ impl Target {
     }
 }
 
+impl Suite {
+    /// The `cargo test` entry point; use [`main!`](crate::main), which
+    /// makes the [`Target`].
+    pub fn harness(self, target: Target) -> ExitCode {
+        run(self, target)
+    }
+}
+
 /// Runs `suite` as the test harness of `target` (see the module docs).
-pub(crate) fn run(mut suite: Suite, target: Target) -> ExitCode {
+fn run(mut suite: Suite, target: Target) -> ExitCode {
     let args = libtest_mimic::Arguments::from_args();
     let rerun_target = target.clone();
     suite.options.rerun = Arc::new(move |transport, spec, seed| {
@@ -155,7 +163,7 @@ pub(crate) fn run(mut suite: Suite, target: Target) -> ExitCode {
         let (options, known, sink) = (suite.options.clone(), plan.known.clone(), collected.clone());
         let case = move || {
             let result = crate::suite::finish_case(
-                crate::runner::run_case(&spec, &transport, &options),
+                crate::case::run_case(&spec, &transport, &options),
                 known.as_deref(),
             );
             let outcome = trial_outcome(&result);

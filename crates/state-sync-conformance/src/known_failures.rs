@@ -645,25 +645,11 @@ mod tests {
     }
 
     fn result(transport: &str, spec: &str, verdict: Verdict) -> CaseResult {
-        CaseResult {
-            transport: transport.to_owned(),
-            spec: spec.to_owned(),
-            title: String::new(),
-            level: crate::spec::Level::Must,
-            clauses: Vec::new(),
-            verdict,
-            seed: 1,
-            virtual_ms: 0,
-            failures: if verdict == Verdict::Pass {
-                Vec::new()
-            } else {
-                vec![format!("{spec} broke\nsecond line")]
-            },
-            known_failure: None,
-            missing: Vec::new(),
-            trace: Vec::new(),
-            rerun: None,
+        let mut c = CaseResult::stub(transport, spec, verdict);
+        if verdict != Verdict::Pass {
+            c.failures = vec![format!("{spec} broke\nsecond line")];
         }
+        c
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! * Scenarios are declarative JSON files (the `contract-specs/` corpus,
 //!   embedded in this crate) citing the clauses of the protocol they check
 //!   ([`spec`]). The kit wraps your window ends in a seeded fault layer and
-//!   runs every scenario on paused virtual time ([`runner`]).
+//!   runs every scenario on paused virtual time ([`case`]).
 //! * Each case ends with a [`Verdict`]; a [`SuiteReport`] renders as
 //!   canonical JSON (for `insta`), Markdown or JUnit ([`report`]). Expected
 //!   failures live in a file you own ([`known_failures`]).
@@ -53,26 +53,25 @@
 //! A dev-dependency that only runs the suite can turn both off:
 //! `state-sync-conformance = { version = "0.1", default-features = false }`.
 
+pub mod case;
 pub mod corpus;
-mod faults;
 pub mod harness;
 pub mod known_failures;
-mod panics;
-mod record;
+mod layers;
 pub mod reference;
 pub mod report;
-pub mod runner;
 #[cfg(feature = "schema")]
 pub mod schema;
 mod source;
 pub mod spec;
 pub mod suite;
 pub mod summary;
+mod trace;
 pub mod transport;
 pub mod verdict;
 
+pub use crate::case::{RunOptions, run_case};
 pub use crate::corpus::{Corpus, SpecError, SpecErrors};
-pub use crate::runner::{RunOptions, run_case};
 pub use crate::spec::{Capability, Level, Spec, Step};
 pub use crate::suite::{Suite, SuiteError};
 pub use crate::transport::{Capabilities, Transport};

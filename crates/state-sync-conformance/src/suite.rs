@@ -1,16 +1,14 @@
 //! A suite: transports × specs, run as a whole (for reports) or as one
 //! `cargo test` trial per case ([`main!`](crate::main), see
-//! [`harness`]).
+//! [`harness`](crate::harness)).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::case::{RunOptions, run_case};
 use crate::corpus::{Corpus, SUITE_VERSION, SpecErrors};
-use crate::harness::{self, Target};
 use crate::known_failures::{KnownFailures, KnownFailuresError};
-use crate::runner::{RunOptions, run_case};
 use crate::spec::Spec;
 use crate::transport::Transport;
 use crate::verdict::{CaseResult, SuiteReport, TransportInfo};
@@ -239,12 +237,6 @@ impl Suite {
     /// Runs every case and builds the report.
     pub fn run(&self) -> Result<SuiteReport, SuiteError> {
         self.run_filtered(|_, _| true)
-    }
-
-    /// The `cargo test` entry point; use [`main!`](crate::main), which
-    /// makes the [`Target`].
-    pub fn harness(self, target: Target) -> ExitCode {
-        harness::run(self, target)
     }
 }
 

@@ -240,29 +240,14 @@ mod tests {
     }
 
     fn case(transport: &str, spec: &str, verdict: Verdict, failure: &str) -> CaseResult {
-        CaseResult {
-            transport: transport.to_owned(),
-            spec: spec.to_owned(),
-            title: String::new(),
-            level: crate::spec::Level::Must,
-            clauses: Vec::new(),
-            verdict,
-            seed: 1,
-            virtual_ms: 0,
-            failures: if failure.is_empty() {
-                Vec::new()
-            } else {
-                vec![failure.to_owned()]
-            },
-            known_failure: None,
-            missing: if verdict == Verdict::Unsupported {
-                vec!["immediate-subscribe".to_owned()]
-            } else {
-                Vec::new()
-            },
-            trace: Vec::new(),
-            rerun: None,
+        let mut c = CaseResult::stub(transport, spec, verdict);
+        if !failure.is_empty() {
+            c.failures = vec![failure.to_owned()];
         }
+        if verdict == Verdict::Unsupported {
+            c.missing = vec!["immediate-subscribe".to_owned()];
+        }
+        c
     }
 
     #[test]

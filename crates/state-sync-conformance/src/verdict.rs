@@ -227,15 +227,26 @@ pub struct SuiteReport {
 }
 
 impl SuiteReport {
-    /// Builds a report: sorts cases and transports and counts verdicts.
+    /// Builds a report in canonical order — transports by name with their
+    /// capabilities sorted, cases by transport then spec id, each clause's
+    /// spec ids sorted and deduplicated (traces and failure messages keep
+    /// their order) — and counts the verdicts.
     pub fn new(
         suite_version: &str,
         mut transports: Vec<TransportInfo>,
         mut cases: Vec<CaseResult>,
-        coverage: BTreeMap<String, Vec<String>>,
+        mut coverage: BTreeMap<String, Vec<String>>,
     ) -> Self {
         transports.sort_by(|a, b| a.name.cmp(&b.name));
+        for t in &mut transports {
+            t.capabilities.sort();
+            t.capabilities.dedup();
+        }
         cases.sort_by(|a, b| (&a.transport, &a.spec).cmp(&(&b.transport, &b.spec)));
+        for specs in coverage.values_mut() {
+            specs.sort();
+            specs.dedup();
+        }
         let mut verdicts: BTreeMap<Verdict, usize> = Verdict::ALL.iter().map(|v| (*v, 0)).collect();
         for c in &cases {
             *verdicts.entry(c.verdict).or_default() += 1;
@@ -275,5 +286,27 @@ impl SuiteReport {
                 .collect(),
             self.coverage.clone(),
         )
+    }
+}
+
+#[cfg(test)]
+impl CaseResult {
+    /// A bare result for the kit's unit tests: no failures, trace or rerun.
+    pub(crate) fn stub(transport: &str, spec: &str, verdict: Verdict) -> Self {
+        Self {
+            transport: transport.to_owned(),
+            spec: spec.to_owned(),
+            title: format!("{spec} works"),
+            level: Level::Must,
+            clauses: vec!["LIFE-1".to_owned()],
+            verdict,
+            seed: 7,
+            virtual_ms: 120,
+            failures: Vec::new(),
+            known_failure: None,
+            missing: Vec::new(),
+            trace: Vec::new(),
+            rerun: None,
+        }
     }
 }

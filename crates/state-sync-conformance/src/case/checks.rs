@@ -1,0 +1,352 @@
+//! Checks: the outcome of `start`/`refresh`, the fields of `expect`, and
+//! the invariants every case ends with (teardown).
+//!
+//! To add an expectation: a field of `spec::Expect`, its comparison here
+//! (in [`Case::check_window`] for a per-window one), and its line in
+//! `docs/spec-format.md`. A failed check says what was expected and what
+//! was found.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use state_sync::{ErrorContext, Revision, SyncError};
+
+use crate::layers::observe::Record;
+use crate::spec::{
+    DEFAULT_TOPIC, ErrorContextExpect, Expect, LifecycleName, LocalRevision, Outcome,
+};
+
+use super::steps::Case;
+use super::wiring::Window;
+
+/// Virtual time allowed for unsubscriptions to finish after the last step.
+const TEARDOWN_SETTLE_MS: u64 = 10_000;
+/// Virtual time the backend's `settle` may take at teardown, whatever is
+/// left of the case budget.
+const SETTLE_ALLOWANCE_MS: u64 = 60_000;
+
+impl Case<'_> {
+    /// Compares the result of `start`/`refresh` (`None`: out of budget).
+    pub(super) fn check_call(
+        &mut self,
+        i: usize,
+        what: &str,
+        name: &str,
+        result: Option<Result<(), SyncError>>,
+        expect: Option<&Outcome>,
+    ) {
+        let Some(result) = result else {
+            self.trace.log(
+                name,
+                format!("{what} still pending when the budget ran out"),
+            );
+            self.fail(
+                i,
+                what,
+                format!(
+                    "window {name:?}: did not complete within the case budget of {} virtual ms",
+                    self.budget.as_millis()
+                ),
+            );
+            self.timed_out = true;
+            return;
+        };
+        match &result {
+            Ok(()) => self.trace.log(name, format!("{what} ok")),
+            Err(e) => self
+                .trace
+                .log(name, format!("{what} failed [{}]: {e}", e.phase())),
+        }
+        let problem = match (expect.copied().unwrap_or(Outcome::Ok), &result) {
+            (Outcome::Ok, Ok(())) => None,
+            (Outcome::Fail(phase), Err(e)) if e.phase() == phase.0 => None,
+            (Outcome::Ok, Err(e)) => Some(format!(
+                "window {name:?}: expected ok, got error in phase {}: {e}",
+                e.phase()
+            )),
+            (Outcome::Fail(phase), Ok(())) => Some(format!(
+                "window {name:?}: expected failure in phase {phase}, got ok"
+            )),
+            (Outcome::Fail(phase), Err(e)) => Some(format!(
+                "window {name:?}: expected failure in phase {phase}, got phase {}: {e}",
+                e.phase()
+            )),
+        };
+        if let Some(problem) = problem {
+            self.fail(i, what, problem);
+        }
+        // A failed start must leave nothing subscribed (LIFE-4).
+        if what != "refresh"
+            && result.is_err()
+            && let Some(w) = self.windows.get(name)
+        {
+            let open = w.record.lock().open_subscriptions;
+            if open != 0 {
+                self.fail(
+                    i,
+                    what,
+                    format!("window {name:?}: {open} subscription(s) left after a failed start"),
+                );
+            }
+        }
+    }
+
+    /// `expect`: every given field must hold.
+    pub(super) fn expect(&mut self, i: usize, e: &Expect) {
+        let mut problems = Vec::new();
+        if let Some(sel) = &e.window {
+            for name in sel.names() {
+                match self.windows.get(name) {
+                    Some(w) => self.check_window(name, w, e, &mut problems),
+                    None => problems.push(format!("window {name:?} is not open")),
+                }
+            }
+        }
+        if let Some(bound) = e.subscriptions {
+            match self.backend.active_subscriptions() {
+                Some(n) if bound.holds(n as u64) => {}
+                Some(n) => {
+                    problems.push(format!("active subscriptions: expected {bound}, got {n}"))
+                }
+                None => problems.push("the transport does not report its subscriptions".to_owned()),
+            }
+        }
+        if let Some(s) = &e.source {
+            let topic = s.topic.as_deref().unwrap_or(DEFAULT_TOPIC);
+            let (rev, _) = self.sources.current(topic);
+            if rev != s.revision.get() {
+                problems.push(format!(
+                    "source {topic:?}: expected revision {}, got {rev}",
+                    s.revision
+                ));
+            }
+        }
+        for p in problems {
+            self.trace.log("kit", format!("expectation failed: {p}"));
+            self.fail(i, "expect", p);
+        }
+    }
+
+    /// The per-window fields of `expect`.
+    fn check_window(&self, name: &str, w: &Window, e: &Expect, problems: &mut Vec<String>) {
+        let (source_rev, source_data) = self.sources.current(&w.topic);
+        let local = w.sync.local_revision();
+        let rec = w.record.lock();
+        if let Some(expected) = e.local_revision {
+            let want = match expected {
+                LocalRevision::Source => Revision::new(source_rev),
+                LocalRevision::Exactly(r) => r,
+            };
+            if want != local {
+                let shown = match expected {
+                    LocalRevision::Source => format!("source ({want})"),
+                    LocalRevision::Exactly(r) => format!("{r} ({r})"),
+                };
+                problems.push(format!(
+                    "window {name:?}: local revision: expected {shown}, got {local}"
+                ));
+            }
+        }
+        if let Some(applied) = &e.applied
+            && &rec.applied != applied
+        {
+            let show = |rs: &[Revision]| rs.iter().map(Revision::to_string).collect::<Vec<_>>();
+            problems.push(format!(
+                "window {name:?}: applied revisions: expected {:?}, got {:?}",
+                show(applied),
+                show(&rec.applied)
+            ));
+        }
+        if let Some(data) = &e.data
+            && rec.data.as_ref() != Some(data)
+        {
+            problems.push(format!(
+                "window {name:?}: data: expected {}, got {}",
+                short(data),
+                rec.data.as_ref().map_or("nothing".to_owned(), short)
+            ));
+        }
+        if let Some(want) = e.converged {
+            let converged = local.get() == source_rev && rec.data.as_ref() == Some(&source_data);
+            if converged != want {
+                problems.push(format!(
+                    "window {name:?}: expected {}converged to source revision {source_rev}, window is at {local} with data {}",
+                    if want { "" } else { "not " },
+                    rec.data.as_ref().map_or("nothing".to_owned(), short)
+                ));
+            }
+        }
+        let counts = [
+            ("fetches", e.fetches, rec.fetches),
+            ("applies", e.applies, rec.applied.len() as u64),
+            ("subscribe calls", e.subscribes, rec.subscribes),
+        ];
+        for (what, bound, got) in counts {
+            if let Some(bound) = bound
+                && !bound.holds(got)
+            {
+                problems.push(format!(
+                    "window {name:?}: {what}: expected {bound}, got {got}"
+                ));
+            }
+        }
+        for (phase, bound) in e.errors.iter().flatten() {
+            let n = rec.errors.iter().filter(|c| c.phase == phase.0).count() as u64;
+            if !bound.holds(n) {
+                problems.push(format!(
+                    "window {name:?}: errors in phase {phase}: expected {bound}, got {n}"
+                ));
+            }
+        }
+        if let Some(metrics) = &e.metrics {
+            let m = w.sync.metrics();
+            for (metric, bound) in metrics {
+                let got = metric.of(&m);
+                if !bound.holds(got) {
+                    problems.push(format!(
+                        "window {name:?}: metric {metric}: expected {bound}, got {got}"
+                    ));
+                }
+            }
+        }
+        if let Some(want) = &e.error_context {
+            check_error_context(name, &rec.errors, want, problems);
+        }
+        if let Some(want) = e.lifecycle {
+            let got = LifecycleName::from(w.sync.lifecycle());
+            if got != want {
+                problems.push(format!(
+                    "window {name:?}: lifecycle: expected {want}, got {got}"
+                ));
+            }
+        }
+    }
+
+    /// Stops every window, lets the transport finish its work, and checks
+    /// the always-on invariants.
+    pub(super) async fn teardown(&mut self) {
+        for w in self.windows.values() {
+            w.sync.stop();
+            w.record.lock().stopped = true;
+            for handle in &w.background {
+                handle.abort();
+            }
+        }
+        // Unsubscriptions and deliveries the transport still has in flight
+        // finish first; then virtual time passes, so a transport that keeps
+        // delivering after unsubscribe (on a timer) is caught.
+        self.settle_backend("teardown").await;
+        tokio::time::sleep(Duration::from_millis(TEARDOWN_SETTLE_MS)).await;
+        self.settle_backend("teardown").await;
+        let records: Vec<(String, Record)> = self
+            .windows
+            .iter()
+            .map(|(n, w)| (n.clone(), w.record.clone()))
+            .chain(self.closed.iter().cloned())
+            .collect();
+        for (name, record) in records {
+            let rec = record.lock();
+            for v in &rec.violations {
+                self.failures
+                    .push(format!("invariant: window {name:?}: {v}"));
+            }
+            if rec.garbage_forwarded != rec.event_protocol_errors {
+                self.failures.push(format!(
+                    "invariant: window {name:?}: {} invalid payload(s) delivered but {} reported as protocol errors",
+                    rec.garbage_forwarded, rec.event_protocol_errors
+                ));
+            }
+            if rec.open_subscriptions != 0 {
+                self.failures.push(format!(
+                    "invariant: window {name:?}: {} subscription(s) still open after stop",
+                    rec.open_subscriptions
+                ));
+            }
+        }
+        if let Some(n) = self.backend.active_subscriptions()
+            && n != 0
+        {
+            self.failures.push(format!(
+                "invariant: the transport still has {n} active subscription(s) after every window stopped"
+            ));
+        }
+    }
+
+    /// Awaits the backend's `settle`, for at most [`SETTLE_ALLOWANCE_MS`].
+    async fn settle_backend(&mut self, during: &str) {
+        let allowance = Duration::from_millis(SETTLE_ALLOWANCE_MS);
+        if tokio::time::timeout(allowance, self.backend.settle())
+            .await
+            .is_err()
+        {
+            self.failures.push(format!(
+                "{during}: the transport's `Backend::settle` did not resolve within {SETTLE_ALLOWANCE_MS} virtual ms"
+            ));
+            self.timed_out = true;
+        }
+    }
+}
+
+/// Compares the last error of a phase with the expected context fields.
+fn check_error_context(
+    name: &str,
+    errors: &[ErrorContext],
+    want: &ErrorContextExpect,
+    problems: &mut Vec<String>,
+) {
+    let phase = want.phase;
+    let Some(ctx) = errors.iter().rev().find(|c| c.phase == phase.0) else {
+        problems.push(format!(
+            "window {name:?}: no error in phase {phase} was reported"
+        ));
+        return;
+    };
+    let mut check = |field: &str, expected: Option<String>, got: Option<String>| {
+        if let Some(expected) = expected {
+            let got = got.unwrap_or_else(|| "absent".to_owned());
+            if expected != got {
+                problems.push(format!(
+                    "window {name:?}: last {phase} error: {field}: expected {expected}, got {got}"
+                ));
+            }
+        }
+    };
+    let rev = |r: Option<Revision>| r.map(|r| r.to_string());
+    check("topic", want.topic.clone(), Some(ctx.topic.clone()));
+    check(
+        "local_revision",
+        rev(want.local_revision),
+        rev(ctx.local_revision),
+    );
+    check(
+        "event_revision",
+        rev(want.event_revision),
+        rev(ctx.event_revision),
+    );
+    check(
+        "snapshot_revision",
+        rev(want.snapshot_revision),
+        rev(ctx.snapshot_revision),
+    );
+    check("source_id", want.source_id.clone(), ctx.source_id.clone());
+    check(
+        "source_event",
+        want.source_event.map(|b| b.to_string()),
+        Some(ctx.source_event.is_some().to_string()),
+    );
+    check(
+        "attempt",
+        want.attempt.map(|a| a.to_string()),
+        ctx.attempt.map(|a| a.to_string()),
+    );
+    check(
+        "will_retry",
+        want.will_retry.map(|b| b.to_string()),
+        ctx.will_retry.map(|b| b.to_string()),
+    );
+}
+
+/// Compact JSON cut to 80 bytes, for messages.
+fn short(value: &Value) -> String {
+    state_sync::protocol::preview(value, 80)
+}

@@ -1,0 +1,172 @@
+//! Isolation: every case gets its own thread and a fresh current-thread
+//! tokio runtime on paused time, so virtual time only moves when everything
+//! is idle and a case costs microseconds of wall time however many virtual
+//! seconds it spans. A real-time watchdog catches a transport that blocks
+//! the thread; a panic anywhere in the case (a spawned task included) is
+//! captured and gives `error`. The suite always goes on.
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Once, mpsc};
+use std::time::Duration;
+
+use state_sync::ports::panic_message;
+
+use crate::spec::Spec;
+use crate::trace::Trace;
+use crate::transport::Transport;
+use crate::verdict::Verdict;
+
+use super::outcome::{DELIBERATE, Outcome};
+use super::steps::Case;
+
+/// The stack of a case thread: deeply nested payloads are cloned and
+/// dropped recursively.
+const CASE_STACK_BYTES: usize = 16 << 20;
+
+/// Runs the case on its own thread, within `watchdog` of real time.
+pub(super) fn run(spec: &Spec, transport: &Transport, seed: u64, watchdog: Duration) -> Outcome {
+    let (tx, rx) = mpsc::channel();
+    let (spec, transport) = (spec.clone(), transport.clone());
+    let spawned = std::thread::Builder::new()
+        .name(format!("case {}::{}", transport.name(), spec.id))
+        .stack_size(CASE_STACK_BYTES)
+        .spawn(move || {
+            let outcome = run_on_this_thread(&spec, &transport, seed);
+            // The receiver may have given up (watchdog): nothing to do then.
+            let _ = tx.send(outcome);
+        });
+    match spawned {
+        Err(e) => Outcome::broken(
+            Verdict::Error,
+            format!("could not start the case thread: {e}"),
+        ),
+        Ok(_) => rx.recv_timeout(watchdog).unwrap_or_else(|_| {
+            Outcome::broken(
+                Verdict::Timeout,
+                format!(
+                    "the case did not finish within {} s of real time: the transport blocks the thread",
+                    watchdog.as_secs()
+                ),
+            )
+        }),
+    }
+}
+
+fn run_on_this_thread(spec: &Spec, transport: &Transport, seed: u64) -> Outcome {
+    capture_panics_on_this_thread();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build();
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            return Outcome::broken(
+                Verdict::Error,
+                format!("could not build the tokio runtime: {e}"),
+            );
+        }
+    };
+    let trace_slot: Arc<parking_lot::Mutex<Option<Trace>>> = Arc::default();
+    let slot = trace_slot.clone();
+    let ran = catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(async move {
+            let case = Case::new(spec, transport, seed);
+            *slot.lock() = Some(case.trace.clone());
+            case.run().await
+        })
+    }));
+    // Tasks still pending (hung fetches, delayed events) are dropped here.
+    let dropped = catch_unwind(AssertUnwindSafe(move || drop(runtime)));
+    let panicked = take_captured();
+    let trace = trace_slot
+        .lock()
+        .as_ref()
+        .map(Trace::take)
+        .unwrap_or_default();
+    let mut outcome = match ran {
+        Ok(mut outcome) => {
+            outcome.trace = trace;
+            outcome
+        }
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            Outcome {
+                verdict: Verdict::Error,
+                // The panic hook recorded the message with its location.
+                failures: if panicked.iter().any(|m| m.starts_with(message)) {
+                    Vec::new()
+                } else {
+                    vec![format!("panicked: {message}")]
+                },
+                trace,
+                virtual_ms: 0,
+            }
+        }
+    };
+    if dropped.is_err() && outcome.verdict != Verdict::Error {
+        outcome.verdict = Verdict::Error;
+        outcome
+            .failures
+            .push("panicked while shutting the case down".to_owned());
+    }
+    if !panicked.is_empty() {
+        outcome.verdict = Verdict::Error;
+        for p in panicked {
+            let line = format!("panic: {p}");
+            if !outcome.failures.contains(&line) {
+                outcome.failures.push(line);
+            }
+        }
+    }
+    outcome
+}
+
+thread_local! {
+    /// The panics recorded on this thread, when it asked for capture.
+    static CAPTURED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+}
+
+static INSTALL: Once = Once::new();
+
+/// Starts recording the panics raised on the current thread — in a case
+/// thread, spawned tasks run here too, and tokio would otherwise swallow
+/// their panics. A process-wide hook, installed once, keeps captured panics
+/// off stderr; other threads keep the previous hook. Deliberate panics are
+/// not recorded.
+fn capture_panics_on_this_thread() {
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = panic_message(info.payload());
+            let captured = CAPTURED.with(|c| match c.borrow_mut().as_mut() {
+                Some(list) => {
+                    if !message.starts_with(DELIBERATE) {
+                        let at = info
+                            .location()
+                            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                            .unwrap_or_default();
+                        list.push(format!("{message}{at}"));
+                    }
+                    true
+                }
+                None => false,
+            });
+            if !captured {
+                previous(info);
+            }
+        }));
+    });
+    CAPTURED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+}
+
+/// The panics recorded on this thread so far (and clears them).
+fn take_captured() -> Vec<String> {
+    CAPTURED.with(|c| {
+        c.borrow_mut()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    })
+}

@@ -1,0 +1,144 @@
+//! One case: one spec run against one transport, along its data path.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | `isolate` | the case's own thread and tokio runtime on paused virtual time, the real-time watchdog, panic capture on every thread |
+//! | `wiring` | a spec window made real: the transport's ends → observation (transport side) → fault layer → observation (engine side) → retry → engine |
+//! | `steps` | the interpreter: one arm per step kind |
+//! | `checks` | `expect`, the outcome of `start`/`refresh`, and the invariants checked at teardown |
+//!
+//! [`run_case`] builds the [`CaseResult`] once, from what the isolated run
+//! hands back.
+//!
+//! # Adding to the scenario language
+//!
+//! * a step: its type in `spec::steps` (and a variant of `Step`), its arm in
+//!   `steps`, its section in `docs/spec-format.md`;
+//! * an expectation: a field of `spec::Expect`, its check in `checks`, its
+//!   line in the doc;
+//! * a fault: its setting in `spec::faults`, its decision in
+//!   `layers::faults::plan`, where it acts in `layers::faults`.
+
+mod checks;
+mod isolate;
+mod outcome;
+mod steps;
+mod wiring;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::spec::Spec;
+use crate::transport::Transport;
+use crate::verdict::{CaseResult, Verdict};
+
+pub use self::outcome::{DEFAULT_BUDGET_MS, DEFAULT_SETTLE_MS};
+use self::outcome::{Outcome, fnv1a};
+
+/// Builds the command that reruns one case from `(transport, spec id, seed)`.
+pub type RerunCommand = Arc<dyn Fn(&str, &str, u64) -> String + Send + Sync>;
+
+/// How cases are run.
+///
+/// ```
+/// use std::time::Duration;
+/// use state_sync_conformance::RunOptions;
+///
+/// let options = RunOptions::default().with_seed(42).with_watchdog(Duration::from_secs(5));
+/// assert_eq!(options.seed, Some(42));
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// Use this seed for every case instead of the spec's own.
+    pub seed: Option<u64>,
+    /// Wall-clock limit per case (a blocked thread gives `timeout`).
+    pub watchdog: Duration,
+    /// Builds the command that reruns one case: `(transport, spec id, seed)`.
+    pub rerun: RerunCommand,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            seed: None,
+            watchdog: Duration::from_secs(30),
+            rerun: Arc::new(|transport, spec, seed| {
+                format!(
+                    "state-sync-conformance run --transport {transport} --spec {spec} --seed {seed}"
+                )
+            }),
+        }
+    }
+}
+
+impl RunOptions {
+    /// Runs every case with `seed` instead of the spec's own.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The wall-clock limit per case.
+    pub fn with_watchdog(mut self, watchdog: Duration) -> Self {
+        self.watchdog = watchdog;
+        self
+    }
+
+    /// How the command that reruns one case is written.
+    pub fn with_rerun(
+        mut self,
+        rerun: impl Fn(&str, &str, u64) -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.rerun = Arc::new(rerun);
+        self
+    }
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("seed", &self.seed)
+            .field("watchdog", &self.watchdog)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The seed a spec runs with when none is forced: its own, or one derived
+/// from its id (FNV-1a), so every spec has a stable seed.
+pub fn spec_seed(spec: &Spec) -> u64 {
+    spec.seed.unwrap_or_else(|| fnv1a(spec.id.as_bytes()))
+}
+
+/// Runs `spec` against `transport` and returns its (raw) result: known
+/// failures are applied by the caller.
+pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> CaseResult {
+    let seed = options.seed.unwrap_or_else(|| spec_seed(spec));
+    let missing = transport.capabilities().missing(&spec.requires);
+    let outcome = if missing.is_empty() {
+        isolate::run(spec, transport, seed, options.watchdog)
+    } else {
+        Outcome {
+            verdict: Verdict::Unsupported,
+            failures: Vec::new(),
+            trace: Vec::new(),
+            virtual_ms: 0,
+        }
+    };
+    let passed = matches!(outcome.verdict, Verdict::Pass | Verdict::Unsupported);
+    CaseResult {
+        transport: transport.name().to_owned(),
+        spec: spec.id.clone(),
+        title: spec.title.clone(),
+        level: spec.level,
+        clauses: spec.clauses.clone(),
+        verdict: outcome.verdict,
+        seed,
+        virtual_ms: outcome.virtual_ms,
+        failures: outcome.failures,
+        known_failure: None,
+        missing: missing.iter().map(|c| c.as_str().to_owned()).collect(),
+        trace: if passed { Vec::new() } else { outcome.trace },
+        rerun: (!passed).then(|| (options.rerun)(transport.name(), &spec.id, seed)),
+    }
+}

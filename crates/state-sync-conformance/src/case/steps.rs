@@ -1,0 +1,304 @@
+//! The interpreter: a case's state, and one arm per step kind. The steps
+//! are typed and checked when the spec is parsed; nothing here reads text.
+//!
+//! To add a step kind: its type in `spec::steps` and its `Step` variant,
+//! its arm in [`Case::step`] (a method of its own when it is more than a
+//! line or two), and its section in `docs/spec-format.md`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use state_sync_transports::Backend;
+
+use crate::layers::faults::BackendFaults;
+use crate::layers::observe::Record;
+use crate::source::Sources;
+use crate::spec::{DEFAULT_TOPIC, Emit, Join, Mutate, Spec, Start, Step, StoppedWait, WindowSel};
+use crate::trace::Trace;
+use crate::transport::Transport;
+use crate::verdict::Verdict;
+
+use super::outcome::{DEFAULT_BUDGET_MS, DEFAULT_SETTLE_MS, Outcome};
+use super::wiring::{self, Window};
+
+/// A case while it runs.
+pub(crate) struct Case<'a> {
+    pub(super) spec: &'a Spec,
+    pub(super) backend: Box<dyn Backend>,
+    pub(super) sources: Sources,
+    pub(super) backend_faults: Arc<BackendFaults>,
+    pub(crate) trace: Trace,
+    pub(super) seed: u64,
+    pub(super) windows: BTreeMap<String, Window>,
+    /// Windows closed by a `close` step: their records are still checked.
+    pub(super) closed: Vec<(String, Record)>,
+    pub(super) failures: Vec<String>,
+    pub(super) timed_out: bool,
+    pub(super) budget: Duration,
+}
+
+impl<'a> Case<'a> {
+    /// Opens the transport's backend for `spec` and serves the case's
+    /// source of truth on it (call inside the case's runtime).
+    pub(crate) fn new(spec: &'a Spec, transport: &Transport, seed: u64) -> Self {
+        let sources = Sources::default();
+        let backend_faults = Arc::new(BackendFaults::default());
+        let backend = transport.open();
+        backend.serve(backend_faults.handler(sources.handler()));
+        Self {
+            spec,
+            backend,
+            sources,
+            backend_faults,
+            trace: Trace::new(),
+            seed,
+            windows: BTreeMap::new(),
+            closed: Vec::new(),
+            failures: Vec::new(),
+            timed_out: false,
+            budget: Duration::from_millis(spec.budget_ms.unwrap_or(DEFAULT_BUDGET_MS)),
+        }
+    }
+
+    /// Runs every step, then the teardown checks.
+    pub(crate) async fn run(mut self) -> Outcome {
+        for (i, step) in self.spec.steps.iter().enumerate() {
+            self.step(i, step).await;
+            if self.timed_out {
+                break;
+            }
+        }
+        if !self.timed_out {
+            self.teardown().await;
+        }
+        let verdict = if self.timed_out {
+            Verdict::Timeout
+        } else if self.failures.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        };
+        Outcome {
+            verdict,
+            failures: self.failures,
+            trace: Vec::new(),
+            virtual_ms: self.trace.now_ms(),
+        }
+    }
+
+    /// Records a failure of step `index`.
+    pub(super) fn fail(&mut self, index: usize, what: &str, message: impl Into<String>) {
+        self.failures
+            .push(format!("step {index} ({what}): {}", message.into()));
+    }
+
+    /// What is left of the case's virtual-time budget.
+    pub(super) fn remaining(&self) -> Duration {
+        self.budget
+            .saturating_sub(Duration::from_millis(self.trace.now_ms()))
+    }
+
+    async fn step(&mut self, i: usize, step: &Step) {
+        match step {
+            Step::Open(open) => {
+                for name in open.window.names() {
+                    if self.windows.contains_key(name) {
+                        self.fail(i, "open", format!("window {name:?} is already open"));
+                        continue;
+                    }
+                    let cx = wiring::Context {
+                        backend: self.backend.as_ref(),
+                        sources: &self.sources,
+                        trace: &self.trace,
+                        seed: self.seed,
+                    };
+                    let window = wiring::open(&cx, name, open);
+                    self.windows.insert(name.clone(), window);
+                }
+            }
+            Step::Start(s) => self.call(i, "start", s).await,
+            Step::Refresh(s) => self.call(i, "refresh", s).await,
+            Step::Join(j) => self.join(i, j).await,
+            Step::Stop(t) => self.stop(i, "stop", &t.window, false),
+            Step::Close(t) => self.stop(i, "close", &t.window, true),
+            Step::Mutate(m) => self.mutate(i, m).await,
+            Step::Emit(e) => self.emit(e),
+            Step::Faults(f) => {
+                for name in f.window.names() {
+                    match self.windows.get(name) {
+                        Some(w) => w.faults.configure(f),
+                        None => self.fail(i, "faults", format!("window {name:?} is not open")),
+                    }
+                }
+            }
+            Step::Backend(b) => {
+                self.trace.log(
+                    "source",
+                    format!("fail the next {} snapshot request(s)", b.fail_next),
+                );
+                self.backend_faults.fail_next(b.fail_next, b.error.clone());
+            }
+            Step::Advance(a) => tokio::time::sleep(Duration::from_millis(a.ms)).await,
+            Step::Stopped(w) => self.wait_stopped(i, w).await,
+            Step::Settle(s) => {
+                tokio::time::sleep(Duration::from_millis(s.ms.unwrap_or(DEFAULT_SETTLE_MS))).await;
+            }
+            Step::Expect(e) => self.expect(i, e),
+        }
+    }
+
+    /// `start` / `refresh`: call it on each window, in the background or
+    /// within the budget, and check the outcome.
+    async fn call(&mut self, i: usize, what: &'static str, s: &Start) {
+        let is_start = what == "start";
+        for name in s.window.names() {
+            let Some(w) = self.windows.get_mut(name) else {
+                self.fail(i, what, format!("window {name:?} is not open"));
+                continue;
+            };
+            self.trace.log(name, what);
+            let sync = w.sync.clone();
+            let call = async move {
+                if is_start {
+                    sync.start().await
+                } else {
+                    sync.refresh().await
+                }
+            };
+            if s.background {
+                w.background.push(tokio::spawn(call));
+                continue;
+            }
+            let result = tokio::time::timeout(self.remaining(), call).await;
+            self.check_call(i, what, name, result.ok(), s.expect.as_ref());
+        }
+    }
+
+    /// `join`: wait for each window's background calls.
+    async fn join(&mut self, i: usize, j: &Join) {
+        for name in j.window.names() {
+            let handles = self
+                .windows
+                .get_mut(name)
+                .map(|w| std::mem::take(&mut w.background))
+                .unwrap_or_default();
+            if handles.is_empty() {
+                self.fail(i, "join", format!("window {name:?} has no background call"));
+            }
+            for handle in handles {
+                let result = match tokio::time::timeout(self.remaining(), handle).await {
+                    Ok(Ok(r)) => Some(r),
+                    Ok(Err(e)) => {
+                        self.fail(
+                            i,
+                            "join",
+                            format!("window {name:?}: background call panicked: {e}"),
+                        );
+                        continue;
+                    }
+                    Err(_) => None,
+                };
+                self.check_call(i, "join", name, result, j.expect.as_ref());
+            }
+        }
+    }
+
+    /// `stop` / `close`: stop each window; `close` also frees its name.
+    fn stop(&mut self, i: usize, what: &str, sel: &WindowSel, close: bool) {
+        for name in sel.names() {
+            let Some(w) = self.windows.get(name) else {
+                self.fail(i, what, format!("window {name:?} is not open"));
+                continue;
+            };
+            self.trace.log(name, what);
+            w.sync.stop();
+            w.record.lock().stopped = true;
+            if close && let Some(w) = self.windows.remove(name) {
+                self.closed.push((name.clone(), w.record));
+            }
+        }
+    }
+
+    /// `mutate`: change the source, emitting each invalidation after it.
+    async fn mutate(&mut self, i: usize, m: &Mutate) {
+        let topic = m.topic.as_deref().unwrap_or(DEFAULT_TOPIC);
+        let count = m.count.map_or(1, |n| n.get());
+        for k in 0..count {
+            if k > 0
+                && let Some(ms) = m.spacing_ms.filter(|ms| *ms > 0)
+            {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            let event = match self.sources.mutate(
+                topic,
+                m.data.clone(),
+                m.pad_bytes,
+                m.source_id.as_deref(),
+            ) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.fail(i, "mutate", e.to_string());
+                    return;
+                }
+            };
+            self.trace
+                .log("source", format!("{topic} -> revision {}", event.revision));
+            if m.emit.unwrap_or(true) {
+                self.backend.emit(&event.to_json());
+            }
+        }
+    }
+
+    /// `emit`: a raw payload through the backend.
+    fn emit(&mut self, e: &Emit) {
+        let payload = e.build();
+        for _ in 0..e.count.unwrap_or(1) {
+            self.trace.log(
+                "bus",
+                format!("emit raw {}", state_sync::protocol::preview(&payload, 80)),
+            );
+            self.backend.emit(&payload);
+        }
+    }
+
+    /// `stopped`: each window's `stopped()` resolves within the bounds.
+    async fn wait_stopped(&mut self, i: usize, w: &StoppedWait) {
+        let within = Duration::from_millis(w.within_ms.unwrap_or(0));
+        let not_before = Duration::from_millis(w.not_before_ms.unwrap_or(0));
+        for name in w.window.names() {
+            let Some(sync) = self.windows.get(name).map(|w| w.sync.clone()) else {
+                self.fail(i, "stopped", format!("window {name:?} is not open"));
+                continue;
+            };
+            let began = tokio::time::Instant::now();
+            // One extra millisecond: tokio timers round up to whole ms.
+            let waited =
+                tokio::time::timeout(within + Duration::from_millis(1), sync.stopped()).await;
+            let took = began.elapsed();
+            match waited {
+                Err(_) => self.fail(
+                    i,
+                    "stopped",
+                    format!(
+                        "window {name:?}: stopped() did not resolve within {} ms",
+                        within.as_millis()
+                    ),
+                ),
+                Ok(()) if took < not_before => self.fail(
+                    i,
+                    "stopped",
+                    format!(
+                        "window {name:?}: stopped() resolved after {} ms, before {} ms: an apply was still running",
+                        took.as_millis(),
+                        not_before.as_millis()
+                    ),
+                ),
+                Ok(()) => self.trace.log(
+                    name,
+                    format!("stopped() resolved after {} ms", took.as_millis()),
+                ),
+            }
+        }
+    }
+}

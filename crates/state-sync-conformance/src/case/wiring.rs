@@ -1,0 +1,161 @@
+//! Wiring: a spec window made real. This is the one place that composes
+//! the layers, in the order of the data path:
+//!
+//! ```text
+//! transport's ends → observe (transport side) → faults → observe (engine side) → retry → engine
+//!                                  applies:  engine → observe (checks) → faults → observe (record)
+//! ```
+//!
+//! and turns the fault layer's notes into trace lines.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use state_sync::retry::RetryPolicy;
+use state_sync::{RevisionSync, SyncError, Throttle, with_retry};
+use state_sync_transports::Backend;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use crate::layers::faults::{self, FaultState, Injected, Notes};
+use crate::layers::observe::{self, Observer, Record};
+use crate::source::Sources;
+use crate::spec::{DEFAULT_TOPIC, Filter, Open, ThrottleSpec};
+use crate::trace::Trace;
+
+use super::outcome::{DELIBERATE, fnv1a};
+
+/// One window under test.
+pub(super) struct Window {
+    pub(super) topic: String,
+    pub(super) sync: RevisionSync<Value>,
+    pub(super) record: Record,
+    pub(super) faults: Arc<FaultState>,
+    /// `start`/`refresh` calls running in the background (`join` waits).
+    pub(super) background: Vec<JoinHandle<Result<(), SyncError>>>,
+}
+
+/// What opening a window needs from the case.
+pub(super) struct Context<'a> {
+    pub(super) backend: &'a dyn Backend,
+    pub(super) sources: &'a Sources,
+    pub(super) trace: &'a Trace,
+    pub(super) seed: u64,
+}
+
+/// Opens window `name` as the `open` step describes it.
+pub(super) fn open(cx: &Context<'_>, name: &str, open: &Open) -> Window {
+    let topic = open
+        .topic
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TOPIC.to_owned());
+    let observer = Observer {
+        name: Arc::from(name),
+        record: Record::default(),
+        trace: cx.trace.clone(),
+    };
+    let state = Arc::new(FaultState::new(cx.seed ^ fnv1a(name.as_bytes())));
+    let layer = faults::Layer {
+        state: state.clone(),
+        notes: notes(cx.trace, name),
+        runtime: Handle::current(),
+        past: cx.sources.past(&topic),
+    };
+    let ends = cx
+        .backend
+        .window_ends(open.label.as_deref().unwrap_or(name), &topic);
+    let subscriber = observer.engine_side(Arc::new(
+        layer.subscriber(Arc::new(observer.transport_side(ends.subscriber))),
+    ));
+    let provider = observer.provider(Arc::new(layer.provider(ends.provider)));
+    let applier = observer.applier(Arc::new(layer.applier(Arc::new(observer.recorder()))));
+    let builder = match &open.retry {
+        Some(r) => {
+            let mut policy = RetryPolicy::default().seed(cx.seed);
+            if let Some(n) = r.max_attempts {
+                policy = policy.max_attempts(n);
+            }
+            if let Some(ms) = r.base_delay_ms {
+                policy = policy.base_delay(Duration::from_millis(ms));
+            }
+            if let Some(ms) = r.max_delay_ms {
+                policy = policy.max_delay(Duration::from_millis(ms));
+            }
+            RevisionSync::builder(
+                topic.clone(),
+                subscriber,
+                with_retry(provider, policy),
+                applier,
+            )
+        }
+        None => RevisionSync::builder(topic.clone(), subscriber, provider, applier),
+    };
+    let hook = {
+        let (observer, panicking) = (observer.clone(), open.panicking_error_hook);
+        move |ctx: &state_sync::ErrorContext| {
+            observer.record_error(ctx);
+            if panicking {
+                panic!("{DELIBERATE} in on_error");
+            }
+        }
+    };
+    let mut builder = builder.on_error(hook);
+    if let Some(n) = open.max_stale_refetches {
+        builder = builder.max_stale_refetches(n);
+    }
+    if let Some(t) = &open.throttle {
+        builder = builder.throttle(match *t {
+            ThrottleSpec::DebounceMs(ms) => Throttle::debounce(Duration::from_millis(ms)),
+            ThrottleSpec::Throttle {
+                interval_ms,
+                leading,
+                trailing,
+            } => Throttle::Throttle {
+                interval: Duration::from_millis(interval_ms),
+                leading,
+                trailing,
+            },
+        });
+    }
+    if let Some(filter) = &open.should_refresh {
+        let filter = filter.clone();
+        builder = builder.should_refresh(move |event| match &filter {
+            Filter::IgnoreSourceId(id) => event.source_id != Some(id.as_str()),
+            Filter::OnlySourceId(id) => event.source_id == Some(id.as_str()),
+            Filter::Never => false,
+            Filter::Panic => panic!("{DELIBERATE} in should_refresh"),
+        });
+    }
+    cx.trace.log(name, format!("open on topic {topic:?}"));
+    Window {
+        topic,
+        sync: builder.build(),
+        record: observer.record,
+        faults: state,
+        background: Vec::new(),
+    }
+}
+
+/// The fault layer's notes, as lines of the trace.
+fn notes(trace: &Trace, name: &str) -> Notes {
+    let (trace, name) = (trace.clone(), name.to_owned());
+    Arc::new(move |injected: Injected<'_>| {
+        let line = match injected {
+            Injected::SubscribeFails => "subscribe fails (fault)".to_owned(),
+            Injected::EventDropped(p) => format!("drop {} (fault)", observe::describe(p)),
+            Injected::EventHeld(p) => {
+                format!("hold back {} (reorder fault)", observe::describe(p))
+            }
+            Injected::FetchHangs => "fetch hangs (fault)".to_owned(),
+            Injected::FetchFails => "fetch fails (fault)".to_owned(),
+            Injected::FetchReplaced => "fetch replaced by garbage (fault)".to_owned(),
+            Injected::FetchStale => "fetch served stale (fault)".to_owned(),
+            Injected::ApplySlowed(r, d) => {
+                format!("apply {r} slowed by {} ms", d.as_millis())
+            }
+            Injected::ApplyFails(r) => format!("apply {r} fails (injected)"),
+        };
+        trace.log(&name, line);
+    })
+}

@@ -1,0 +1,296 @@
+//! The fault layer: decorators of the port traits that drop, duplicate,
+//! reorder and delay events; fail, hang, delay, stale or replace
+//! snapshots; fail and slow applies; fail subscribes; and, on the backend
+//! side, fail the source of truth itself. Every random choice comes from
+//! the window's seed, so a case replays exactly.
+//!
+//! The layer records nothing: what it does goes out as an [`Injected`]
+//! note to whoever composes it (the case's wiring), with the payloads it
+//! acted on left unparsed. It spawns its delayed deliveries on the runtime
+//! handle it was given, so a transport may call the handler from any thread.
+
+mod plan;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use state_sync::{
+    BoxFuture, InvalidationHandler, InvalidationSubscriber, PortError, Revision, SnapshotApplier,
+    SnapshotEnvelope, SnapshotProvider, Subscription,
+};
+use state_sync_transports::SnapshotHandler;
+use tokio::runtime::Handle;
+
+pub(crate) use self::plan::FaultState;
+
+/// How long a reordered event is held back when no other event comes.
+const HOLD_LIMIT: Duration = Duration::from_millis(10);
+
+/// Something the fault layer did.
+#[derive(Debug)]
+pub(crate) enum Injected<'a> {
+    /// A `subscribe` call failed.
+    SubscribeFails,
+    /// An event was dropped.
+    EventDropped(&'a Value),
+    /// An event was held back, to be delivered after the next one.
+    EventHeld(&'a Value),
+    /// A fetch will never answer.
+    FetchHangs,
+    /// A fetch failed.
+    FetchFails,
+    /// A fetch was answered with this payload instead.
+    FetchReplaced,
+    /// A fetch was answered with the previous revision's snapshot.
+    FetchStale,
+    /// An apply was slowed down.
+    ApplySlowed(Revision, Duration),
+    /// An apply failed.
+    ApplyFails(Revision),
+}
+
+/// Receives what the layer did.
+pub(crate) type Notes = Arc<dyn Fn(Injected<'_>) + Send + Sync>;
+
+/// The snapshot one revision before the current one of the window's topic,
+/// for stale answers.
+pub(crate) type PastSnapshot = Arc<dyn Fn() -> Option<Value> + Send + Sync>;
+
+/// One window's fault layer: its settings, where its notes go, the runtime
+/// its delayed work runs on, and where stale snapshots come from.
+#[derive(Clone)]
+pub(crate) struct Layer {
+    pub(crate) state: Arc<FaultState>,
+    pub(crate) notes: Notes,
+    pub(crate) runtime: Handle,
+    pub(crate) past: PastSnapshot,
+}
+
+impl Layer {
+    /// `inner` with event and subscribe faults.
+    pub(crate) fn subscriber(&self, inner: Arc<dyn InvalidationSubscriber>) -> FaultySubscriber {
+        FaultySubscriber {
+            inner,
+            layer: self.clone(),
+        }
+    }
+
+    /// `inner` with snapshot faults.
+    pub(crate) fn provider(&self, inner: Arc<dyn SnapshotProvider>) -> FaultyProvider {
+        FaultyProvider {
+            inner,
+            layer: self.clone(),
+        }
+    }
+
+    /// `inner` with apply faults.
+    pub(crate) fn applier(&self, inner: Arc<dyn SnapshotApplier<Value>>) -> FaultyApplier {
+        FaultyApplier {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// A subscriber whose events the layer perturbs.
+pub(crate) struct FaultySubscriber {
+    inner: Arc<dyn InvalidationSubscriber>,
+    layer: Layer,
+}
+
+impl InvalidationSubscriber for FaultySubscriber {
+    fn subscribe(
+        &self,
+        handler: InvalidationHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        let fails = self.layer.state.subscribe_fails();
+        Box::pin(async move {
+            if fails {
+                (self.layer.notes)(Injected::SubscribeFails);
+                return Err(PortError::new("injected subscribe failure"));
+            }
+            let closed = Arc::new(AtomicBool::new(false));
+            let events = Events {
+                layer: self.layer.clone(),
+                engine: handler,
+                closed: closed.clone(),
+            };
+            let perturbed: InvalidationHandler = Arc::new(move |payload| events.receive(payload));
+            let inner = self.inner.subscribe(perturbed).await?;
+            Ok(Subscription::new(move || {
+                // Delayed and held events die with the subscription.
+                closed.store(true, Ordering::SeqCst);
+                inner.unsubscribe();
+            }))
+        })
+    }
+}
+
+/// One subscription's event path through the layer.
+#[derive(Clone)]
+struct Events {
+    layer: Layer,
+    engine: InvalidationHandler,
+    closed: Arc<AtomicBool>,
+}
+
+impl Events {
+    fn receive(&self, payload: &Value) {
+        let plan = self.layer.state.event_plan();
+        if plan.drop {
+            (self.layer.notes)(Injected::EventDropped(payload));
+            return;
+        }
+        if plan.hold {
+            (self.layer.notes)(Injected::EventHeld(payload));
+            self.layer.state.hold(payload.clone());
+            // Released after the next event, or after a while if none comes.
+            let events = self.clone();
+            self.layer.runtime.spawn(async move {
+                tokio::time::sleep(HOLD_LIMIT).await;
+                if let Some(held) = events.layer.state.release_held() {
+                    events.forward(&held);
+                }
+            });
+            return;
+        }
+        let copies = if plan.duplicate { 2 } else { 1 };
+        let held = self.layer.state.release_held();
+        match plan.delay {
+            Some(delay) => {
+                let (events, payload) = (self.clone(), payload.clone());
+                self.layer.runtime.spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    events.deliver(&payload, copies, held.as_ref());
+                });
+            }
+            None => self.deliver(payload, copies, held.as_ref()),
+        }
+    }
+
+    fn deliver(&self, payload: &Value, copies: usize, held: Option<&Value>) {
+        for _ in 0..copies {
+            self.forward(payload);
+        }
+        if let Some(held) = held {
+            self.forward(held);
+        }
+    }
+
+    fn forward(&self, payload: &Value) {
+        if !self.closed.load(Ordering::SeqCst) {
+            (self.engine)(payload);
+        }
+    }
+}
+
+/// A provider whose fetches the layer perturbs.
+pub(crate) struct FaultyProvider {
+    inner: Arc<dyn SnapshotProvider>,
+    layer: Layer,
+}
+
+impl SnapshotProvider for FaultyProvider {
+    fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
+        let plan = self.layer.state.fetch_plan();
+        let notes = &self.layer.notes;
+        Box::pin(async move {
+            if plan.hang {
+                notes(Injected::FetchHangs);
+                return futures::future::pending().await;
+            }
+            let result = self.inner.get_snapshot().await;
+            if let Some(delay) = plan.delay {
+                tokio::time::sleep(delay).await;
+            }
+            if plan.fail {
+                notes(Injected::FetchFails);
+                return Err(PortError::new("injected snapshot failure"));
+            }
+            if let Some(payload) = plan.replace {
+                notes(Injected::FetchReplaced);
+                return Ok(payload);
+            }
+            if plan.stale
+                && result.is_ok()
+                && let Some(previous) = (self.layer.past)()
+            {
+                notes(Injected::FetchStale);
+                return Ok(previous);
+            }
+            result
+        })
+    }
+}
+
+/// An applier whose applies the layer fails or slows down.
+pub(crate) struct FaultyApplier {
+    inner: Arc<dyn SnapshotApplier<Value>>,
+    layer: Layer,
+}
+
+impl SnapshotApplier<Value> for FaultyApplier {
+    fn apply(&self, snapshot: SnapshotEnvelope<Value>) -> BoxFuture<'_, Result<(), PortError>> {
+        let plan = self.layer.state.apply_plan();
+        let notes = &self.layer.notes;
+        Box::pin(async move {
+            let revision = snapshot.revision;
+            if let Some(delay) = plan.delay {
+                notes(Injected::ApplySlowed(revision, delay));
+                tokio::time::sleep(delay).await;
+            }
+            if plan.fail {
+                notes(Injected::ApplyFails(revision));
+                return Err(PortError::new("injected apply failure"));
+            }
+            self.inner.apply(snapshot).await
+        })
+    }
+}
+
+/// Failures of the source of truth itself, behind the transport (the
+/// `backend` step): the next requests fail with an error value.
+#[derive(Debug, Default)]
+pub(crate) struct BackendFaults {
+    next: Mutex<(u32, Option<Value>)>,
+}
+
+impl BackendFaults {
+    /// Makes the next `count` snapshot requests fail with `error` (default
+    /// the string `"backend unavailable"`).
+    pub(crate) fn fail_next(&self, count: u32, error: Option<Value>) {
+        *self.next.lock() = (count, error);
+    }
+
+    /// `inner`, failing the requests [`fail_next`](Self::fail_next) asked
+    /// for.
+    pub(crate) fn handler(self: &Arc<Self>, inner: SnapshotHandler) -> SnapshotHandler {
+        let faults = self.clone();
+        SnapshotHandler::new(move |topic| {
+            let failure = faults.take();
+            let inner = inner.clone();
+            async move {
+                match failure {
+                    Some(error) => Err(PortError::from_json(error)),
+                    None => inner.call(topic).await,
+                }
+            }
+        })
+    }
+
+    fn take(&self) -> Option<Value> {
+        let mut next = self.next.lock();
+        if next.0 == 0 {
+            return None;
+        }
+        next.0 -= 1;
+        Some(
+            next.1
+                .clone()
+                .unwrap_or_else(|| Value::String("backend unavailable".to_owned())),
+        )
+    }
+}

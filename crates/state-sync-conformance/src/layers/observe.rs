@@ -1,0 +1,271 @@
+//! The observation layer: decorators that record what passes between a
+//! transport and an engine, and check the invariants that hold in every
+//! case.
+//!
+//! It watches at two places, because a window's path has faults in the
+//! middle: on the transport's side (what the transport itself does: nothing
+//! may be delivered after unsubscribe, TR-2) and on the engine's side (what
+//! the engine is given and does: subscriptions, deliveries, fetches,
+//! applies, reported errors). It knows nothing of faults.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use state_sync::{
+    BoxFuture, ErrorContext, EventRef, InvalidationHandler, InvalidationSubscriber, Phase,
+    PortError, Revision, SnapshotApplier, SnapshotEnvelope, SnapshotProvider, Subscription,
+};
+
+use crate::trace::Trace;
+
+/// Everything recorded about one window.
+#[derive(Debug, Default)]
+pub(crate) struct WindowRecord {
+    pub(crate) applied: Vec<Revision>,
+    pub(crate) data: Option<Value>,
+    pub(crate) errors: Vec<ErrorContext>,
+    pub(crate) stopped: bool,
+    pub(crate) violations: Vec<String>,
+    pub(crate) fetches: u64,
+    /// Calls to the window's `subscribe`.
+    pub(crate) subscribes: u64,
+    /// Invalid payloads handed to the engine while subscribed.
+    pub(crate) garbage_forwarded: u64,
+    /// Protocol errors the engine reported for an event payload.
+    pub(crate) event_protocol_errors: u64,
+    /// Successful subscribes minus unsubscribes.
+    pub(crate) open_subscriptions: i64,
+}
+
+/// A window's shared record.
+pub(crate) type Record = Arc<Mutex<WindowRecord>>;
+
+/// A short description of an invalidation payload for the trace.
+pub(crate) fn describe(payload: &Value) -> String {
+    match EventRef::from_json(payload) {
+        Ok(e) => format!("event {}@{}", e.topic, e.revision),
+        Err(_) => format!("garbage {}", state_sync::protocol::preview(payload, 60)),
+    }
+}
+
+/// One window's observer: its name in the trace, its record, the trace.
+#[derive(Clone)]
+pub(crate) struct Observer {
+    pub(crate) name: Arc<str>,
+    pub(crate) record: Record,
+    pub(crate) trace: Trace,
+}
+
+impl Observer {
+    fn log(&self, event: impl Into<String>) {
+        self.trace.log(&self.name, event);
+    }
+
+    /// Watches what the transport's subscriber delivers.
+    pub(crate) fn transport_side(&self, inner: Arc<dyn InvalidationSubscriber>) -> TransportSide {
+        TransportSide {
+            inner,
+            observer: self.clone(),
+        }
+    }
+
+    /// Watches what reaches the engine's subscriber.
+    pub(crate) fn engine_side(&self, inner: Arc<dyn InvalidationSubscriber>) -> EngineSide {
+        EngineSide {
+            inner,
+            observer: self.clone(),
+        }
+    }
+
+    /// Counts and traces fetches.
+    pub(crate) fn provider(&self, inner: Arc<dyn SnapshotProvider>) -> WatchedProvider {
+        WatchedProvider {
+            inner,
+            observer: self.clone(),
+        }
+    }
+
+    /// Checks every apply the engine asks for: never after stop, revisions
+    /// strictly increasing.
+    pub(crate) fn applier(&self, inner: Arc<dyn SnapshotApplier<Value>>) -> WatchedApplier {
+        WatchedApplier {
+            inner,
+            observer: self.clone(),
+        }
+    }
+
+    /// The end of the apply path: records what was applied.
+    pub(crate) fn recorder(&self) -> Recorder {
+        Recorder(self.clone())
+    }
+
+    /// Records an error the engine reported.
+    pub(crate) fn record_error(&self, ctx: &ErrorContext) {
+        let from_event = ctx.phase == Phase::Protocol && ctx.source_event.is_some();
+        {
+            let mut rec = self.record.lock();
+            rec.errors.push(ctx.clone());
+            if from_event {
+                rec.event_protocol_errors += 1;
+            }
+        }
+        self.log(format!("error [{}] {}", ctx.phase, ctx.message));
+    }
+}
+
+/// The transport's subscriber, watched: a delivery after its subscription
+/// ended is a violation (TR-2).
+pub(crate) struct TransportSide {
+    inner: Arc<dyn InvalidationSubscriber>,
+    observer: Observer,
+}
+
+impl InvalidationSubscriber for TransportSide {
+    fn subscribe(
+        &self,
+        handler: InvalidationHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        let closed = Arc::new(AtomicBool::new(false));
+        let (observer, ended) = (self.observer.clone(), closed.clone());
+        let watched: InvalidationHandler = Arc::new(move |payload| {
+            if ended.load(Ordering::SeqCst) {
+                let msg = format!("event delivered after unsubscribe: {}", describe(payload));
+                observer.log(msg.clone());
+                observer.record.lock().violations.push(msg);
+                return;
+            }
+            handler(payload);
+        });
+        Box::pin(async move {
+            let inner = self.inner.subscribe(watched).await?;
+            Ok(Subscription::new(move || {
+                closed.store(true, Ordering::SeqCst);
+                inner.unsubscribe();
+            }))
+        })
+    }
+}
+
+/// The subscriber as the engine sees it: subscriptions counted, every
+/// delivery traced and checked (an invalid one must be reported).
+pub(crate) struct EngineSide {
+    inner: Arc<dyn InvalidationSubscriber>,
+    observer: Observer,
+}
+
+impl InvalidationSubscriber for EngineSide {
+    fn subscribe(
+        &self,
+        handler: InvalidationHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        self.observer.record.lock().subscribes += 1;
+        let closed = Arc::new(AtomicBool::new(false));
+        let (observer, ended) = (self.observer.clone(), closed.clone());
+        let watched: InvalidationHandler = Arc::new(move |payload| {
+            if ended.load(Ordering::SeqCst) {
+                return;
+            }
+            // The one parse of the kit on the way in, for the trace and the
+            // count of invalid payloads the engine must report.
+            let (text, valid) = match EventRef::from_json(payload) {
+                Ok(e) => (format!("event {}@{}", e.topic, e.revision), true),
+                Err(_) => (describe(payload), false),
+            };
+            observer.log(format!("deliver {text}"));
+            if !valid {
+                observer.record.lock().garbage_forwarded += 1;
+            }
+            handler(payload);
+        });
+        Box::pin(async move {
+            self.observer.log("subscribe");
+            let inner = match self.inner.subscribe(watched).await {
+                Ok(s) => s,
+                Err(e) => {
+                    self.observer.log(format!("subscribe failed: {e}"));
+                    return Err(e);
+                }
+            };
+            self.observer.record.lock().open_subscriptions += 1;
+            let observer = self.observer.clone();
+            Ok(Subscription::new(move || {
+                closed.store(true, Ordering::SeqCst);
+                observer.record.lock().open_subscriptions -= 1;
+                observer.log("unsubscribe");
+                inner.unsubscribe();
+            }))
+        })
+    }
+}
+
+/// A provider whose fetches are counted and traced.
+pub(crate) struct WatchedProvider {
+    inner: Arc<dyn SnapshotProvider>,
+    observer: Observer,
+}
+
+impl SnapshotProvider for WatchedProvider {
+    fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
+        let n = {
+            let mut rec = self.observer.record.lock();
+            rec.fetches += 1;
+            rec.fetches
+        };
+        self.observer.log(format!("fetch #{n}"));
+        let fetching = self.inner.get_snapshot();
+        Box::pin(async move {
+            let result = fetching.await;
+            match &result {
+                Ok(v) => self.observer.log(format!(
+                    "fetch #{n} -> revision {}",
+                    v.get("revision")
+                        .map_or_else(|| "?".to_owned(), Value::to_string)
+                )),
+                Err(e) => self.observer.log(format!("fetch #{n} -> error: {e}")),
+            }
+            result
+        })
+    }
+}
+
+/// An applier whose calls are checked against STOP-1 and GATE-1.
+pub(crate) struct WatchedApplier {
+    inner: Arc<dyn SnapshotApplier<Value>>,
+    observer: Observer,
+}
+
+impl SnapshotApplier<Value> for WatchedApplier {
+    fn apply(&self, snapshot: SnapshotEnvelope<Value>) -> BoxFuture<'_, Result<(), PortError>> {
+        let revision = snapshot.revision;
+        {
+            let mut rec = self.observer.record.lock();
+            if rec.stopped {
+                rec.violations
+                    .push(format!("apply of revision {revision} called after stop"));
+            }
+            if let Some(last) = rec.applied.last().copied()
+                && revision <= last
+            {
+                rec.violations.push(format!(
+                    "applies not strictly increasing: {revision} after {last}"
+                ));
+            }
+        }
+        self.inner.apply(snapshot)
+    }
+}
+
+/// Records each snapshot that reached the end of the apply path.
+pub(crate) struct Recorder(Observer);
+
+impl SnapshotApplier<Value> for Recorder {
+    fn apply(&self, snapshot: SnapshotEnvelope<Value>) -> BoxFuture<'_, Result<(), PortError>> {
+        self.0.log(format!("apply {}", snapshot.revision));
+        let mut rec = self.0.record.lock();
+        rec.applied.push(snapshot.revision);
+        rec.data = Some(snapshot.data);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}

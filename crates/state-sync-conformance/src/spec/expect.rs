@@ -1,0 +1,115 @@
+//! `expect`: what a scenario checks, and the fields it may name.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use state_sync::Revision;
+
+#[cfg(feature = "schema")]
+use super::vocab::RevisionText;
+use super::vocab::{Bound, LifecycleName, LocalRevision, Metric, PhaseName, WindowSel};
+
+/// `expect`: checks. Every field is optional; the ones given must hold.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The windows checked by the window fields below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowSel>,
+    /// The window's local revision: a revision string, or `"source"` for the
+    /// source's current revision of the window's topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_revision: Option<LocalRevision>,
+    /// Exactly this sequence of applied revisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<RevisionText>>"))]
+    pub applied: Option<Vec<Revision>>,
+    /// The window's data equals this value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    /// The window holds the source's current revision and data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converged: Option<bool>,
+    /// Bounds on the number of snapshot fetches the window made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetches: Option<Bound>,
+    /// Bounds on the number of applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applies: Option<Bound>,
+    /// Errors reported to `on_error`, by phase (phases not named are not
+    /// checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<BTreeMap<PhaseName, Bound>>,
+    /// Fields of the last error reported in a phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_context: Option<ErrorContextExpect>,
+    /// The window's lifecycle: `idle`, `starting`, `running` or `stopped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<LifecycleName>,
+    /// Calls the engine made to the window's `subscribe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribes: Option<Bound>,
+    /// The engine's own counters (`RevisionSync::metrics`), by name:
+    /// `fetches`, `applies`, `coalesced`, `stale_skips`, `protocol_errors`,
+    /// `lag`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<BTreeMap<Metric, Bound>>,
+    /// The bus's active subscriptions (needs `subscription-count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriptions: Option<Bound>,
+    /// The source's revision of a topic: `{"topic": "...", "revision": "..."}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceExpect>,
+}
+
+/// What the last error of a phase carried. Fields left out are not checked;
+/// revisions are canonical strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ErrorContextExpect {
+    /// The phase whose last error is checked.
+    pub phase: PhaseName,
+    /// The topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// The window's revision when it happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RevisionText>"))]
+    pub local_revision: Option<Revision>,
+    /// The revision the event involved announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RevisionText>"))]
+    pub event_revision: Option<Revision>,
+    /// The revision of the snapshot involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RevisionText>"))]
+    pub snapshot_revision: Option<Revision>,
+    /// The `sourceId` of the event involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    /// Whether the raw event payload is attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_event: Option<bool>,
+    /// The attempt count a retry wrapper reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Whether another attempt follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub will_retry: Option<bool>,
+}
+
+/// An expectation on the source of truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SourceExpect {
+    /// The topic (default `"topic"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Its revision.
+    #[cfg_attr(feature = "schema", schemars(with = "RevisionText"))]
+    pub revision: Revision,
+}

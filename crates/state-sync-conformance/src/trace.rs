@@ -1,0 +1,70 @@
+//! A case's event trace: what happened, when (virtual time) and to whom.
+//! The steps, the observation layer and the fault notes write to it; a case
+//! that does not pass keeps it in its result.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use crate::verdict::TraceEntry;
+
+/// Most trace entries kept per case; later ones are counted, not stored.
+const TRACE_CAP: usize = 4000;
+
+/// The case's event trace, stamped with virtual time. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Trace {
+    t0: Instant,
+    entries: Arc<Mutex<Entries>>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    kept: Vec<TraceEntry>,
+    dropped: usize,
+}
+
+impl Trace {
+    /// A trace starting now (call it inside the case's runtime).
+    pub(crate) fn new() -> Self {
+        Self {
+            t0: Instant::now(),
+            entries: Arc::default(),
+        }
+    }
+
+    /// Virtual milliseconds since the case began.
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.t0.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Notes `event` for `window` (or `source`, `bus`, `kit`).
+    pub(crate) fn log(&self, window: &str, event: impl Into<String>) {
+        let mut entries = self.entries.lock();
+        if entries.kept.len() < TRACE_CAP {
+            let at_ms = self.now_ms();
+            entries.kept.push(TraceEntry {
+                at_ms,
+                window: window.to_owned(),
+                event: event.into(),
+            });
+        } else {
+            entries.dropped += 1;
+        }
+    }
+
+    /// The entries so far (and a last one counting those not kept).
+    pub(crate) fn take(&self) -> Vec<TraceEntry> {
+        let mut entries = self.entries.lock();
+        let mut out = std::mem::take(&mut entries.kept);
+        if entries.dropped > 0 {
+            out.push(TraceEntry {
+                at_ms: self.now_ms(),
+                window: "kit".to_owned(),
+                event: format!("{} more entries not kept", entries.dropped),
+            });
+        }
+        out
+    }
+}
