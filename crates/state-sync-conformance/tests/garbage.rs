@@ -18,6 +18,8 @@
 //! property, more with `PROPTEST_CASES`. Failures are persisted in
 //! `proptest-regressions/garbage.txt` and replayed first.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -662,11 +664,7 @@ fn garbage_through(
     events: &[Value],
     snapshots: &[Value],
 ) -> Result<Outcome, TestCaseError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a current-thread runtime");
+    let rt = common::paused_runtime();
     rt.block_on(async {
         let name = transport.name().to_owned();
         let source = Arc::new(SourceOfTruth::new(TOPIC, 0u32));

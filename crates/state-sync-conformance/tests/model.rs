@@ -99,6 +99,8 @@
 //! transport; `PROPTEST_CASES=10000` runs more. Failures are persisted in
 //! `proptest-regressions/model.txt` (committed) and replayed first.
 
+mod common;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
@@ -667,11 +669,7 @@ async fn run_until_idle() {
 
 impl System {
     fn new(transport: &Transport, initial: &ModelState) -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("a current-thread runtime");
+        let rt = common::paused_runtime();
         let source = Arc::new(SourceOfTruth::new(TOPIC, initial.data));
         let history: History = Arc::new(Mutex::new(BTreeMap::from([(0, initial.data)])));
         let served = source.clone();
@@ -1165,11 +1163,7 @@ fn model_tauri_mock() {
 /// rejects with `StoppedDuringStart`.
 #[test]
 fn start_behind_a_running_fetch_resolves_after_stop() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a current-thread runtime");
+    let rt = common::paused_runtime();
     rt.block_on(async {
         let bus = state_sync_transports::memory::Bus::new();
         bus.serve(SnapshotHandler::new(|_topic| async {

@@ -97,9 +97,9 @@
 //! [`docs/lifecycle.md`](https://github.com/state-sync/state-sync/blob/main/docs/lifecycle.md) of the repository.
 
 pub mod appliers;
-mod core;
 pub mod engine;
 pub mod error;
+mod machine;
 pub mod ports;
 pub mod protocol;
 pub mod retry;
@@ -107,9 +107,9 @@ pub mod revision;
 pub mod source;
 pub mod throttle;
 
-pub use crate::core::{Lifecycle, Metrics};
 pub use crate::engine::{RevisionSync, RevisionSyncBuilder};
 pub use crate::error::{ErrorContext, Phase, PortError, SyncError};
+pub use crate::machine::{Lifecycle, Metrics};
 pub use crate::ports::{
     InvalidationHandler, InvalidationSubscriber, SnapshotApplier, SnapshotProvider, Subscription,
 };

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use state_sync::Revision;
 
-#[cfg(feature = "schema")]
-use super::vocab::RevisionText;
 use super::vocab::{Bound, LifecycleName, LocalRevision, Metric, PhaseName, WindowSel};
+#[cfg(feature = "schema")]
+use super::vocab_schema::RevisionText;
 
 /// `expect`: checks. Every field is optional; the ones given must hold.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

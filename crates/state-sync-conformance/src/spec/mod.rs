@@ -12,6 +12,8 @@ mod expect;
 mod faults;
 mod steps;
 mod vocab;
+#[cfg(feature = "schema")]
+mod vocab_schema;
 
 use serde::{Deserialize, Serialize};
 

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use super::app::{MockApp, hop};
 use super::config::{ArgCase, CommandExecution};
-use super::events::Webview;
+use super::webview::Webview;
 use super::wire::{camel_case, parse};
 use state_sync::ports::panic_message;
 

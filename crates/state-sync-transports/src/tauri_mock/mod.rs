@@ -111,6 +111,7 @@ mod app;
 mod command;
 mod config;
 mod events;
+mod webview;
 mod wire;
 
 use std::fmt;
@@ -126,7 +127,8 @@ use state_sync::{
 pub use self::app::MockApp;
 pub use self::command::{CommandArgs, InvokeError};
 pub use self::config::{ArgCase, CommandExecution, ListenerOrder, NumberMode, TauriMockConfig};
-pub use self::events::{Event, EventId, EventTarget, JsEvent, JsListener, Webview};
+pub use self::events::{Event, EventId, EventTarget, JsEvent};
+pub use self::webview::{JsListener, Webview};
 pub use self::wire::validate_event_name;
 
 use crate::backend::{Backend, WindowEnds};

@@ -22,15 +22,18 @@ fn fetch_error() -> SyncError {
     SyncError::GetSnapshot(PortError::new("down"))
 }
 
-fn core() -> SyncCore {
-    SyncCore::new(TOPIC, 3)
+fn core() -> Machine {
+    Machine::new(TOPIC, 3, None)
 }
 
 /// A core that is running with `local` applied and no fetch in flight.
-fn running_at(local: u64) -> SyncCore {
+fn running_at(local: u64) -> Machine {
     let mut c = core();
-    assert_eq!(c.start_requested(), StartDecision::Subscribe);
-    assert_eq!(c.subscribed(), Some(RequestDecision::StartFetch(1)));
+    assert_eq!(c.start_requested(), StartDecision::Subscribe(1));
+    assert_eq!(
+        c.subscribed(1),
+        Subscribed::Refresh(RequestDecision::StartFetch(1))
+    );
     c.begin_fetch();
     assert_eq!(c.snapshot_ready(rev(local)), ApplyDecision::Apply);
     c.applied(rev(local));
@@ -43,7 +46,7 @@ fn running_at(local: u64) -> SyncCore {
 
 /// Classifies `payload` and, for a candidate, requests the refresh the way
 /// the driver does.
-fn deliver(c: &mut SyncCore, payload: &Value) -> Option<RequestDecision> {
+fn deliver(c: &mut Machine, payload: &Value) -> Option<RequestDecision> {
     match c.classify(payload) {
         EventVerdict::Candidate(e) => {
             let revision = e.revision;
@@ -60,16 +63,18 @@ fn deliver(c: &mut SyncCore, payload: &Value) -> Option<RequestDecision> {
 fn start_moves_through_the_lifecycle() {
     let mut c = core();
     assert_eq!(c.lifecycle(), Lifecycle::Idle);
-    assert_eq!(c.start_requested(), StartDecision::Subscribe);
+    assert_eq!(c.start_requested(), StartDecision::Subscribe(1));
     assert_eq!(c.lifecycle(), Lifecycle::Starting);
-    assert_eq!(c.start_requested(), StartDecision::AwaitOngoing);
+    assert_eq!(c.start_requested(), StartDecision::AwaitOngoing(1));
     let mut c = running_at(4);
     assert_eq!(c.start_requested(), StartDecision::AlreadyRunning);
     assert!(c.stop());
-    assert_eq!(
-        c.start_requested(),
-        StartDecision::Reject(SyncError::Stopped)
-    );
+    let StartDecision::Reject(failure) = c.start_requested() else {
+        panic!("a start after stop is rejected");
+    };
+    assert_eq!(failure.error, SyncError::Stopped);
+    assert_eq!(failure.report.phase, crate::error::Phase::Start);
+    assert_eq!(failure.report.local_revision, Some(rev(4)));
     assert_eq!(c.lifecycle(), Lifecycle::Stopped);
 }
 
@@ -77,11 +82,14 @@ fn start_moves_through_the_lifecycle() {
 fn subscribed_requests_the_initial_refresh() {
     let mut c = core();
     c.start_requested();
-    assert_eq!(c.subscribed(), Some(RequestDecision::StartFetch(1)));
+    assert_eq!(
+        c.subscribed(1),
+        Subscribed::Refresh(RequestDecision::StartFetch(1))
+    );
     assert!(c.is_fetching());
-    // Not starting: nothing to do.
+    // Not starting: the subscription is dropped.
     let mut idle = core();
-    assert_eq!(idle.subscribed(), None);
+    assert_eq!(idle.subscribed(1), Subscribed::Unsubscribe);
 }
 
 #[test]
@@ -89,20 +97,28 @@ fn stop_while_subscribing_makes_subscribed_refuse() {
     let mut c = core();
     c.start_requested();
     assert!(c.stop());
-    assert_eq!(c.subscribed(), None);
+    assert_eq!(c.subscribed(1), Subscribed::Unsubscribe);
     assert!(!c.is_fetching(), "no initial fetch after stop");
+    assert_eq!(c.start_result(1), Some(Err(SyncError::StoppedDuringStart)));
 }
 
 #[test]
 fn a_failed_subscribe_goes_back_to_idle() {
     let mut c = core();
     c.start_requested();
-    c.subscribe_failed();
+    let failure = c.subscribe_failed(1, PortError::new("no listener"));
+    assert_eq!(
+        failure.error,
+        SyncError::Subscribe(PortError::new("no listener"))
+    );
+    assert_eq!(failure.report.phase, crate::error::Phase::Subscribe);
+    assert_eq!(c.start_result(1), Some(Err(failure.error)));
     assert_eq!(c.lifecycle(), Lifecycle::Idle);
-    assert_eq!(c.start_requested(), StartDecision::Subscribe);
+    assert_eq!(c.start_requested(), StartDecision::Subscribe(2));
+    assert_eq!(c.start_result(2), None, "attempt 2 has no outcome yet");
     // After stop it stays stopped.
     c.stop();
-    c.subscribe_failed();
+    c.subscribe_failed(2, PortError::new("late"));
     assert_eq!(c.lifecycle(), Lifecycle::Stopped);
 }
 
@@ -120,7 +136,10 @@ fn stop_is_idempotent() {
 fn a_failed_initial_refresh_rolls_back_and_answers_queued_requests() {
     let mut c = core();
     c.start_requested();
-    assert_eq!(c.subscribed(), Some(RequestDecision::StartFetch(1)));
+    assert_eq!(
+        c.subscribed(1),
+        Subscribed::Refresh(RequestDecision::StartFetch(1))
+    );
     c.begin_fetch();
     assert_eq!(deliver(&mut c, &ev(5)), Some(RequestDecision::Coalesced(2)));
     assert_eq!(
@@ -129,7 +148,12 @@ fn a_failed_initial_refresh_rolls_back_and_answers_queued_requests() {
     );
     let end = c.finish_fetch(Err(fetch_error()));
     assert_eq!(end.start_outcome, Some(Err(fetch_error())));
+    assert!(
+        end.unsubscribe,
+        "a failed start rolls back its subscription"
+    );
     assert_eq!(end.completed, 3, "queued requests share the failure");
+    assert_eq!(c.refresh_result(3), Some(Err(fetch_error())));
     assert!(!end.again, "queued work is dropped");
     assert!(!c.is_fetching());
     assert_eq!(c.lifecycle(), Lifecycle::Idle);
@@ -138,7 +162,7 @@ fn a_failed_initial_refresh_rolls_back_and_answers_queued_requests() {
         c.classify(&ev(6)),
         EventVerdict::Ignored(IgnoreReason::NotListening)
     );
-    assert_eq!(c.start_requested(), StartDecision::Subscribe);
+    assert_eq!(c.start_requested(), StartDecision::Subscribe(2));
 }
 
 #[test]
@@ -150,11 +174,20 @@ fn the_initial_refresh_can_ride_on_a_fetch_in_flight() {
     );
     c.begin_fetch();
     c.start_requested();
-    assert_eq!(c.subscribed(), Some(RequestDecision::Coalesced(2)));
+    assert_eq!(
+        c.subscribed(1),
+        Subscribed::Refresh(RequestDecision::Coalesced(2))
+    );
     assert_eq!(c.snapshot_ready(rev(1)), ApplyDecision::Apply);
     c.applied(rev(1));
     let end = c.finish_fetch(Ok(()));
     assert_eq!(end.start_outcome, None, "that fetch began before the start");
+    assert_eq!(c.refresh_result(1), Some(Ok(())));
+    assert_eq!(
+        c.refresh_result(2),
+        None,
+        "the start's refresh is still due"
+    );
     assert!(end.again);
     c.begin_fetch();
     assert_eq!(c.snapshot_ready(rev(1)), ApplyDecision::Stale);
@@ -167,12 +200,13 @@ fn the_initial_refresh_can_ride_on_a_fetch_in_flight() {
 fn stop_during_the_initial_refresh_fails_the_start() {
     let mut c = core();
     c.start_requested();
-    c.subscribed();
+    c.subscribed(1);
     c.begin_fetch();
     c.stop();
     assert_eq!(c.snapshot_ready(rev(1)), ApplyDecision::Discard);
     let end = c.finish_fetch(Ok(()));
     assert_eq!(end.start_outcome, Some(Err(SyncError::StoppedDuringStart)));
+    assert!(!end.unsubscribe, "stop already unsubscribed");
     assert!(!end.again);
     assert_eq!(c.lifecycle(), Lifecycle::Stopped);
 }
@@ -218,14 +252,22 @@ fn garbage_is_invalid_and_counted() {
         json!({"topic": TOPIC}),
     ];
     for payload in &garbage {
-        assert!(
-            matches!(c.classify(payload), EventVerdict::Invalid(_)),
-            "{payload}"
+        let EventVerdict::Invalid(report) = c.classify(payload) else {
+            panic!("{payload} is invalid");
+        };
+        assert_eq!(report.phase, crate::error::Phase::Protocol);
+        assert_eq!(
+            report.source_event.as_ref(),
+            Some(payload),
+            "the payload goes with it"
         );
+        assert_eq!(report.local_revision, Some(rev(0)));
     }
     assert_eq!(c.metrics().protocol_errors, garbage.len() as u64);
     assert!(!c.is_fetching());
-    c.snapshot_invalid();
+    let protocol = crate::protocol::EventRef::from_json(&json!(1)).expect_err("not an object");
+    let failure = c.snapshot_invalid(protocol, Some(rev(3)));
+    assert_eq!(failure.report.snapshot_revision, Some(rev(3)));
     assert_eq!(c.metrics().protocol_errors, garbage.len() as u64 + 1);
 }
 
@@ -278,7 +320,7 @@ fn the_first_snapshot_applies_even_at_zero_then_only_newer_ones() {
     let mut c = core();
     assert_eq!(c.snapshot_ready(rev(0)), ApplyDecision::Apply);
     c.applied(rev(0));
-    assert!(c.applied_any());
+    assert!(c.applied_any);
     assert_eq!(c.snapshot_ready(rev(0)), ApplyDecision::Stale);
     assert_eq!(c.snapshot_ready(rev(1)), ApplyDecision::Apply);
     c.applied(rev(3));
@@ -450,9 +492,9 @@ fn failed_fetches_are_not_refetched() {
 
 #[test]
 fn zero_refetches_turns_it_off() {
-    let mut c = SyncCore::new(TOPIC, 0);
+    let mut c = Machine::new(TOPIC, 0, None);
     c.start_requested();
-    c.subscribed();
+    c.subscribed(1);
     c.begin_fetch();
     c.note_announced(rev(9));
     c.snapshot_ready(rev(1));
@@ -528,10 +570,12 @@ enum Fetch {
 /// What the rules allow, kept independently of the core, plus the core.
 #[derive(Clone)]
 struct Model {
-    core: SyncCore,
+    core: Machine,
     max_stale: u32,
     now: u64,
     life: Lifecycle,
+    /// The latest start attempt.
+    attempt: u64,
     subscribing: bool,
     initial: Option<u64>,
     fetch: Fetch,
@@ -558,10 +602,11 @@ macro_rules! ensure {
 impl Model {
     fn new(max_stale: u32) -> Self {
         Self {
-            core: SyncCore::new(TOPIC, max_stale),
+            core: Machine::new(TOPIC, max_stale, None),
             max_stale,
             now: 0,
             life: Lifecycle::Idle,
+            attempt: 0,
             subscribing: false,
             initial: None,
             fetch: Fetch::Off,
@@ -619,14 +664,16 @@ impl Model {
         match input {
             Input::Start => {
                 let decision = self.core.start_requested();
-                let expected = match self.life {
-                    Lifecycle::Idle => StartDecision::Subscribe,
-                    Lifecycle::Starting => StartDecision::AwaitOngoing,
-                    Lifecycle::Running => StartDecision::AlreadyRunning,
-                    Lifecycle::Stopped => StartDecision::Reject(SyncError::Stopped),
+                let ok = match (self.life, &decision) {
+                    (Lifecycle::Idle, StartDecision::Subscribe(a)) => *a == self.attempt + 1,
+                    (Lifecycle::Starting, StartDecision::AwaitOngoing(a)) => *a == self.attempt,
+                    (Lifecycle::Running, StartDecision::AlreadyRunning) => true,
+                    (Lifecycle::Stopped, StartDecision::Reject(f)) => f.error == SyncError::Stopped,
+                    _ => false,
                 };
-                ensure!(decision == expected, "start: {decision:?} != {expected:?}");
-                if decision == StartDecision::Subscribe {
+                ensure!(ok, "start in {:?}: {decision:?}", self.life);
+                if let StartDecision::Subscribe(a) = decision {
+                    self.attempt = a;
                     self.life = Lifecycle::Starting;
                     self.subscribing = true;
                 }
@@ -636,11 +683,14 @@ impl Model {
                     return Ok(false);
                 }
                 self.subscribing = false;
-                let decision = self.core.subscribed();
+                let decision = self.core.subscribed(self.attempt);
                 if self.life == Lifecycle::Stopped {
-                    ensure!(decision.is_none(), "subscribed after stop: {decision:?}");
+                    ensure!(
+                        decision == Subscribed::Unsubscribe,
+                        "subscribed after stop: {decision:?}"
+                    );
                 } else {
-                    let Some(decision) = decision else {
+                    let Subscribed::Refresh(decision) = decision else {
                         return Err("subscribed refused while starting".into());
                     };
                     self.initial = self.request(decision)?;
@@ -651,7 +701,8 @@ impl Model {
                     return Ok(false);
                 }
                 self.subscribing = false;
-                self.core.subscribe_failed();
+                self.core
+                    .subscribe_failed(self.attempt, PortError::new("down"));
                 if self.life == Lifecycle::Starting {
                     self.life = Lifecycle::Idle;
                 }
@@ -862,7 +913,7 @@ impl Model {
             self.fetch
         );
         ensure!(c.local_revision() == rev(self.local()), "local revision");
-        ensure!(c.applied_any() == self.local.is_some(), "applied_any");
+        ensure!(c.applied_any == self.local.is_some(), "applied_any");
         let m = c.metrics();
         let lag = self.announced.map_or(0, |a| a.saturating_sub(self.local()));
         let expected = (self.begun, self.applies, self.coalesced, lag);
@@ -1017,7 +1068,10 @@ fn a_start_queued_behind_a_fetch_is_answered_when_stop_drops_its_follow_up() {
     );
     c.begin_fetch();
     c.start_requested();
-    assert_eq!(c.subscribed(), Some(RequestDecision::Coalesced(2)));
+    assert_eq!(
+        c.subscribed(1),
+        Subscribed::Refresh(RequestDecision::Coalesced(2))
+    );
     assert!(c.stop());
     let end = c.finish_fetch(Ok(()));
     assert!(!end.again);

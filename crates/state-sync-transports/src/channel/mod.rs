@@ -93,21 +93,23 @@
 //! ```
 
 use std::fmt;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use serde_json::Value;
-use state_sync::ports::panic_message;
 use state_sync::{
     BoxFuture, InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider,
     Subscription,
 };
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::{Backend, WindowEnds};
 use crate::snapshot::{HandlerSlot, SnapshotHandler};
+
+mod subscriber;
+
+use self::subscriber::{Shared, TaskGuard, Work, deliver};
 
 /// The default number of payloads a subscriber's buffer holds.
 pub const DEFAULT_EVENT_CAPACITY: usize = 64;
@@ -155,49 +157,9 @@ struct Inner {
     work: Arc<Work>,
 }
 
-/// What [`Backend::settle`] waits for.
-#[derive(Default)]
-struct Work {
-    /// Subscriber tasks still running.
-    tasks: AtomicUsize,
-    /// Payloads queued (or kept while lagging) and neither delivered nor
-    /// dropped yet.
-    payloads: AtomicUsize,
-    changed: Notify,
-}
-
-impl Work {
-    fn add_payload(&self) {
-        self.payloads.fetch_add(1, Ordering::AcqRel);
-    }
-
-    fn payload_done(&self) {
-        if self.payloads.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.changed.notify_waiters();
-        }
-    }
-}
-
 struct Request {
     topic: String,
     reply: oneshot::Sender<Result<Value, PortError>>,
-}
-
-/// One subscriber, shared by the bus, its task and its subscription.
-struct Shared {
-    id: u64,
-    topic: String,
-    closed: AtomicBool,
-    queue: Mutex<Queue>,
-}
-
-struct Queue {
-    /// `None` once unsubscribed.
-    tx: Option<mpsc::Sender<Value>>,
-    /// The buffer overflowed and its task has not caught up yet.
-    lagging: bool,
-    /// The newest payload for this subscriber's topic seen while lagging.
-    newest: Option<Value>,
 }
 
 impl Default for Bus {
@@ -288,16 +250,8 @@ impl Bus {
 
     fn subscribe_now(&self, topic: &str, handler: InvalidationHandler) -> Subscription {
         let (tx, rx) = mpsc::channel(self.inner.config.event_capacity);
-        let shared = Arc::new(Shared {
-            id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
-            topic: topic.to_owned(),
-            closed: AtomicBool::new(false),
-            queue: Mutex::new(Queue {
-                tx: Some(tx),
-                lagging: false,
-                newest: None,
-            }),
-        });
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(Shared::new(id, topic, tx));
         self.inner.subscribers.lock().push(shared.clone());
         let work = self.inner.work.clone();
         work.tasks.fetch_add(1, Ordering::AcqRel);
@@ -364,126 +318,6 @@ impl fmt::Debug for Bus {
             .field("serving", &self.inner.handler.get().is_some())
             .finish()
     }
-}
-
-impl Shared {
-    /// Queues `payload`; returns whether it found the buffer full.
-    fn offer(&self, payload: &Value, work: &Work) -> bool {
-        let mut queue = self.queue.lock();
-        let Some(tx) = &queue.tx else {
-            return false;
-        };
-        if !queue.lagging {
-            match tx.try_send(payload.clone()) {
-                Ok(()) => {
-                    work.add_payload();
-                    return false;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return false,
-                Err(mpsc::error::TrySendError::Full(_)) => queue.lagging = true,
-            }
-        }
-        if payload.get("topic").and_then(Value::as_str) == Some(self.topic.as_str())
-            && queue.newest.replace(payload.clone()).is_none()
-        {
-            work.add_payload();
-        }
-        true
-    }
-
-    fn close(&self, work: &Work) {
-        self.closed.store(true, Ordering::Release);
-        let mut queue = self.queue.lock();
-        queue.tx = None;
-        if queue.newest.take().is_some() {
-            work.payload_done();
-        }
-    }
-
-    fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    /// Called by the task when its receiver is empty: ends a lag and hands
-    /// back the payload kept during it. `Some(None)` means the lag ended with
-    /// nothing to deliver; `None` means there was no lag (or the queue has
-    /// filled again meanwhile).
-    fn end_lag(&self, rx: &mpsc::Receiver<Value>) -> Option<Option<Value>> {
-        let mut queue = self.queue.lock();
-        // Sends happen under this lock, so `is_empty` cannot change here.
-        if queue.lagging && rx.is_empty() {
-            queue.lagging = false;
-            Some(queue.newest.take())
-        } else {
-            None
-        }
-    }
-}
-
-/// Ends a subscriber task's share of the [`Work`], however the task ends:
-/// payloads still in its buffer are dropped, then the task stops counting.
-struct TaskGuard(Arc<Work>);
-
-impl TaskGuard {
-    /// Drops what is left in `rx` (the subscription ended).
-    fn discard(&self, rx: &mut mpsc::Receiver<Value>) {
-        while rx.try_recv().is_ok() {
-            self.0.payload_done();
-        }
-    }
-}
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        self.0.tasks.fetch_sub(1, Ordering::AcqRel);
-        self.0.changed.notify_waiters();
-    }
-}
-
-/// A subscriber's task: delivers queued payloads in order, then the payload
-/// kept during a lag.
-async fn deliver(
-    shared: Arc<Shared>,
-    mut rx: mpsc::Receiver<Value>,
-    handler: InvalidationHandler,
-    guard: TaskGuard,
-) {
-    // Each payload taken from the buffer (or the lag slot) is counted done
-    // once its handler has returned, or when it is dropped unsent.
-    let call = |payload: Value| {
-        let open = !shared.is_closed();
-        if open && let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(&payload)))
-        {
-            tracing::error!(
-                "state-sync-transports: invalidation handler panicked: {}",
-                panic_message(panic.as_ref())
-            );
-        }
-        guard.0.payload_done();
-        open
-    };
-    loop {
-        if shared.is_closed() {
-            break;
-        }
-        if let Some(kept) = shared.end_lag(&rx) {
-            if let Some(payload) = kept
-                && !call(payload)
-            {
-                break;
-            }
-            continue;
-        }
-        match rx.recv().await {
-            Some(payload) => {
-                if !call(payload) {
-                    break;
-                }
-            }
-            None => break,
-        }
-    }
-    guard.discard(&mut rx);
 }
 
 /// A window end of a channel [`Bus`] for one topic.

@@ -1,0 +1,186 @@
+//! One subscriber of a channel bus: its bounded buffer and lag slot, the
+//! task that delivers from them, and the count of work in flight that
+//! [`Backend::settle`](crate::Backend::settle) waits for.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use state_sync::InvalidationHandler;
+use state_sync::ports::panic_message;
+use tokio::sync::{Notify, mpsc};
+
+/// What [`Backend::settle`] waits for.
+#[derive(Default)]
+pub(super) struct Work {
+    /// Subscriber tasks still running.
+    pub(super) tasks: AtomicUsize,
+    /// Payloads queued (or kept while lagging) and neither delivered nor
+    /// dropped yet.
+    pub(super) payloads: AtomicUsize,
+    pub(super) changed: Notify,
+}
+
+impl Work {
+    pub(super) fn add_payload(&self) {
+        self.payloads.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(super) fn payload_done(&self) {
+        if self.payloads.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.changed.notify_waiters();
+        }
+    }
+}
+
+/// One subscriber, shared by the bus, its task and its subscription.
+pub(super) struct Shared {
+    pub(super) id: u64,
+    topic: String,
+    closed: AtomicBool,
+    queue: Mutex<Queue>,
+}
+
+struct Queue {
+    /// `None` once unsubscribed.
+    tx: Option<mpsc::Sender<Value>>,
+    /// The buffer overflowed and its task has not caught up yet.
+    lagging: bool,
+    /// The newest payload for this subscriber's topic seen while lagging.
+    newest: Option<Value>,
+}
+
+impl Shared {
+    pub(super) fn new(id: u64, topic: &str, tx: mpsc::Sender<Value>) -> Self {
+        Self {
+            id,
+            topic: topic.to_owned(),
+            closed: AtomicBool::new(false),
+            queue: Mutex::new(Queue {
+                tx: Some(tx),
+                lagging: false,
+                newest: None,
+            }),
+        }
+    }
+
+    /// Queues `payload`; returns whether it found the buffer full.
+    pub(super) fn offer(&self, payload: &Value, work: &Work) -> bool {
+        let mut queue = self.queue.lock();
+        let Some(tx) = &queue.tx else {
+            return false;
+        };
+        if !queue.lagging {
+            match tx.try_send(payload.clone()) {
+                Ok(()) => {
+                    work.add_payload();
+                    return false;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Full(_)) => queue.lagging = true,
+            }
+        }
+        if payload.get("topic").and_then(Value::as_str) == Some(self.topic.as_str())
+            && queue.newest.replace(payload.clone()).is_none()
+        {
+            work.add_payload();
+        }
+        true
+    }
+
+    pub(super) fn close(&self, work: &Work) {
+        self.closed.store(true, Ordering::Release);
+        let mut queue = self.queue.lock();
+        queue.tx = None;
+        if queue.newest.take().is_some() {
+            work.payload_done();
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Called by the task when its receiver is empty: ends a lag and hands
+    /// back the payload kept during it. `Some(None)` means the lag ended with
+    /// nothing to deliver; `None` means there was no lag (or the queue has
+    /// filled again meanwhile).
+    fn end_lag(&self, rx: &mpsc::Receiver<Value>) -> Option<Option<Value>> {
+        let mut queue = self.queue.lock();
+        // Sends happen under this lock, so `is_empty` cannot change here.
+        if queue.lagging && rx.is_empty() {
+            queue.lagging = false;
+            Some(queue.newest.take())
+        } else {
+            None
+        }
+    }
+}
+
+/// Ends a subscriber task's share of the [`Work`], however the task ends:
+/// payloads still in its buffer are dropped, then the task stops counting.
+pub(super) struct TaskGuard(pub(super) Arc<Work>);
+
+impl TaskGuard {
+    /// Drops what is left in `rx` (the subscription ended).
+    fn discard(&self, rx: &mut mpsc::Receiver<Value>) {
+        while rx.try_recv().is_ok() {
+            self.0.payload_done();
+        }
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.tasks.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_waiters();
+    }
+}
+
+/// A subscriber's task: delivers queued payloads in order, then the payload
+/// kept during a lag.
+pub(super) async fn deliver(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Value>,
+    handler: InvalidationHandler,
+    guard: TaskGuard,
+) {
+    // Each payload taken from the buffer (or the lag slot) is counted done
+    // once its handler has returned, or when it is dropped unsent.
+    let call = |payload: Value| {
+        let open = !shared.is_closed();
+        if open && let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(&payload)))
+        {
+            tracing::error!(
+                "state-sync-transports: invalidation handler panicked: {}",
+                panic_message(panic.as_ref())
+            );
+        }
+        guard.0.payload_done();
+        open
+    };
+    loop {
+        if shared.is_closed() {
+            break;
+        }
+        if let Some(kept) = shared.end_lag(&rx) {
+            if let Some(payload) = kept
+                && !call(payload)
+            {
+                break;
+            }
+            continue;
+        }
+        match rx.recv().await {
+            Some(payload) => {
+                if !call(payload) {
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    guard.discard(&mut rx);
+}

@@ -1,0 +1,484 @@
+//! The sans-IO state machine: every decision of the engine, with no I/O,
+//! no clock and no runtime.
+//!
+//! Inputs go in as method calls (start requested, subscribed, an
+//! invalidation and the time it arrived, a timer at `now`, a snapshot, a
+//! failure, applied, stop) and decisions come out as return values:
+//! subscribe, unsubscribe, fetch, apply or skip, arm a timer at `t`, and
+//! every error report with its context. The async driver in
+//! [`crate::engine`] only carries them out, and asks the machine when a
+//! waiting `start` or `refresh` is answered. Because nothing here awaits,
+//! the rules are tested exhaustively and fast.
+//!
+//! The rules it holds (clause ids from `docs/lifecycle.md`):
+//!
+//! * start subscribes first, then refreshes (LIFE-1), and a failed start
+//!   unsubscribes and resets (LIFE-4);
+//! * while a fetch is in flight, further requests queue at most one
+//!   follow-up (CO-1), answered by a fetch that begins after them (CO-2);
+//! * a snapshot applies only when newer than the local revision, the first
+//!   one always (GATE-1);
+//! * events for other topics, or not newer than the local revision, are
+//!   ignored (GATE-2, GATE-3);
+//! * after stop nothing is applied and no request starts a fetch (STOP-1);
+//! * a snapshot older than an announced revision triggers a bounded refetch
+//!   (GATE-5);
+//! * event-triggered refreshes are debounced or throttled (THR-1, THR-2).
+
+mod decisions;
+mod reports;
+mod status;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::error::{Phase, PortError, SyncError};
+use crate::protocol::{EventRef, ProtocolError};
+use crate::revision::Revision;
+use crate::throttle::{Throttle, ThrottleState};
+
+pub(crate) use self::decisions::{
+    ApplyDecision, CycleEnd, EventVerdict, Failure, Fetched, IgnoreReason, Origin, RequestDecision,
+    StartDecision, Subscribed, Wake,
+};
+pub use self::status::{Lifecycle, Metrics};
+
+/// The engine's decision state for one window and one topic.
+#[derive(Debug, Clone)]
+pub(crate) struct Machine {
+    topic: String,
+    lifecycle: Lifecycle,
+    local: Revision,
+    applied_any: bool,
+    announced: Option<Revision>,
+    /// A fetch loop is running (the one record of it).
+    fetching: bool,
+    follow_up: bool,
+    /// Tickets issued to refresh requests.
+    requested: u64,
+    /// The ticket the fetch in flight covers.
+    covers: u64,
+    /// Requests with a ticket up to this one are answered...
+    completed: u64,
+    /// ...with this outcome (that of the latest cycle).
+    last: Option<Result<(), SyncError>>,
+    /// Numbers the attempts to start, so a waiter never takes the outcome
+    /// of an earlier, failed attempt for its own.
+    start_attempt: u64,
+    /// The ticket of the running start's initial refresh.
+    initial_ticket: Option<u64>,
+    /// The outcome of the latest start attempt, once known.
+    start_outcome: Option<(u64, Result<(), SyncError>)>,
+    stale_refetches: u32,
+    max_stale_refetches: u32,
+    throttle: Option<ThrottleState>,
+    /// When the armed timer fires, if one is armed.
+    timer_at: Option<Instant>,
+    metrics: Metrics,
+}
+
+impl Machine {
+    /// A machine for `topic`. After a snapshot older than an announced
+    /// revision it fetches again at most `max_stale_refetches` times in a
+    /// row; event-triggered refreshes follow `throttle`.
+    pub(crate) fn new(
+        topic: impl Into<String>,
+        max_stale_refetches: u32,
+        throttle: Option<Throttle>,
+    ) -> Self {
+        Self {
+            topic: topic.into(),
+            lifecycle: Lifecycle::Idle,
+            local: Revision::ZERO,
+            applied_any: false,
+            announced: None,
+            fetching: false,
+            follow_up: false,
+            requested: 0,
+            covers: 0,
+            completed: 0,
+            last: None,
+            start_attempt: 0,
+            initial_ticket: None,
+            start_outcome: None,
+            stale_refetches: 0,
+            max_stale_refetches,
+            throttle: throttle.map(ThrottleState::new),
+            timer_at: None,
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// The topic.
+    pub(crate) fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The lifecycle state.
+    pub(crate) fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle
+    }
+
+    /// The last applied revision (`0` before the first apply).
+    pub(crate) fn local_revision(&self) -> Revision {
+        self.local
+    }
+
+    /// The highest revision announced by an accepted event.
+    #[cfg(test)]
+    pub(crate) fn announced(&self) -> Option<Revision> {
+        self.announced
+    }
+
+    /// Whether a fetch cycle is running.
+    pub(crate) fn is_fetching(&self) -> bool {
+        self.fetching
+    }
+
+    /// The counters, with `lag` computed now.
+    pub(crate) fn metrics(&self) -> Metrics {
+        let mut m = self.metrics;
+        m.lag = self
+            .announced
+            .map_or(0, |a| a.get().saturating_sub(self.local.get()));
+        m
+    }
+
+    // ----------------------------------------------------------- lifecycle
+
+    /// `start` was called.
+    pub(crate) fn start_requested(&mut self) -> StartDecision {
+        match self.lifecycle {
+            Lifecycle::Idle => {
+                self.lifecycle = Lifecycle::Starting;
+                self.start_attempt += 1;
+                StartDecision::Subscribe(self.start_attempt)
+            }
+            Lifecycle::Starting => StartDecision::AwaitOngoing(self.start_attempt),
+            Lifecycle::Running => StartDecision::AlreadyRunning,
+            Lifecycle::Stopped => {
+                StartDecision::Reject(Box::new(self.failure(Phase::Start, SyncError::Stopped)))
+            }
+        }
+    }
+
+    /// The subscription of start attempt `attempt` is active.
+    pub(crate) fn subscribed(&mut self, attempt: u64) -> Subscribed {
+        if self.lifecycle != Lifecycle::Starting || attempt != self.start_attempt {
+            self.answer_start(attempt, Err(SyncError::StoppedDuringStart));
+            return Subscribed::Unsubscribe;
+        }
+        let decision = self.request_refresh(Origin::Initial);
+        match decision {
+            RequestDecision::StartFetch(t) | RequestDecision::Coalesced(t) => {
+                self.initial_ticket = Some(t);
+                Subscribed::Refresh(decision)
+            }
+            RequestDecision::Stopped => Subscribed::Unsubscribe,
+        }
+    }
+
+    /// Subscribing failed: back to idle so a later `start` can try again.
+    pub(crate) fn subscribe_failed(&mut self, attempt: u64, error: PortError) -> Failure {
+        let error = SyncError::Subscribe(error);
+        self.reset_start(attempt, Err(error.clone()));
+        self.failure(Phase::Subscribe, error)
+    }
+
+    /// The `start` call of `attempt` was dropped while it was subscribing:
+    /// back to idle, as if subscribing had failed, so that later starts do
+    /// not wait for an outcome that never comes.
+    pub(crate) fn start_cancelled(&mut self, attempt: u64) {
+        self.reset_start(
+            attempt,
+            Err(SyncError::Abandoned("start cancelled while subscribing")),
+        );
+    }
+
+    fn reset_start(&mut self, attempt: u64, outcome: Result<(), SyncError>) {
+        if self.lifecycle == Lifecycle::Starting && attempt == self.start_attempt {
+            self.lifecycle = Lifecycle::Idle;
+        }
+        self.answer_start(attempt, outcome);
+    }
+
+    fn answer_start(&mut self, attempt: u64, outcome: Result<(), SyncError>) {
+        self.start_outcome = Some((attempt, outcome));
+    }
+
+    /// The outcome of start attempt `attempt`, once known.
+    pub(crate) fn start_result(&self, attempt: u64) -> Option<Result<(), SyncError>> {
+        match &self.start_outcome {
+            Some((a, outcome)) if *a == attempt => Some(outcome.clone()),
+            _ => None,
+        }
+    }
+
+    /// `stop` was called. Returns `true` the first time (the driver then
+    /// unsubscribes and cancels the timer and any fetch in flight).
+    pub(crate) fn stop(&mut self) -> bool {
+        if self.lifecycle == Lifecycle::Stopped {
+            return false;
+        }
+        self.lifecycle = Lifecycle::Stopped;
+        self.follow_up = false;
+        self.timer_at = None;
+        true
+    }
+
+    // --------------------------------------------------------------- events
+
+    /// Classifies a raw invalidation payload.
+    pub(crate) fn classify<'a>(&mut self, payload: &'a Value) -> EventVerdict<'a> {
+        if !matches!(self.lifecycle, Lifecycle::Starting | Lifecycle::Running) {
+            return EventVerdict::Ignored(IgnoreReason::NotListening);
+        }
+        let event = match EventRef::from_json(payload) {
+            Ok(event) => event,
+            Err(error) => {
+                self.metrics.protocol_errors += 1;
+                return EventVerdict::Invalid(Box::new(self.invalid_event(error, payload)));
+            }
+        };
+        if event.topic != self.topic {
+            return EventVerdict::Ignored(IgnoreReason::OtherTopic);
+        }
+        // Before the first apply the local revision is 0, so an event at 0
+        // announces nothing new either.
+        if event.revision <= self.local {
+            return EventVerdict::Ignored(IgnoreReason::NotNewer);
+        }
+        EventVerdict::Candidate(event)
+    }
+
+    /// A candidate event passed the filter: request its refresh, now or
+    /// when the throttle allows. `now` is read only when throttled.
+    pub(crate) fn accept(&mut self, revision: Revision, now: impl FnOnce() -> Instant) -> Wake {
+        let Some(throttle) = self.throttle.as_mut() else {
+            let decision = self.request_refresh(Origin::Event(revision));
+            return Wake {
+                fetch: decision.starts_fetch(),
+                timer: None,
+            };
+        };
+        let step = throttle.on_event(now());
+        // The announcement counts even when the refresh waits.
+        let fetch = if step.fire {
+            self.request_refresh(Origin::Event(revision)).starts_fetch()
+        } else {
+            self.note_announced(revision);
+            false
+        };
+        Wake {
+            fetch,
+            timer: step.timer.and_then(|at| self.arm(at)),
+        }
+    }
+
+    /// The armed timer fired at `now`.
+    pub(crate) fn timer_fired(&mut self, now: Instant) -> Wake {
+        let throttle = match self.throttle.as_mut() {
+            Some(t) if self.lifecycle != Lifecycle::Stopped => t,
+            _ => {
+                self.timer_at = None;
+                return Wake::default();
+            }
+        };
+        let step = throttle.on_timer(now);
+        self.timer_at = step.timer;
+        let fetch = step.fire && self.request_refresh(Origin::Timer).starts_fetch();
+        Wake {
+            fetch,
+            timer: step.timer,
+        }
+    }
+
+    /// A timer must fire at `at`: arm it unless the one armed fires no
+    /// later (it re-arms itself as needed).
+    fn arm(&mut self, at: Instant) -> Option<Instant> {
+        if self.lifecycle == Lifecycle::Stopped || self.timer_at.is_some_and(|t| t <= at) {
+            return None;
+        }
+        self.timer_at = Some(at);
+        Some(at)
+    }
+
+    /// Asks for a refresh.
+    pub(crate) fn request_refresh(&mut self, origin: Origin) -> RequestDecision {
+        if self.lifecycle == Lifecycle::Stopped {
+            return RequestDecision::Stopped;
+        }
+        if let Origin::Event(revision) = origin {
+            self.note_announced(revision);
+        }
+        self.requested += 1;
+        if self.fetching {
+            self.metrics.coalesced += 1;
+            self.follow_up = true;
+            RequestDecision::Coalesced(self.requested)
+        } else {
+            self.fetching = true;
+            RequestDecision::StartFetch(self.requested)
+        }
+    }
+
+    /// The answer to the refresh request with `ticket`, once it is answered
+    /// (stopped: at once, `Ok`).
+    pub(crate) fn refresh_result(&self, ticket: u64) -> Option<Result<(), SyncError>> {
+        if self.completed >= ticket {
+            Some(self.last.clone().unwrap_or(Ok(())))
+        } else if self.lifecycle == Lifecycle::Stopped && !self.fetching {
+            Some(Ok(()))
+        } else {
+            None
+        }
+    }
+
+    fn note_announced(&mut self, revision: Revision) {
+        if self.announced.is_none_or(|a| revision > a) {
+            self.announced = Some(revision);
+            self.stale_refetches = 0;
+        }
+    }
+
+    // --------------------------------------------------------- fetch cycle
+
+    /// A fetch is about to begin (each turn of the fetch loop).
+    pub(crate) fn begin_fetch(&mut self) {
+        self.covers = self.requested;
+        self.follow_up = false;
+        self.metrics.fetches += 1;
+    }
+
+    /// A snapshot payload failed validation: counted, and reported.
+    pub(crate) fn snapshot_invalid(
+        &mut self,
+        error: ProtocolError,
+        snapshot_revision: Option<Revision>,
+    ) -> Failure {
+        self.metrics.protocol_errors += 1;
+        let mut failure = self.failure(Phase::Protocol, SyncError::Protocol(error));
+        failure.report.snapshot_revision = snapshot_revision;
+        failure
+    }
+
+    /// A valid snapshot at `revision` arrived: apply, skip or discard.
+    pub(crate) fn snapshot_ready(&mut self, revision: Revision) -> ApplyDecision {
+        if self.lifecycle == Lifecycle::Stopped {
+            ApplyDecision::Discard
+        } else if self.applied_any && revision <= self.local {
+            self.metrics.stale_skips += 1;
+            ApplyDecision::Stale
+        } else {
+            ApplyDecision::Apply
+        }
+    }
+
+    /// The applier accepted the snapshot at `revision`.
+    pub(crate) fn applied(&mut self, revision: Revision) {
+        self.local = revision;
+        self.applied_any = true;
+        self.stale_refetches = 0;
+        self.metrics.applies += 1;
+    }
+
+    /// The fetch cycle ended with `outcome` (`Ok` for applied, stale or
+    /// discarded; the error otherwise). Answers the requests it covers,
+    /// decides whether to fetch again and whether a failed start rolls
+    /// back.
+    pub(crate) fn finish_fetch(&mut self, outcome: Result<(), SyncError>) -> CycleEnd {
+        let mut completed = self.covers;
+        let mut start_outcome = None;
+        let mut unsubscribe = false;
+        if self
+            .initial_ticket
+            .is_some_and(|initial| initial <= completed)
+        {
+            self.initial_ticket = None;
+            let result = match (&outcome, self.lifecycle) {
+                (_, Lifecycle::Stopped) => Err(SyncError::StoppedDuringStart),
+                (Err(e), _) => Err(e.clone()),
+                (Ok(()), _) => Ok(()),
+            };
+            match result {
+                Ok(()) => self.lifecycle = Lifecycle::Running,
+                Err(_) if self.lifecycle == Lifecycle::Starting => {
+                    // Roll back: unsubscribe; queued work is dropped and its
+                    // requests answered with this failure.
+                    self.lifecycle = Lifecycle::Idle;
+                    self.follow_up = false;
+                    completed = self.requested;
+                    unsubscribe = true;
+                }
+                Err(_) => {}
+            }
+            start_outcome = Some(result);
+        }
+        let again = if self.lifecycle == Lifecycle::Stopped {
+            false
+        } else if self.follow_up {
+            true
+        } else if outcome.is_ok() && self.behind_announced() {
+            if self.stale_refetches < self.max_stale_refetches {
+                self.stale_refetches += 1;
+                true
+            } else {
+                false
+            }
+        } else {
+            false
+        };
+        if !again {
+            self.fetching = false;
+            // A start whose initial refresh was queued behind this fetch (a
+            // `refresh` called before `start`) loses its follow-up to `stop`:
+            // answer it now, or it would wait forever.
+            if self.lifecycle == Lifecycle::Stopped && self.initial_ticket.take().is_some() {
+                start_outcome = Some(Err(SyncError::StoppedDuringStart));
+            }
+        }
+        if completed >= self.completed {
+            self.completed = completed;
+            self.last = Some(outcome);
+        }
+        if let Some(result) = &start_outcome {
+            self.answer_start(self.start_attempt, result.clone());
+        }
+        CycleEnd {
+            completed,
+            again,
+            start_outcome,
+            unsubscribe,
+        }
+    }
+
+    /// The fetch cycle in flight ended as `fetched`: records it, reports
+    /// its failure (if any), answers the requests it covers, and — when the
+    /// machine fetches again — begins the next fetch.
+    pub(crate) fn end_cycle(&mut self, fetched: Fetched) -> (CycleEnd, Option<Failure>) {
+        let failure = match fetched {
+            Fetched::Cancelled | Fetched::Skipped => None,
+            Fetched::Applied(revision) => {
+                self.applied(revision);
+                None
+            }
+            Fetched::Failed(port) => Some(self.fetch_failed(port)),
+            Fetched::Invalid(error, revision) => Some(self.snapshot_invalid(error, revision)),
+            Fetched::ApplyFailed(revision, port) => Some(self.apply_failed(revision, port)),
+        };
+        let outcome = failure.as_ref().map_or(Ok(()), |f| Err(f.error.clone()));
+        let end = self.finish_fetch(outcome);
+        if end.again {
+            self.begin_fetch();
+        }
+        (end, failure)
+    }
+
+    fn behind_announced(&self) -> bool {
+        self.announced
+            .is_some_and(|a| a > self.local || !self.applied_any)
+    }
+}
+
+#[cfg(test)]
+mod tests;
