@@ -139,6 +139,17 @@ impl<'a> Case<'a> {
                 );
                 self.backend_faults.fail_next(b.fail_next, b.error.clone());
             }
+            Step::Release(r) => {
+                for name in r.window.names() {
+                    match self.windows.get(name) {
+                        Some(w) => {
+                            let n = w.faults.release_fetches(r.fetches.map(|n| n.get()));
+                            self.trace.log(name, format!("release {n} held fetch(es)"));
+                        }
+                        None => self.fail(i, "release", format!("window {name:?} is not open")),
+                    }
+                }
+            }
             Step::Advance(a) => tokio::time::sleep(Duration::from_millis(a.ms)).await,
             Step::Stopped(w) => self.wait_stopped(i, w).await,
             Step::Settle(s) => {

@@ -148,6 +148,8 @@ fn notes(trace: &Trace, name: &str) -> Notes {
                 format!("hold back {} (reorder fault)", observe::describe(p))
             }
             Injected::FetchHangs => "fetch hangs (fault)".to_owned(),
+            Injected::FetchHeld => "fetch held until released (fault)".to_owned(),
+            Injected::FetchReleased => "held fetch released".to_owned(),
             Injected::FetchFails => "fetch fails (fault)".to_owned(),
             Injected::FetchReplaced => "fetch replaced by garbage (fault)".to_owned(),
             Injected::FetchStale => "fetch served stale (fault)".to_owned(),

@@ -74,6 +74,7 @@ pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -
             Step::Stopped(w) => must_be_open(&w.window, &open),
             Step::Stop(t) => must_be_open(&t.window, &open),
             Step::Faults(f) => must_be_open(&f.window, &open),
+            Step::Release(r) => must_be_open(&r.window, &open),
             Step::Close(t) => {
                 must_be_open(&t.window, &open);
                 for n in t.window.names() {
@@ -120,6 +121,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::Emit(_) => "emit",
         Step::Faults(_) => "faults",
         Step::Backend(_) => "backend",
+        Step::Release(_) => "release",
         Step::Advance(_) => "advance",
         Step::Settle(_) => "settle",
         Step::Stopped(_) => "stopped",

@@ -70,6 +70,10 @@ pub struct SnapshotFaults {
     /// Never answer the next N fetches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hang_next: Option<u32>,
+    /// Hold the next N fetches before they reach the transport, until a
+    /// `release` step lets them go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_next: Option<u32>,
     /// Delay every fetch by a random time in `[min, max]` ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<RangeMs>,

@@ -39,6 +39,8 @@ pub enum Step {
     /// Make the backend's snapshot source fail: the transport must carry
     /// the failure to the window as an error.
     Backend(BackendFaults),
+    /// Let fetches held by a `hold_next` fault go on, oldest first.
+    Release(Release),
     /// Advance virtual time.
     Advance(Advance),
     /// Let everything in flight finish: advance virtual time until quiet.
@@ -256,6 +258,19 @@ impl Emit {
         }
         payload
     }
+}
+
+/// `release`: let held fetches go on to the transport.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// The windows.
+    pub window: WindowSel,
+    /// How many of each window's held fetches, oldest first (default:
+    /// all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetches: Option<NonZeroU32>,
 }
 
 /// `advance`: move virtual time forward.

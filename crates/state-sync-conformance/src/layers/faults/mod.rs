@@ -40,6 +40,10 @@ pub(crate) enum Injected<'a> {
     EventHeld(&'a Value),
     /// A fetch will never answer.
     FetchHangs,
+    /// A fetch waits for a `release` step.
+    FetchHeld,
+    /// A held fetch was released.
+    FetchReleased,
     /// A fetch failed.
     FetchFails,
     /// A fetch was answered with this payload instead.
@@ -201,6 +205,14 @@ impl SnapshotProvider for FaultyProvider {
             if plan.hang {
                 notes(Injected::FetchHangs);
                 return futures::future::pending().await;
+            }
+            if let Some(held) = plan.hold {
+                notes(Injected::FetchHeld);
+                // Released, or never: the fetch stays pending until cancelled.
+                if held.await.is_err() {
+                    return futures::future::pending().await;
+                }
+                notes(Injected::FetchReleased);
             }
             let result = self.inner.get_snapshot().await;
             if let Some(delay) = plan.delay {

@@ -1,10 +1,12 @@
 //! The fault settings of one window and the seeded decisions they give:
 //! what happens to the next event, fetch, apply or subscribe.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::Value;
+use tokio::sync::oneshot;
 
 use crate::spec::{ApplyFaults, Faults, Probability, RangeMs, SnapshotFaults};
 
@@ -27,6 +29,8 @@ struct Settings {
     apply: ApplyFaults,
     /// The event held back by a reorder, until the next one passes.
     held: Option<Value>,
+    /// Fetches held by `hold_next`, oldest first, until released.
+    held_fetches: VecDeque<oneshot::Sender<()>>,
 }
 
 /// What to do with one incoming event.
@@ -42,6 +46,8 @@ pub(crate) struct EventPlan {
 #[derive(Debug, Default)]
 pub(crate) struct FetchPlan {
     pub(crate) hang: bool,
+    /// Wait for a `release` first.
+    pub(crate) hold: Option<oneshot::Receiver<()>>,
     pub(crate) fail: bool,
     pub(crate) stale: bool,
     pub(crate) replace: Option<Value>,
@@ -70,6 +76,7 @@ impl FaultState {
                 snapshot: SnapshotFaults::default(),
                 apply: ApplyFaults::default(),
                 held: None,
+                held_fetches: VecDeque::new(),
             }),
         }
     }
@@ -102,6 +109,7 @@ impl FaultState {
             replace(&mut into.fail, snap.fail);
             replace(&mut into.fail_next, snap.fail_next);
             replace(&mut into.hang_next, snap.hang_next);
+            replace(&mut into.hold_next, snap.hold_next);
             replace(&mut into.delay_ms, snap.delay_ms);
             replace(&mut into.stale, snap.stale);
             replace(&mut into.stale_next, snap.stale_next);
@@ -168,6 +176,11 @@ impl FaultState {
             plan.hang = true;
             return plan;
         }
+        if take_one(&mut snap.hold_next) {
+            let (release, held) = oneshot::channel();
+            s.held_fetches.push_back(release);
+            plan.hold = Some(held);
+        }
         plan.fail = take_one(&mut snap.fail_next) || chance(&mut s.rng, snap.fail);
         if let Some(replace) = &mut snap.replace_next
             && replace.count > 0
@@ -178,6 +191,23 @@ impl FaultState {
         plan.stale = take_one(&mut snap.stale_next) || chance(&mut s.rng, snap.stale);
         plan.delay = snap.delay_ms.map(|r| pick(&mut s.rng, r));
         plan
+    }
+
+    /// Releases up to `count` held fetches (all of them for `None`), oldest
+    /// first; returns how many were released.
+    pub(crate) fn release_fetches(&self, count: Option<u32>) -> usize {
+        let mut s = self.inner.lock();
+        let n = count.map_or(s.held_fetches.len(), |c| c as usize);
+        let mut released = 0;
+        while released < n {
+            let Some(release) = s.held_fetches.pop_front() else {
+                break;
+            };
+            // A fetch cancelled meanwhile (stop) has dropped its end.
+            let _ = release.send(());
+            released += 1;
+        }
+        released
     }
 
     /// The fate of one apply.
