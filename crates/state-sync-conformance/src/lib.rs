@@ -53,6 +53,7 @@
 //! A dev-dependency that only runs the suite can turn both off:
 //! `state-sync-conformance = { version = "0.1", default-features = false }`.
 
+mod activity;
 pub mod case;
 pub mod corpus;
 pub mod harness;

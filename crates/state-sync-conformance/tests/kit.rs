@@ -134,7 +134,12 @@ fn a_hanging_transport_gives_timeout_on_virtual_time() {
     );
     assert_eq!(r.verdict, Verdict::Timeout, "{}", r.explain());
     assert!(r.failures[0].contains("budget"), "{:?}", r.failures);
-    assert_eq!(r.virtual_ms, 600_000, "the whole virtual budget elapsed");
+    assert!(
+        r.failures[0].contains("the transport never finished the subscribe of window \"a\""),
+        "{:?}",
+        r.failures
+    );
+    assert!(r.virtual_ms >= 600_000, "the whole virtual budget elapsed");
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "virtual time, not real time"

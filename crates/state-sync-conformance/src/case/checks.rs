@@ -26,30 +26,22 @@ const TEARDOWN_SETTLE_MS: u64 = 10_000;
 const SETTLE_ALLOWANCE_MS: u64 = 60_000;
 
 impl Case<'_> {
-    /// Compares the result of `start`/`refresh` (`None`: out of budget).
+    /// Compares the result of `start`/`refresh` (`Err`: out of budget, with
+    /// what the transport still had in flight).
     pub(super) fn check_call(
         &mut self,
         i: usize,
         what: &str,
         name: &str,
-        result: Option<Result<(), SyncError>>,
+        result: Result<Result<(), SyncError>, String>,
         expect: Option<&Outcome>,
     ) {
-        let Some(result) = result else {
-            self.trace.log(
-                name,
-                format!("{what} still pending when the budget ran out"),
-            );
-            self.fail(
-                i,
-                what,
-                format!(
-                    "window {name:?}: did not complete within the case budget of {} virtual ms",
-                    self.budget.as_millis()
-                ),
-            );
-            self.timed_out = true;
-            return;
+        let result = match result {
+            Ok(result) => result,
+            Err(waiting) => {
+                self.budget_ran_out(i, what, name, &waiting);
+                return;
+            }
         };
         match &result {
             Ok(()) => self.trace.log(name, format!("{what} ok")),
@@ -272,6 +264,33 @@ impl Case<'_> {
         }
     }
 
+    /// A `start`/`refresh`/`join` did not finish within the budget.
+    fn budget_ran_out(&mut self, i: usize, what: &str, name: &str, waiting: &str) {
+        self.trace.log(
+            name,
+            format!("{what} still pending when the budget ran out"),
+        );
+        self.fail(
+            i,
+            what,
+            format!(
+                "window {name:?}: did not complete within the case budget of {} virtual ms{waiting}",
+                self.budget.as_millis()
+            ),
+        );
+        self.timed_out = true;
+    }
+
+    /// `; the transport never finished: ...` when work is in flight.
+    pub(super) fn still_in_flight(&self) -> String {
+        let in_flight = self.activity.in_flight();
+        if in_flight.is_empty() {
+            String::new()
+        } else {
+            format!("; the transport never finished {}", in_flight.join(", "))
+        }
+    }
+
     /// Awaits the backend's `settle`, for at most [`SETTLE_ALLOWANCE_MS`].
     async fn settle_backend(&mut self, during: &str) {
         let allowance = Duration::from_millis(SETTLE_ALLOWANCE_MS);
@@ -280,7 +299,8 @@ impl Case<'_> {
             .is_err()
         {
             self.failures.push(format!(
-                "{during}: the transport's `Backend::settle` did not resolve within {SETTLE_ALLOWANCE_MS} virtual ms"
+                "{during}: the transport's `Backend::settle` did not resolve within {SETTLE_ALLOWANCE_MS} virtual ms{}",
+                self.still_in_flight()
             ));
             self.timed_out = true;
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use state_sync::ports::panic_message;
 
+use crate::activity::Activity;
 use crate::spec::Spec;
 use crate::trace::Trace;
 use crate::transport::Transport;
@@ -27,12 +28,13 @@ const CASE_STACK_BYTES: usize = 16 << 20;
 /// Runs the case on its own thread, within `watchdog` of real time.
 pub(super) fn run(spec: &Spec, transport: &Transport, seed: u64, watchdog: Duration) -> Outcome {
     let (tx, rx) = mpsc::channel();
-    let (spec, transport) = (spec.clone(), transport.clone());
+    let activity = Activity::default();
+    let (spec, transport, case_activity) = (spec.clone(), transport.clone(), activity.clone());
     let spawned = std::thread::Builder::new()
         .name(format!("case {}::{}", transport.name(), spec.id))
         .stack_size(CASE_STACK_BYTES)
         .spawn(move || {
-            let outcome = run_on_this_thread(&spec, &transport, seed);
+            let outcome = run_on_this_thread(&spec, &transport, seed, case_activity);
             // The receiver may have given up (watchdog): nothing to do then.
             let _ = tx.send(outcome);
         });
@@ -41,23 +43,48 @@ pub(super) fn run(spec: &Spec, transport: &Transport, seed: u64, watchdog: Durat
             Verdict::Error,
             format!("could not start the case thread: {e}"),
         ),
-        Ok(_) => rx.recv_timeout(watchdog).unwrap_or_else(|_| {
-            Outcome::broken(
-                Verdict::Timeout,
-                format!(
-                    "the case did not finish within {} s of real time: the transport blocks the thread",
-                    watchdog.as_secs()
-                ),
-            )
-        }),
+        Ok(_) => rx
+            .recv_timeout(watchdog)
+            .unwrap_or_else(|_| Outcome::broken(Verdict::Timeout, stuck(&activity, watchdog))),
     }
 }
 
-fn run_on_this_thread(spec: &Spec, transport: &Transport, seed: u64) -> Outcome {
+/// Why a case that the watchdog stopped did not finish.
+fn stuck(activity: &Activity, watchdog: Duration) -> String {
+    let limit = format!(
+        "the case did not finish within {} s of real time",
+        watchdog.as_secs()
+    );
+    let in_flight = activity.in_flight();
+    match activity.idle_for() {
+        None => format!(
+            "{limit}: the case's thread is blocked — a call into the transport (emit, window_ends, serve, a subscription's end) or a handler it called did not return; never block the thread, wait with tokio"
+        ),
+        Some(_) if !in_flight.is_empty() => format!(
+            "{limit}: the transport never finished {} (virtual time was held still meanwhile)",
+            in_flight.join(", ")
+        ),
+        Some(idle) => format!(
+            "{limit}: the case's runtime has been idle for {} ms with nothing in flight",
+            idle.as_millis()
+        ),
+    }
+}
+
+fn run_on_this_thread(
+    spec: &Spec,
+    transport: &Transport,
+    seed: u64,
+    activity: Activity,
+) -> Outcome {
     capture_panics_on_this_thread();
+    let (parking, unparked) = (activity.clone(), activity.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
         .enable_time()
         .start_paused(true)
+        .on_thread_park(move || parking.parking())
+        .on_thread_unpark(move || unparked.unparked())
         .build();
     let runtime = match runtime {
         Ok(rt) => rt,
@@ -72,7 +99,7 @@ fn run_on_this_thread(spec: &Spec, transport: &Transport, seed: u64) -> Outcome 
     let slot = trace_slot.clone();
     let ran = catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async move {
-            let case = Case::new(spec, transport, seed);
+            let case = Case::new(spec, transport, seed, activity);
             *slot.lock() = Some(case.trace.clone());
             case.run().await
         })

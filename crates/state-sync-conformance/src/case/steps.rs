@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use state_sync_transports::Backend;
 
+use crate::activity::Activity;
 use crate::layers::faults::BackendFaults;
 use crate::layers::observe::Record;
 use crate::source::Sources;
@@ -25,7 +26,8 @@ use super::wiring::{self, Window};
 /// A case while it runs.
 pub(crate) struct Case<'a> {
     pub(super) spec: &'a Spec,
-    pub(super) backend: Box<dyn Backend>,
+    pub(super) backend: Arc<dyn Backend>,
+    pub(super) activity: Activity,
     pub(super) sources: Sources,
     pub(super) backend_faults: Arc<BackendFaults>,
     pub(crate) trace: Trace,
@@ -41,14 +43,27 @@ pub(crate) struct Case<'a> {
 impl<'a> Case<'a> {
     /// Opens the transport's backend for `spec` and serves the case's
     /// source of truth on it (call inside the case's runtime).
-    pub(crate) fn new(spec: &'a Spec, transport: &Transport, seed: u64) -> Self {
+    pub(crate) fn new(
+        spec: &'a Spec,
+        transport: &Transport,
+        seed: u64,
+        activity: Activity,
+    ) -> Self {
         let sources = Sources::default();
         let backend_faults = Arc::new(BackendFaults::default());
-        let backend = transport.open();
+        let backend: Arc<dyn Backend> = Arc::from(transport.open());
         backend.serve(backend_faults.handler(sources.handler()));
+        let runtime = tokio::runtime::Handle::current();
+        runtime.spawn(activity.clone().govern());
+        runtime.spawn(
+            activity
+                .clone()
+                .settle_after_work(backend.clone(), runtime.clone()),
+        );
         Self {
             spec,
             backend,
+            activity,
             sources,
             backend_faults,
             trace: Trace::new(),
@@ -93,6 +108,20 @@ impl<'a> Case<'a> {
             .push(format!("step {index} ({what}): {}", message.into()));
     }
 
+    /// Runs `call` within what is left of the budget; when the budget runs
+    /// out, says what the transport still had in flight (asked before the
+    /// call is dropped).
+    pub(super) async fn within_budget<F: std::future::Future>(
+        &self,
+        call: F,
+    ) -> Result<F::Output, String> {
+        let mut call = std::pin::pin!(call);
+        tokio::select! {
+            out = &mut call => Ok(out),
+            () = tokio::time::sleep(self.remaining()) => Err(self.still_in_flight()),
+        }
+    }
+
     /// What is left of the case's virtual-time budget.
     pub(super) fn remaining(&self) -> Duration {
         self.budget
@@ -111,6 +140,7 @@ impl<'a> Case<'a> {
                         backend: self.backend.as_ref(),
                         sources: &self.sources,
                         trace: &self.trace,
+                        activity: &self.activity,
                         seed: self.seed,
                     };
                     let window = wiring::open(&cx, name, open);
@@ -181,8 +211,8 @@ impl<'a> Case<'a> {
                 w.background.push(tokio::spawn(call));
                 continue;
             }
-            let result = tokio::time::timeout(self.remaining(), call).await;
-            self.check_call(i, what, name, result.ok(), s.expect.as_ref());
+            let result = self.within_budget(call).await;
+            self.check_call(i, what, name, result, s.expect.as_ref());
         }
     }
 
@@ -198,8 +228,8 @@ impl<'a> Case<'a> {
                 self.fail(i, "join", format!("window {name:?} has no background call"));
             }
             for handle in handles {
-                let result = match tokio::time::timeout(self.remaining(), handle).await {
-                    Ok(Ok(r)) => Some(r),
+                let result = match self.within_budget(handle).await {
+                    Ok(Ok(r)) => Ok(r),
                     Ok(Err(e)) => {
                         self.fail(
                             i,
@@ -208,7 +238,7 @@ impl<'a> Case<'a> {
                         );
                         continue;
                     }
-                    Err(_) => None,
+                    Err(waiting) => Err(waiting),
                 };
                 self.check_call(i, "join", name, result, j.expect.as_ref());
             }
@@ -257,6 +287,7 @@ impl<'a> Case<'a> {
                 .log("source", format!("{topic} -> revision {}", event.revision));
             if m.emit.unwrap_or(true) {
                 self.backend.emit(&event.to_json());
+                self.activity.unsettled();
             }
         }
     }
@@ -270,6 +301,7 @@ impl<'a> Case<'a> {
                 format!("emit raw {}", state_sync::protocol::preview(&payload, 80)),
             );
             self.backend.emit(&payload);
+            self.activity.unsettled();
         }
     }
 

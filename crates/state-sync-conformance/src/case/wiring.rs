@@ -18,6 +18,7 @@ use state_sync_transports::Backend;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
+use crate::activity::Activity;
 use crate::layers::faults::{self, FaultState, Injected, Notes};
 use crate::layers::observe::{self, Observer, Record};
 use crate::source::Sources;
@@ -41,6 +42,7 @@ pub(super) struct Context<'a> {
     pub(super) backend: &'a dyn Backend,
     pub(super) sources: &'a Sources,
     pub(super) trace: &'a Trace,
+    pub(super) activity: &'a Activity,
     pub(super) seed: u64,
 }
 
@@ -54,6 +56,8 @@ pub(super) fn open(cx: &Context<'_>, name: &str, open: &Open) -> Window {
         name: Arc::from(name),
         record: Record::default(),
         trace: cx.trace.clone(),
+        activity: cx.activity.clone(),
+        runtime: Handle::current(),
     };
     let state = Arc::new(FaultState::new(cx.seed ^ fnv1a(name.as_bytes())));
     let layer = faults::Layer {
@@ -68,7 +72,9 @@ pub(super) fn open(cx: &Context<'_>, name: &str, open: &Open) -> Window {
     let subscriber = observer.engine_side(Arc::new(
         layer.subscriber(Arc::new(observer.transport_side(ends.subscriber))),
     ));
-    let provider = observer.provider(Arc::new(layer.provider(ends.provider)));
+    let provider = observer.provider(Arc::new(
+        layer.provider(Arc::new(observer.transport_provider(ends.provider))),
+    ));
     let applier = observer.applier(Arc::new(layer.applier(Arc::new(observer.recorder()))));
     let builder = match &open.retry {
         Some(r) => {

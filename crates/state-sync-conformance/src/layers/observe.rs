@@ -18,6 +18,9 @@ use state_sync::{
     PortError, Revision, SnapshotApplier, SnapshotEnvelope, SnapshotProvider, Subscription,
 };
 
+use tokio::runtime::Handle;
+
+use crate::activity::Activity;
 use crate::trace::Trace;
 
 /// Everything recorded about one window.
@@ -50,12 +53,15 @@ pub(crate) fn describe(payload: &Value) -> String {
     }
 }
 
-/// One window's observer: its name in the trace, its record, the trace.
+/// One window's observer: its name in the trace, its record, the trace,
+/// and the case's account of the transport's work in flight.
 #[derive(Clone)]
 pub(crate) struct Observer {
     pub(crate) name: Arc<str>,
     pub(crate) record: Record,
     pub(crate) trace: Trace,
+    pub(crate) activity: Activity,
+    pub(crate) runtime: Handle,
 }
 
 impl Observer {
@@ -66,6 +72,14 @@ impl Observer {
     /// Watches what the transport's subscriber delivers.
     pub(crate) fn transport_side(&self, inner: Arc<dyn InvalidationSubscriber>) -> TransportSide {
         TransportSide {
+            inner,
+            observer: self.clone(),
+        }
+    }
+
+    /// The transport's provider, its requests counted as work in flight.
+    pub(crate) fn transport_provider(&self, inner: Arc<dyn SnapshotProvider>) -> TransportProvider {
+        TransportProvider {
             inner,
             observer: self.clone(),
         }
@@ -139,12 +153,43 @@ impl InvalidationSubscriber for TransportSide {
             handler(payload);
         });
         Box::pin(async move {
-            let inner = self.inner.subscribe(watched).await?;
+            let observer = &self.observer;
+            let subscribing = self.inner.subscribe(watched);
+            let inner = observer
+                .activity
+                .track(
+                    || format!("the subscribe of window {:?}", &*observer.name),
+                    &observer.runtime,
+                    subscribing,
+                )
+                .await?;
+            let activity = observer.activity.clone();
             Ok(Subscription::new(move || {
                 closed.store(true, Ordering::SeqCst);
                 inner.unsubscribe();
+                // The transport may finish unsubscribing later.
+                activity.unsettled();
             }))
         })
+    }
+}
+
+/// The transport's provider, watched: a request is work in flight until
+/// its answer arrives.
+pub(crate) struct TransportProvider {
+    inner: Arc<dyn SnapshotProvider>,
+    observer: Observer,
+}
+
+impl SnapshotProvider for TransportProvider {
+    fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
+        let observer = &self.observer;
+        let fetching = self.inner.get_snapshot();
+        Box::pin(observer.activity.track(
+            || format!("a snapshot request of window {:?}", &*observer.name),
+            &observer.runtime,
+            fetching,
+        ))
     }
 }
 

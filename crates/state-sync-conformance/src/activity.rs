@@ -1,0 +1,248 @@
+//! Virtual time, held still while the transport works.
+//!
+//! A case runs on paused virtual time: whenever the runtime has nothing to
+//! do, tokio jumps the clock to the next timer, so minutes of scenario cost
+//! microseconds. That is right for work that waits on tokio time, and wrong
+//! for real I/O: a reply that is on its way through a socket, a pipe or
+//! another thread would see the clock jump past every timeout of the case.
+//!
+//! So the case keeps count of the transport's work in flight — a
+//! `subscribe` or a snapshot request waiting at the transport's ends, and a
+//! [`Backend::settle`](state_sync_transports::Backend::settle) the case is
+//! waiting for after an emit or an unsubscribe — and while there is any,
+//! holds auto-advance off (through tokio's own mechanism: a blocking task
+//! in flight inhibits it). The runtime then waits for I/O in real time.
+//!
+//! Work in flight may also be waiting on tokio time (a transport with a
+//! simulated latency). Virtual time therefore creeps forward, one
+//! millisecond at a time, while the runtime has been idle with work in
+//! flight for [`FIRST_GRACE`] and then every [`CREEP`] of real time; a
+//! fast real reply lands before the clock has moved at all. Work that stays
+//! in flight for [`STALLED`] of real time is taken for a transport that
+//! never answers: the steps double, so the case's budget ends it quickly.
+//! When the runtime is never idle with work in flight — every in-process
+//! transport that does not sleep — none of this happens: the same case
+//! gives the same trace.
+//!
+//! The same bookkeeping tells the watchdog what a stuck case was waiting
+//! for.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use state_sync_transports::Backend;
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+
+/// Real time the runtime may sit idle with work in flight before virtual
+/// time moves at all.
+pub(crate) const FIRST_GRACE: Duration = Duration::from_millis(2);
+/// Real time per step of virtual time after that.
+pub(crate) const CREEP: Duration = Duration::from_micros(100);
+/// Work in flight this long (real time) makes the steps grow.
+pub(crate) const STALLED: Duration = Duration::from_millis(200);
+/// The largest step.
+const MAX_STEP_MS: u64 = 10_000;
+
+/// The transport's work in flight in one case, and the runtime's state.
+/// Cheap to clone.
+#[derive(Clone, Default)]
+pub(crate) struct Activity {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// What is in flight, by id, described for the watchdog.
+    work: Mutex<Work>,
+    /// Signalled when the work count falls to zero.
+    drained: Condvar,
+    /// The case runtime is parked (idle).
+    parked: AtomicBool,
+    /// Real-time stamp (µs since `epoch`) of the last park or unpark.
+    last_switch: AtomicU64,
+    epoch: std::sync::OnceLock<Instant>,
+    /// Virtual milliseconds due (set by the inhibitor, taken by the governor
+    /// task).
+    tick: AtomicU64,
+    /// Real-time stamp (µs) of the last change of the work in flight.
+    changed: AtomicU64,
+    tick_ready: Notify,
+    /// Work may have started that the backend's `settle` covers.
+    unsettled: AtomicBool,
+    settle_due: Notify,
+}
+
+#[derive(Default)]
+struct Work {
+    next: u64,
+    in_flight: BTreeMap<u64, String>,
+    /// An inhibitor task is running.
+    inhibiting: bool,
+}
+
+/// Marks one piece of work in flight until dropped.
+pub(crate) struct Busy {
+    activity: Activity,
+    id: u64,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut work = self.activity.inner.work.lock();
+        work.in_flight.remove(&self.id);
+        let now = self.activity.now_us();
+        self.activity.inner.changed.store(now, Ordering::Release);
+        if work.in_flight.is_empty() {
+            self.activity.inner.drained.notify_all();
+        }
+    }
+}
+
+impl Activity {
+    fn now_us(&self) -> u64 {
+        let epoch = self.inner.epoch.get_or_init(Instant::now);
+        u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// The runtime is about to park (nothing to run).
+    pub(crate) fn parking(&self) {
+        self.inner
+            .last_switch
+            .store(self.now_us(), Ordering::Release);
+        self.inner.parked.store(true, Ordering::Release);
+    }
+
+    /// The runtime unparked.
+    pub(crate) fn unparked(&self) {
+        self.inner.parked.store(false, Ordering::Release);
+        self.inner
+            .last_switch
+            .store(self.now_us(), Ordering::Release);
+    }
+
+    /// Marks `what` in flight, holding virtual time still while it is (see
+    /// the module docs). Call on the case's runtime or with its `runtime`.
+    pub(crate) fn busy(&self, what: impl Into<String>, runtime: &Handle) -> Busy {
+        let (id, start) = {
+            let mut work = self.inner.work.lock();
+            let id = work.next;
+            work.next += 1;
+            work.in_flight.insert(id, what.into());
+            self.inner.changed.store(self.now_us(), Ordering::Release);
+            let start = !work.inhibiting;
+            work.inhibiting = true;
+            (id, start)
+        };
+        if start {
+            let activity = self.clone();
+            // A blocking task in flight keeps tokio from auto-advancing the
+            // paused clock of a current-thread runtime.
+            drop(runtime.spawn_blocking(move || activity.inhibit()));
+        }
+        Busy {
+            activity: self.clone(),
+            id,
+        }
+    }
+
+    /// The inhibitor: runs while work is in flight, and asks for a tick of
+    /// virtual time when the runtime has been idle long enough.
+    fn inhibit(&self) {
+        let mut grace = FIRST_GRACE;
+        let mut step = 1;
+        let mut work = self.inner.work.lock();
+        loop {
+            if work.in_flight.is_empty() {
+                work.inhibiting = false;
+                return;
+            }
+            self.inner.drained.wait_for(&mut work, CREEP);
+            if work.in_flight.is_empty() {
+                continue;
+            }
+            let now = self.now_us();
+            let idle_for = now.saturating_sub(self.inner.last_switch.load(Ordering::Acquire));
+            let stalled_for = now.saturating_sub(self.inner.changed.load(Ordering::Acquire));
+            if self.inner.parked.load(Ordering::Acquire) && idle_for >= grace.as_micros() as u64 {
+                step = if stalled_for >= STALLED.as_micros() as u64 {
+                    (step * 2).min(MAX_STEP_MS)
+                } else {
+                    1
+                };
+                self.inner.tick.fetch_add(step, Ordering::AcqRel);
+                self.inner.tick_ready.notify_one();
+                // Stamp now, so the next tick waits a full creep interval.
+                self.inner.last_switch.store(now, Ordering::Release);
+                grace = CREEP;
+            } else if !self.inner.parked.load(Ordering::Acquire) {
+                grace = FIRST_GRACE;
+            }
+        }
+    }
+
+    /// The governor: moves virtual time by a millisecond per tick. Runs as
+    /// a task on the case runtime for the whole case.
+    pub(crate) async fn govern(self) {
+        loop {
+            self.inner.tick_ready.notified().await;
+            let due = self.inner.tick.swap(0, Ordering::AcqRel);
+            if due > 0 {
+                tokio::time::advance(Duration::from_millis(due)).await;
+            }
+        }
+    }
+
+    /// Runs `call` as work in flight: polled once first, so that what is
+    /// ready at once (an in-process transport) costs nothing.
+    pub(crate) async fn track<F: std::future::Future>(
+        &self,
+        what: impl FnOnce() -> String,
+        runtime: &Handle,
+        call: F,
+    ) -> F::Output {
+        let mut call = std::pin::pin!(call);
+        if let std::task::Poll::Ready(out) = futures::poll!(call.as_mut()) {
+            return out;
+        }
+        let _busy = self.busy(what(), runtime);
+        call.await
+    }
+
+    /// Work has started that `Backend::settle` covers (an emit, an
+    /// unsubscribe): the settler task waits for it.
+    pub(crate) fn unsettled(&self) {
+        self.inner.unsettled.store(true, Ordering::Release);
+        self.inner.settle_due.notify_one();
+    }
+
+    /// The settler: after every [`unsettled`](Self::unsettled), awaits the
+    /// backend's `settle` as work in flight. Runs as a task on the case
+    /// runtime for the whole case.
+    pub(crate) async fn settle_after_work(self, backend: Arc<dyn Backend>, runtime: Handle) {
+        loop {
+            self.inner.settle_due.notified().await;
+            while self.inner.unsettled.swap(false, Ordering::AcqRel) {
+                self.track(|| "Backend::settle".to_owned(), &runtime, backend.settle())
+                    .await;
+            }
+        }
+    }
+
+    /// What is in flight now, for messages.
+    pub(crate) fn in_flight(&self) -> Vec<String> {
+        self.inner.work.lock().in_flight.values().cloned().collect()
+    }
+
+    /// Whether the case runtime is parked now, and since when (real time).
+    pub(crate) fn idle_for(&self) -> Option<Duration> {
+        if !self.inner.parked.load(Ordering::Acquire) {
+            return None;
+        }
+        let since = self.inner.last_switch.load(Ordering::Acquire);
+        Some(Duration::from_micros(self.now_us().saturating_sub(since)))
+    }
+}
