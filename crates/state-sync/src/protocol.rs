@@ -519,6 +519,47 @@ mod tests {
     }
 
     #[test]
+    fn decode_errors_keep_a_whole_character_prefix_of_the_limit() {
+        // "x" shifts the é's so that the limit falls inside one of them.
+        let data = format!("x{}", "é".repeat(1000));
+        let full = serde_json::from_value::<u32>(json!(data))
+            .expect_err("a string is not a u32")
+            .to_string();
+        let err = SnapshotEnvelope::<u32>::from_json(json!({"revision": "1", "data": data}))
+            .expect_err("a string is not a u32");
+        let ProblemKind::Decode(message) = &err.problem else {
+            panic!("a decode problem: {err:?}");
+        };
+        let kept = message.strip_suffix('…').expect("marked as cut");
+        assert!(full.starts_with(kept), "{kept}");
+        let limit = SHOWN_VALUE_CHARS * 2;
+        assert!(
+            kept.len() == limit || kept.len() == limit - 1,
+            "{} bytes kept of a {limit}-byte limit",
+            kept.len()
+        );
+        assert_eq!(cut("short", 10), "short");
+        assert_eq!(cut("aé", 2), "a…");
+    }
+
+    #[test]
+    fn previews_stop_at_the_limit_on_a_character_boundary() {
+        let value = json!("abc");
+        assert_eq!(
+            preview(&value, 5),
+            "\"abc\"",
+            "exactly the limit is not cut"
+        );
+        assert_eq!(preview(&value, 4), "\"abc…");
+        assert_eq!(preview(&value, 0), "…");
+        let value = json!("éé");
+        assert_eq!(preview(&value, 6), "\"éé\"");
+        assert_eq!(preview(&value, 4), "\"é…", "never half a character");
+        assert_eq!(preview(&value, 3), "\"é…");
+        assert_eq!(preview(&value, 2), "\"…");
+    }
+
+    #[test]
     fn deep_nesting_does_not_panic() {
         let mut v = json!("leaf");
         // Deeper than serde_json's parser allows (128), shallow enough for a

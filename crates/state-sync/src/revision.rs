@@ -268,6 +268,22 @@ mod tests {
         assert!(err.to_string().contains("leading zero"), "{err}");
     }
 
+    #[test]
+    fn converts_to_and_from_u64() {
+        assert_eq!(Revision::from(42_u64), Revision::new(42));
+        assert_eq!(u64::from(Revision::new(42)), 42);
+        assert_eq!(u64::from(Revision::from(u64::MAX)), u64::MAX);
+    }
+
+    #[test]
+    fn a_wrong_json_type_says_what_was_expected() {
+        let err = serde_json::from_str::<Revision>("42").expect_err("a number is not a revision");
+        assert_eq!(
+            err.to_string(),
+            "invalid type: integer `42`, expected a canonical decimal u64 string such as \"42\" at line 1 column 2"
+        );
+    }
+
     proptest! {
         #[test]
         fn round_trip(v in any::<u64>()) {

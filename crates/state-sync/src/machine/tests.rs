@@ -5,6 +5,8 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use std::time::Duration;
+
 use super::*;
 use crate::error::PortError;
 
@@ -1076,4 +1078,94 @@ fn a_start_queued_behind_a_fetch_is_answered_when_stop_drops_its_follow_up() {
     let end = c.finish_fetch(Ok(()));
     assert!(!end.again);
     assert_eq!(end.start_outcome, Some(Err(SyncError::StoppedDuringStart)));
+}
+
+#[test]
+fn the_core_knows_its_topic() {
+    assert_eq!(core().topic(), TOPIC);
+}
+
+#[test]
+fn a_request_made_before_stop_waits_for_the_fetch_in_flight() {
+    let mut c = running_at(1);
+    let RequestDecision::StartFetch(ticket) = c.request_refresh(Origin::Manual) else {
+        panic!("a refresh with no fetch in flight starts one");
+    };
+    c.begin_fetch();
+    assert!(c.stop());
+    assert_eq!(
+        c.refresh_result(ticket),
+        None,
+        "the fetch is still running: the answer is not known yet"
+    );
+    c.finish_fetch(Ok(()));
+    assert_eq!(c.refresh_result(ticket), Some(Ok(())));
+}
+
+#[test]
+fn announcing_the_same_revision_again_does_not_renew_the_refetch_budget() {
+    let mut c = running_at(1);
+    deliver(&mut c, &ev(5));
+    let mut fetches = 0;
+    loop {
+        c.begin_fetch();
+        fetches += 1;
+        // The same announcement again during every refetch.
+        c.note_announced(rev(5));
+        c.snapshot_ready(rev(1));
+        if !c.finish_fetch(Ok(())).again {
+            break;
+        }
+        assert!(fetches < 100, "endless refetching");
+    }
+    assert_eq!(fetches, 1 + 3);
+}
+
+// ---------------------------------------------------------------------------
+// throttle timers
+
+fn throttled(policy: Throttle) -> Machine {
+    let mut c = Machine::new(TOPIC, 3, Some(policy));
+    c.start_requested();
+    c.subscribed(1);
+    c.begin_fetch();
+    c.snapshot_ready(rev(1));
+    c.applied(rev(1));
+    c.finish_fetch(Ok(()));
+    c
+}
+
+#[test]
+fn a_later_debounce_deadline_keeps_the_timer_already_armed() {
+    let t0 = Instant::now();
+    let mut c = throttled(Throttle::debounce(Duration::from_millis(100)));
+    let first = c.accept(rev(2), || t0);
+    assert_eq!(first.timer, Some(t0 + Duration::from_millis(100)));
+    assert!(!first.fetch);
+    // The armed timer fires earlier than the new deadline and re-arms itself.
+    let again = c.accept(rev(3), || t0 + Duration::from_millis(50));
+    assert_eq!(again.timer, None);
+    let fired = c.timer_fired(t0 + Duration::from_millis(100));
+    assert!(!fired.fetch, "the quiet period is not over yet");
+    assert_eq!(fired.timer, Some(t0 + Duration::from_millis(150)));
+    // A deadline equal to the one armed does not re-arm either.
+    let same = c.accept(rev(4), || t0 + Duration::from_millis(50));
+    assert_eq!(same.timer, None);
+    let fired = c.timer_fired(t0 + Duration::from_millis(150));
+    assert!(fired.fetch);
+    assert_eq!(fired.timer, None);
+}
+
+#[test]
+fn after_stop_a_timer_that_fires_does_nothing_and_re_arms_nothing() {
+    let t0 = Instant::now();
+    let mut c = throttled(Throttle::debounce(Duration::from_millis(100)));
+    c.accept(rev(2), || t0);
+    c.accept(rev(3), || t0 + Duration::from_millis(50));
+    assert!(c.stop());
+    assert_eq!(
+        c.timer_fired(t0 + Duration::from_millis(100)),
+        Wake::default()
+    );
+    assert_eq!(c.accept(rev(4), || t0).timer, None);
 }

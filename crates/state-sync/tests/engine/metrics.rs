@@ -33,3 +33,18 @@ fn counters(m: Metrics) -> [u64; 6] {
         m.lag,
     ]
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_handle_shows_its_topic_lifecycle_and_revision() {
+    let h = Harness::new();
+    h.provider.set_revision(7);
+    let sync = h.engine();
+    assert_eq!(sync.topic(), TOPIC);
+    sync.start().within().await.expect("start");
+    assert_eq!(
+        format!("{sync:?}"),
+        format!(
+            "RevisionSync {{ topic: {TOPIC:?}, lifecycle: Running, local_revision: Revision(7) }}"
+        )
+    );
+}

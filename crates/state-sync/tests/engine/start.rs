@@ -189,6 +189,31 @@ async fn stop_during_subscribe_fails_start_and_leaves_nothing_subscribed() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_start_dropped_after_subscribing_leaves_the_initial_refresh_running() {
+    let h = Harness::new();
+    h.provider.set_revision(4);
+    let gate = Gate::new();
+    h.provider.hold(Some(gate.clone()));
+    let sync = h.engine();
+    {
+        let start = sync.start();
+        tokio::pin!(start);
+        assert!(futures::poll!(&mut start).is_pending(), "refreshing");
+        settle().await;
+        assert_eq!(h.provider.calls(), 1, "the initial refresh is in flight");
+        // Dropped here: subscribing is over, so nothing is rolled back.
+    }
+    assert_eq!(sync.lifecycle(), Lifecycle::Starting);
+    gate.open();
+    settle().await;
+    assert_eq!(sync.lifecycle(), Lifecycle::Running);
+    assert_eq!(sync.local_revision(), rev(4));
+    sync.start().within().await.expect("already running");
+    assert_eq!(h.bus.subscribe_calls(), 1);
+    assert_eq!(h.bus.active(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_start_dropped_while_subscribing_does_not_block_the_next_start() {
     let h = Harness::new();
     let gate = Gate::new();
