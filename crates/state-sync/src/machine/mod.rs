@@ -53,7 +53,15 @@ pub(crate) struct Machine {
     announced: Option<Revision>,
     /// A fetch loop is running (the one record of it).
     fetching: bool,
+    /// A request arrived during the fetch in flight: a follow-up is due...
     follow_up: bool,
+    /// ...whatever the fetch brings (a manual refresh, a timer, a start)...
+    follow_up_forced: bool,
+    /// ...or unless the fetch brings a revision at least this one (the
+    /// newest invalidation that arrived during it): then the change those
+    /// invalidations announced is applied, and fetching again would only
+    /// repeat the same snapshot.
+    follow_up_for: Option<Revision>,
     /// Tickets issued to refresh requests.
     requested: u64,
     /// The ticket the fetch in flight covers.
@@ -94,6 +102,8 @@ impl Machine {
             announced: None,
             fetching: false,
             follow_up: false,
+            follow_up_forced: false,
+            follow_up_for: None,
             requested: 0,
             covers: 0,
             completed: 0,
@@ -221,7 +231,7 @@ impl Machine {
             return false;
         }
         self.lifecycle = Lifecycle::Stopped;
-        self.follow_up = false;
+        self.clear_follow_up();
         self.timer_at = None;
         true
     }
@@ -315,6 +325,12 @@ impl Machine {
         if self.fetching {
             self.metrics.coalesced += 1;
             self.follow_up = true;
+            match origin {
+                Origin::Event(revision) => {
+                    self.follow_up_for = self.follow_up_for.max(Some(revision));
+                }
+                _ => self.follow_up_forced = true,
+            }
             RequestDecision::Coalesced(self.requested)
         } else {
             self.fetching = true;
@@ -343,10 +359,16 @@ impl Machine {
 
     // --------------------------------------------------------- fetch cycle
 
+    fn clear_follow_up(&mut self) {
+        self.follow_up = false;
+        self.follow_up_forced = false;
+        self.follow_up_for = None;
+    }
+
     /// A fetch is about to begin (each turn of the fetch loop).
     pub(crate) fn begin_fetch(&mut self) {
         self.covers = self.requested;
-        self.follow_up = false;
+        self.clear_follow_up();
         self.metrics.fetches += 1;
     }
 
@@ -406,7 +428,7 @@ impl Machine {
                     // Roll back: unsubscribe; queued work is dropped and its
                     // requests answered with this failure.
                     self.lifecycle = Lifecycle::Idle;
-                    self.follow_up = false;
+                    self.clear_follow_up();
                     completed = self.requested;
                     unsubscribe = true;
                 }
@@ -414,9 +436,16 @@ impl Machine {
             }
             start_outcome = Some(result);
         }
+        let needed = self.follow_up
+            && (self.follow_up_forced || self.follow_up_for.is_some_and(|r| r > self.local));
+        if self.follow_up && !needed && self.lifecycle != Lifecycle::Stopped {
+            // Only invalidations asked, and the fetch reached what they
+            // announced: they are answered by it (CO-2).
+            completed = self.requested;
+        }
         let again = if self.lifecycle == Lifecycle::Stopped {
             false
-        } else if self.follow_up {
+        } else if needed {
             true
         } else if outcome.is_ok() && self.behind_announced() {
             if self.stale_refetches < self.max_stale_refetches {

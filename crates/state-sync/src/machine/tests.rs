@@ -582,6 +582,10 @@ struct Model {
     initial: Option<u64>,
     fetch: Fetch,
     requested_in_flight: bool,
+    /// A request other than an invalidation arrived during the fetch.
+    forced_in_flight: bool,
+    /// The newest invalidation that arrived during the fetch.
+    events_in_flight: Option<u64>,
     tickets: u64,
     /// Unanswered requests: (ticket, issued at).
     outstanding: Vec<(u64, u64)>,
@@ -613,6 +617,8 @@ impl Model {
             initial: None,
             fetch: Fetch::Off,
             requested_in_flight: false,
+            forced_in_flight: false,
+            events_in_flight: None,
             tickets: 0,
             outstanding: Vec::new(),
             local: None,
@@ -628,8 +634,13 @@ impl Model {
         self.local.unwrap_or(0)
     }
 
-    /// Checks a refresh request decision and records the request.
-    fn request(&mut self, decision: RequestDecision) -> Result<Option<u64>, String> {
+    /// Checks a refresh request decision and records the request (`event`:
+    /// the revision of the invalidation that made it, if one did).
+    fn request(
+        &mut self,
+        decision: RequestDecision,
+        event: Option<u64>,
+    ) -> Result<Option<u64>, String> {
         if self.life == Lifecycle::Stopped {
             ensure!(
                 decision == RequestDecision::Stopped,
@@ -653,6 +664,10 @@ impl Model {
             self.coalesced += 1;
             if matches!(self.fetch, Fetch::InFlight { .. }) {
                 self.requested_in_flight = true;
+                match event {
+                    Some(r) => self.events_in_flight = self.events_in_flight.max(Some(r)),
+                    None => self.forced_in_flight = true,
+                }
             }
         }
         self.outstanding.push((ticket, self.now));
@@ -695,7 +710,7 @@ impl Model {
                     let Subscribed::Refresh(decision) = decision else {
                         return Err("subscribed refused while starting".into());
                     };
-                    self.initial = self.request(decision)?;
+                    self.initial = self.request(decision, None)?;
                 }
             }
             Input::SubscribeFailed => {
@@ -734,12 +749,12 @@ impl Model {
                         self.streak = 0;
                     }
                     let decision = self.core.request_refresh(Origin::Event(rev(r)));
-                    self.request(decision)?;
+                    self.request(decision, Some(r))?;
                 }
             }
             Input::Manual => {
                 let decision = self.core.request_refresh(Origin::Manual);
-                self.request(decision)?;
+                self.request(decision, None)?;
             }
             Input::Begin => {
                 if self.fetch != Fetch::Pending {
@@ -748,6 +763,8 @@ impl Model {
                 self.core.begin_fetch();
                 self.begun += 1;
                 self.requested_in_flight = false;
+                self.forced_in_flight = false;
+                self.events_in_flight = None;
                 self.fetch = Fetch::InFlight {
                     began_at: self.now,
                     covers: self.tickets,
@@ -848,7 +865,18 @@ impl Model {
             ),
         }
 
-        let completed = if rolled_back { self.tickets } else { covers };
+        // Only invalidations arrived during the fetch, and it reached the
+        // newest of them: they are answered by it, no follow-up.
+        let satisfied = !rolled_back
+            && self.life != Lifecycle::Stopped
+            && self.requested_in_flight
+            && !self.forced_in_flight
+            && self.events_in_flight.is_some_and(|r| r <= self.local());
+        let completed = if rolled_back || satisfied {
+            self.tickets
+        } else {
+            covers
+        };
         ensure!(
             end.completed == completed,
             "completed {} != {completed}",
@@ -860,7 +888,7 @@ impl Model {
         for (ticket, issued_at) in std::mem::take(&mut self.outstanding) {
             if ticket <= end.completed {
                 ensure!(
-                    rolled_back || issued_at < began_at,
+                    rolled_back || satisfied || issued_at < began_at,
                     "ticket {ticket} issued at {issued_at} answered by a fetch begun at {began_at}"
                 );
             } else {
@@ -871,7 +899,7 @@ impl Model {
 
         let again = if self.life == Lifecycle::Stopped || rolled_back {
             false
-        } else if self.requested_in_flight {
+        } else if self.requested_in_flight && !satisfied {
             true
         } else if outcome.is_ok()
             && self.announced.is_some_and(|a| a > self.local())
@@ -1168,4 +1196,55 @@ fn after_stop_a_timer_that_fires_does_nothing_and_re_arms_nothing() {
         Wake::default()
     );
     assert_eq!(c.accept(rev(4), || t0).timer, None);
+}
+
+#[test]
+fn invalidations_during_a_fetch_that_reaches_them_need_no_follow_up() {
+    let mut c = running_at(1);
+    assert_eq!(
+        deliver(&mut c, &ev(3)),
+        Some(RequestDecision::StartFetch(2))
+    );
+    c.begin_fetch();
+    // Duplicates and older news arrive while the fetch is in flight...
+    assert_eq!(deliver(&mut c, &ev(3)), Some(RequestDecision::Coalesced(3)));
+    assert_eq!(deliver(&mut c, &ev(2)), Some(RequestDecision::Coalesced(4)));
+    // ...and the fetch brings revision 3: they are answered by it.
+    assert_eq!(c.snapshot_ready(rev(3)), ApplyDecision::Apply);
+    c.applied(rev(3));
+    let end = c.finish_fetch(Ok(()));
+    assert_eq!((end.completed, end.again), (4, false));
+    assert_eq!(c.metrics().coalesced, 2);
+}
+
+#[test]
+fn a_newer_invalidation_or_a_manual_refresh_during_a_fetch_still_gets_its_follow_up() {
+    let mut c = running_at(1);
+    deliver(&mut c, &ev(3));
+    c.begin_fetch();
+    deliver(&mut c, &ev(4));
+    c.snapshot_ready(rev(3));
+    c.applied(rev(3));
+    let end = c.finish_fetch(Ok(()));
+    assert_eq!(
+        (end.completed, end.again),
+        (2, true),
+        "4 is not applied yet"
+    );
+
+    let mut c = running_at(1);
+    deliver(&mut c, &ev(3));
+    c.begin_fetch();
+    assert_eq!(
+        c.request_refresh(Origin::Manual),
+        RequestDecision::Coalesced(3)
+    );
+    c.snapshot_ready(rev(3));
+    c.applied(rev(3));
+    let end = c.finish_fetch(Ok(()));
+    assert_eq!(
+        (end.completed, end.again),
+        (2, true),
+        "a refresh must see a fetch that begins after it"
+    );
 }
