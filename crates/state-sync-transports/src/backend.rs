@@ -87,7 +87,9 @@ pub trait Backend: Send + Sync + 'static {
     fn window_ends(&self, label: &str, topic: &str) -> WindowEnds;
 
     /// The number of live subscriptions, when the transport can count them
-    /// (for leak checks); `None` otherwise.
+    /// (for leak checks); `None` otherwise. A transport that counts
+    /// elsewhere (in another process) may lag behind; after
+    /// [`settle`](Backend::settle) the count is exact.
     fn active_subscriptions(&self) -> Option<usize> {
         None
     }
@@ -96,6 +98,16 @@ pub trait Backend: Send + Sync + 'static {
     /// call has finished.
     fn settle(&self) -> BoxFuture<'_, ()> {
         Box::pin(std::future::ready(()))
+    }
+
+    /// Why the transport cannot work any more — its backend process
+    /// exited, its connection is gone for good — in words for a report;
+    /// `None` while it works (the default).
+    ///
+    /// The conformance kit asks after every step and when a budget runs
+    /// out, and ends the case with an `error` verdict naming the failure.
+    fn failure(&self) -> Option<String> {
+        None
     }
 
     /// Serves the snapshots of `source` ([`SnapshotHandler::from_source`]).
@@ -123,6 +135,9 @@ impl<B: Backend + ?Sized> Backend for Arc<B> {
     }
     fn settle(&self) -> BoxFuture<'_, ()> {
         (**self).settle()
+    }
+    fn failure(&self) -> Option<String> {
+        (**self).failure()
     }
 }
 

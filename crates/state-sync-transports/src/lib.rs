@@ -70,7 +70,11 @@
 //! ```
 
 pub mod backend;
+mod backlog;
 pub mod channel;
+#[cfg(feature = "ipc")]
+pub mod ipc;
+mod json;
 pub mod memory;
 pub mod snapshot;
 pub mod tauri_mock;

@@ -13,6 +13,7 @@ use serde_json::json;
 use state_sync::source::SourceOfTruth;
 use state_sync::{Phase, PortError, Revision, SyncError};
 use state_sync_transports::channel::{self, ChannelConfig};
+use state_sync_transports::ipc::{self, IpcConfig};
 use state_sync_transports::tauri_mock::{
     self, ArgCase, CommandExecution, ListenerOrder, NumberMode, TauriMockConfig,
 };
@@ -31,6 +32,7 @@ async fn subscribe(backend: &dyn Backend, recorder: &Recorder) -> state_sync::Su
 async fn unsubscribe_stops_delivery_and_frees_the_subscription(backend: impl Backend) {
     let recorder = Recorder::default();
     let subscription = subscribe(&backend, &recorder).await;
+    backend.settle().await;
     assert_eq!(backend.active_subscriptions(), Some(1));
     backend.emit(&json!(1));
     backend.settle().await;
@@ -197,7 +199,32 @@ fn flipped_tauri_mock() -> tauri_mock::Bus {
     })
 }
 
-/// One paused-time test per (behaviour, backend).
+fn ipc_unix() -> ipc::Server {
+    ipc::Server::new().expect("an IPC server")
+}
+
+fn ipc_tcp() -> ipc::Server {
+    let loopback = ipc::Address::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    ipc::Server::bind(loopback, IpcConfig::default()).expect("an IPC server on TCP")
+}
+
+fn ipc_tiny_buffers() -> ipc::Server {
+    ipc::Server::with_config(IpcConfig {
+        buffer_capacity: 1,
+        ..IpcConfig::default()
+    })
+    .expect("an IPC server")
+}
+
+fn ipc_child() -> ipc::ChildBackend {
+    ipc::ChildBackend::spawn(std::process::Command::new(env!(
+        "CARGO_BIN_EXE_state-sync-ipc-backend"
+    )))
+    .expect("the backend process")
+}
+
+/// One test per (behaviour, backend): paused time for the in-process
+/// transports, real time for those doing real I/O.
 macro_rules! for_each_backend {
     ($($behaviour:ident),* $(,)?) => {
         $(
@@ -227,6 +254,26 @@ macro_rules! for_each_backend {
                 #[tokio::test(start_paused = true)]
                 async fn tauri_mock_with_every_switch_flipped() {
                     super::$behaviour(flipped_tauri_mock()).await;
+                }
+
+                #[tokio::test]
+                async fn ipc_unix() {
+                    super::$behaviour(super::ipc_unix()).await;
+                }
+
+                #[tokio::test]
+                async fn ipc_tcp() {
+                    super::$behaviour(super::ipc_tcp()).await;
+                }
+
+                #[tokio::test]
+                async fn ipc_with_tiny_buffers() {
+                    super::$behaviour(super::ipc_tiny_buffers()).await;
+                }
+
+                #[tokio::test]
+                async fn ipc_child_process() {
+                    super::$behaviour(super::ipc_child()).await;
                 }
             }
         )*

@@ -29,18 +29,10 @@ pub fn validate_event_name(event: &str) -> Result<(), TauriError> {
     }
 }
 
-/// Parses JSON text the way the receiving side of the IPC would.
-///
-/// A webview's `JSON.parse` has no nesting limit of 128 as `serde_json`
-/// has by default; the text was written by `serde_json` from a value that
-/// already existed at that depth, so the limit is lifted here and deeply
-/// nested payloads arrive like any other.
+/// Parses JSON text the way the receiving side of the IPC would (without
+/// serde_json's nesting limit, like a webview's `JSON.parse`).
 pub(crate) fn parse(text: &str, mode: NumberMode) -> Result<Value, serde_json::Error> {
-    use serde::Deserialize as _;
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.disable_recursion_limit();
-    let mut value = Value::deserialize(&mut de)?;
-    de.end()?;
+    let mut value: Value = crate::json::parse_unbounded(text)?;
     if mode == NumberMode::JavaScript {
         to_js_numbers(&mut value);
     }

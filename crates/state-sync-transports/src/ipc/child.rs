@@ -1,0 +1,505 @@
+//! The backend in a child process: [`ChildBackend`] in the parent,
+//! [`serve_stdio`] in the child.
+//!
+//! The child runs a [`Server`] and says where it listens; the parent's
+//! windows connect to it like any others. The parent keeps the source of
+//! truth: the child forwards every snapshot request to it, and it sends
+//! the child every invalidation to emit. The two talk in JSON lines over
+//! the child's standard input and output:
+//!
+//! ```text
+//! child  → {"type":"listening","address":"unix:/tmp/state-sync-7-0.sock"}
+//! parent → {"type":"emit","payload":{"topic":"todos","revision":"4"}}
+//! child  → {"type":"snapshot","id":1,"topic":"todos"}
+//! parent → {"type":"reply","id":1,"result":{"ok":{"revision":"4","data":[]}}}
+//! child  → {"type":"subscriptions","count":1}
+//! parent → {"type":"settle","id":2}
+//! child  → {"type":"settled","id":2,"subscriptions":1}
+//! ```
+
+use std::collections::HashMap;
+use std::io;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use state_sync::PortError;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
+
+use super::client::{Client, Window};
+use super::io::{Address, IO_STACK_BYTES, IoThread};
+use super::wire::{self, Reply};
+use super::{IpcConfig, Server};
+use crate::backend::{Backend, WindowEnds};
+use crate::snapshot::SnapshotHandler;
+
+/// Where the answer to a snapshot request forwarded to the parent goes.
+type Answer = oneshot::Sender<Result<Value, PortError>>;
+
+/// How long [`ChildBackend::spawn`] waits for the child to say where it
+/// listens.
+const STARTUP_LIMIT: Duration = Duration::from_secs(30);
+/// How long dropping a [`ChildBackend`] waits for its child to end.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum ToChild {
+    /// Emit number `seq` (from 1, in order).
+    Emit {
+        seq: u64,
+        payload: Value,
+    },
+    Reply {
+        id: u64,
+        result: Reply,
+    },
+    Settle {
+        id: u64,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum FromChild {
+    Listening { address: String },
+    Snapshot { id: u64, topic: String },
+    Subscriptions { count: usize },
+    Settled { id: u64, subscriptions: usize },
+}
+
+/// The backend end of an IPC server that runs in a child process.
+///
+/// [`spawn`](ChildBackend::spawn) starts a program whose `main` calls
+/// [`serve_stdio`]; the windows of [`Backend::window_ends`] connect to it.
+/// If the child exits, [`Backend::failure`] says so, with its exit status.
+/// Dropping the `ChildBackend` ends the child.
+///
+/// ```no_run
+/// use std::process::Command;
+/// use state_sync_transports::Backend;
+/// use state_sync_transports::ipc::ChildBackend;
+///
+/// let backend = ChildBackend::spawn(Command::new("my-backend-process"))?;
+/// let ends = backend.window_ends("main", "todos");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct ChildBackend {
+    client: Client,
+    to_child: mpsc::UnboundedSender<String>,
+    /// The number of the last emit sent; the lock keeps numbers in the
+    /// order of the channel.
+    emits: Arc<AtomicU64>,
+    emitting: Mutex<()>,
+    parent: Arc<Parent>,
+    stop: Mutex<Option<oneshot::Sender<std::sync::mpsc::Sender<()>>>>,
+}
+
+/// The parent's state, shared with the tasks that talk to the child.
+struct Parent {
+    program: String,
+    handler: Mutex<Option<SnapshotHandler>>,
+    subscriptions: AtomicUsize,
+    settles: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    next_settle: AtomicU64,
+    failure: Mutex<Option<String>>,
+}
+
+impl Parent {
+    fn failed(&self, why: String) {
+        self.failure.lock().get_or_insert(why);
+        // Nothing more will be settled.
+        self.settles.lock().clear();
+    }
+}
+
+impl ChildBackend {
+    /// Starts `command` (its standard input and output become the control
+    /// channel; its standard error is inherited) and waits until it says
+    /// where it listens.
+    pub fn spawn(command: std::process::Command) -> io::Result<Self> {
+        Self::spawn_with(command, IpcConfig::default())
+    }
+
+    /// [`ChildBackend::spawn`] with custom limits for the parent's windows.
+    pub fn spawn_with(command: std::process::Command, config: IpcConfig) -> io::Result<Self> {
+        let io = IoThread::start("state-sync-ipc-parent")?;
+        let program = command.get_program().to_string_lossy().into_owned();
+        let mut command = tokio::process::Command::from(command);
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = {
+            let _runtime = io.handle().enter();
+            command.spawn().map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot start the backend process {program}: {e}"),
+                )
+            })?
+        };
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(io::Error::other(
+                "the backend process has no piped stdin/stdout",
+            ));
+        };
+        let parent = Arc::new(Parent {
+            program,
+            handler: Mutex::new(None),
+            subscriptions: AtomicUsize::new(0),
+            settles: Mutex::new(HashMap::new()),
+            next_settle: AtomicU64::new(0),
+            failure: Mutex::new(None),
+        });
+        let (to_child, outgoing) = mpsc::unbounded_channel();
+        let (ready, listening) = std::sync::mpsc::channel();
+        let (stop, stopped) = oneshot::channel();
+        io.spawn(write_lines(stdin, outgoing));
+        io.spawn(listen_to_child(
+            stdout,
+            parent.clone(),
+            to_child.clone(),
+            ready,
+            config.max_frame_bytes,
+        ));
+        io.spawn(watch_child(child, parent.clone(), stopped));
+        let address = match listening.recv_timeout(STARTUP_LIMIT) {
+            Ok(Ok(address)) => address,
+            Ok(Err(why)) => return Err(io::Error::other(why)),
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the backend process {} did not say where it listens within {} s",
+                        parent.program,
+                        STARTUP_LIMIT.as_secs()
+                    ),
+                ));
+            }
+        };
+        let emits = Arc::new(AtomicU64::new(0));
+        Ok(Self {
+            client: Client::on(io, address, config, Some(emits.clone())),
+            to_child,
+            emits,
+            emitting: Mutex::new(()),
+            parent,
+            stop: Mutex::new(Some(stop)),
+        })
+    }
+
+    /// Where the child listens.
+    pub fn address(&self) -> &Address {
+        self.client.address()
+    }
+
+    /// A window end in this process, connected to the child.
+    pub fn window(&self, label: &str, topic: &str) -> Window {
+        self.client.window(label, topic)
+    }
+
+    /// Sends `frame` to the child; `false` when it was not sent.
+    fn send(&self, frame: &ToChild) -> bool {
+        let line = wire::encode(frame);
+        if crate::json::nests_deeper_than(&line, wire::MAX_NESTING) {
+            tracing::warn!(
+                "state-sync ipc: not sending the backend process a frame nested deeper than {} levels",
+                wire::MAX_NESTING
+            );
+            return false;
+        }
+        self.to_child.send(line).is_ok()
+    }
+}
+
+impl Backend for ChildBackend {
+    fn emit(&self, payload: &Value) {
+        let _order = self.emitting.lock();
+        let seq = self.emits.load(Ordering::Acquire) + 1;
+        if self.send(&ToChild::Emit {
+            seq,
+            payload: payload.clone(),
+        }) {
+            // Windows that subscribe from now on wait for this emit to be
+            // taken in first: it must not reach them.
+            self.emits.store(seq, Ordering::Release);
+        }
+    }
+
+    fn serve(&self, handler: SnapshotHandler) {
+        *self.parent.handler.lock() = Some(handler);
+    }
+
+    fn window_ends(&self, label: &str, topic: &str) -> WindowEnds {
+        WindowEnds::of(self.window(label, topic))
+    }
+
+    fn active_subscriptions(&self) -> Option<usize> {
+        Some(self.parent.subscriptions.load(Ordering::Acquire))
+    }
+
+    fn settle(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // The child takes in every emit sent so far (they travel on its
+            // standard input, apart from the windows' connections), then
+            // every window receives them and the server handles what the
+            // windows sent, then the child counts the subscriptions left.
+            self.control_barrier().await;
+            self.client.settle().await;
+            self.control_barrier().await;
+        })
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.parent.failure.lock().clone()
+    }
+}
+
+impl ChildBackend {
+    /// Resolves once the child has handled every frame sent before and
+    /// written out every backlog (or has failed).
+    async fn control_barrier(&self) {
+        {
+            let id = self.parent.next_settle.fetch_add(1, Ordering::Relaxed);
+            let (done, settled) = oneshot::channel();
+            self.parent.settles.lock().insert(id, done);
+            // Checked after registering: a child that failed meanwhile has
+            // cleared the settles, or is seen here.
+            if self.parent.failure.lock().is_some() {
+                self.parent.settles.lock().remove(&id);
+                return;
+            }
+            let _ = self.send(&ToChild::Settle { id });
+            let _ = settled.await;
+        }
+    }
+}
+
+impl Drop for ChildBackend {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.lock().take() {
+            let (ended, wait) = std::sync::mpsc::channel();
+            if stop.send(ended).is_ok() {
+                let _ = wait.recv_timeout(SHUTDOWN_LIMIT);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for ChildBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildBackend")
+            .field("program", &self.parent.program)
+            .field("address", self.address())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes every line received to `out`.
+async fn write_lines(out: impl AsyncWrite + Unpin, mut lines: mpsc::UnboundedReceiver<String>) {
+    let mut sink = FramedWrite::new(out, LinesCodec::new());
+    while let Some(line) = lines.recv().await {
+        if sink.send(line).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads the child's frames: where it listens, then snapshot requests,
+/// subscription counts and settle answers.
+async fn listen_to_child(
+    stdout: impl AsyncRead + Unpin,
+    parent: Arc<Parent>,
+    to_child: mpsc::UnboundedSender<String>,
+    ready: std::sync::mpsc::Sender<Result<Address, String>>,
+    max_frame_bytes: usize,
+) {
+    let mut lines = FramedRead::new(stdout, LinesCodec::new_with_max_length(max_frame_bytes));
+    let mut ready = Some(ready);
+    let program = parent.program.clone();
+    let why = loop {
+        let line = match lines.next().await {
+            Some(Ok(line)) => line,
+            Some(Err(e)) => {
+                break format!("the backend process {program} sent an unreadable line: {e}");
+            }
+            None => break format!("the backend process {program} closed its standard output"),
+        };
+        let frame = match wire::decode::<FromChild>(&line) {
+            Ok(frame) => frame,
+            Err(e) => break format!("the backend process {program} sent {e}"),
+        };
+        match frame {
+            FromChild::Listening { address } => match (ready.take(), address.parse()) {
+                (Some(ready), Ok(address)) => {
+                    let _ = ready.send(Ok(address));
+                }
+                (_, Err(e)) => break format!("the backend process {program}: {e}"),
+                (None, Ok(_)) => {}
+            },
+            FromChild::Snapshot { id, topic } => {
+                let handler = parent.handler.lock().clone();
+                let to_child = to_child.clone();
+                tokio::spawn(async move {
+                    let result = match handler {
+                        Some(handler) => handler.call(topic).await,
+                        None => Err(PortError::new("no snapshot handler is installed")),
+                    };
+                    let reply = ToChild::Reply {
+                        id,
+                        result: Reply::from_result(result),
+                    };
+                    let _ = to_child.send(wire::encode(&reply));
+                });
+            }
+            FromChild::Subscriptions { count } => {
+                parent.subscriptions.store(count, Ordering::Release);
+            }
+            FromChild::Settled { id, subscriptions } => {
+                parent.subscriptions.store(subscriptions, Ordering::Release);
+                if let Some(done) = parent.settles.lock().remove(&id) {
+                    let _ = done.send(());
+                }
+            }
+        }
+    };
+    if let Some(ready) = ready.take() {
+        let _ = ready.send(Err(format!("{why} before it said where it listens")));
+    }
+    parent.failed(why);
+}
+
+/// Waits for the child to exit (reporting it as the transport's failure),
+/// or for the parent to stop it.
+async fn watch_child(
+    mut child: tokio::process::Child,
+    parent: Arc<Parent>,
+    stop: oneshot::Receiver<std::sync::mpsc::Sender<()>>,
+) {
+    tokio::select! {
+        status = child.wait() => parent.failed(exited(&parent.program, status)),
+        ended = stop => {
+            let _ = child.kill().await;
+            if let Ok(ended) = ended {
+                let _ = ended.send(());
+            }
+        }
+    }
+}
+
+fn exited(program: &str, status: io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(status) => format!("the backend process {program} exited ({status})"),
+        Err(e) => format!("the backend process {program} could not be waited for: {e}"),
+    }
+}
+
+/// The `main` of a backend process that [`ChildBackend::spawn`] starts:
+/// runs a [`Server`], tells the parent where it listens, then serves until
+/// its standard input closes (the parent is gone).
+///
+/// ```no_run
+/// fn main() -> std::io::Result<()> {
+///     state_sync_transports::ipc::serve_stdio()
+/// }
+/// ```
+pub fn serve_stdio() -> io::Result<()> {
+    // Frames from the parent are parsed on this thread: give it the stack
+    // of an I/O thread.
+    let serving = std::thread::Builder::new()
+        .name("state-sync-ipc-stdio".to_owned())
+        .stack_size(IO_STACK_BYTES)
+        .spawn(|| {
+            let server = Server::new()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let served = runtime.block_on(serve_parent(
+                &server,
+                tokio::io::stdin(),
+                tokio::io::stdout(),
+            ));
+            runtime.shutdown_background();
+            served
+        })?;
+    serving
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the IPC backend panicked")))
+}
+
+async fn serve_parent(
+    server: &Server,
+    stdin: impl AsyncRead + Unpin,
+    stdout: impl AsyncWrite + Send + Unpin + 'static,
+) -> io::Result<()> {
+    let (out, outgoing) = mpsc::unbounded_channel();
+    tokio::spawn(write_lines(stdout, outgoing));
+    let pending: Arc<Mutex<HashMap<u64, Answer>>> = Arc::default();
+    let next = Arc::new(AtomicU64::new(0));
+    {
+        let (pending, out) = (pending.clone(), out.clone());
+        server.serve(SnapshotHandler::new(move |topic| {
+            let id = next.fetch_add(1, Ordering::Relaxed);
+            let (done, answered) = oneshot::channel();
+            pending.lock().insert(id, done);
+            let _ = out.send(wire::encode(&FromChild::Snapshot { id, topic }));
+            async move {
+                answered
+                    .await
+                    .unwrap_or_else(|_| Err(PortError::new("the parent process went away")))
+            }
+        }));
+    }
+    let send = |frame: &FromChild| {
+        let _ = out.send(wire::encode(frame));
+    };
+    send(&FromChild::Listening {
+        address: server.address().to_string(),
+    });
+    let mut counts = server.hub.watch_subscriptions();
+    {
+        let out = out.clone();
+        tokio::spawn(async move {
+            while counts.changed().await.is_ok() {
+                let count = *counts.borrow_and_update();
+                let _ = out.send(wire::encode(&FromChild::Subscriptions { count }));
+            }
+        });
+    }
+    let mut lines = FramedRead::new(
+        stdin,
+        LinesCodec::new_with_max_length(super::DEFAULT_MAX_FRAME_BYTES),
+    );
+    while let Some(line) = lines.next().await {
+        let line = line.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let frame = wire::decode::<ToChild>(&line).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("the parent sent {e}"))
+        })?;
+        match frame {
+            ToChild::Emit { seq, payload } => server.hub.emit_numbered(seq, &payload),
+            ToChild::Reply { id, result } => {
+                if let Some(done) = pending.lock().remove(&id) {
+                    let _ = done.send(result.into_result());
+                }
+            }
+            ToChild::Settle { id } => {
+                let (hub, out) = (server.hub.clone(), out.clone());
+                tokio::spawn(async move {
+                    hub.drained().await;
+                    let subscriptions = hub.active_subscriptions();
+                    let _ = out.send(wire::encode(&FromChild::Settled { id, subscriptions }));
+                });
+            }
+        }
+    }
+    Ok(())
+}
