@@ -14,15 +14,17 @@
 //! in flight inhibits it). The runtime then waits for I/O in real time.
 //!
 //! Work in flight may also be waiting on tokio time (a transport with a
-//! simulated latency). Virtual time therefore creeps forward, one
-//! millisecond at a time, while the runtime has been idle with work in
-//! flight for [`FIRST_GRACE`] and then every [`CREEP`] of real time; a
-//! fast real reply lands before the clock has moved at all. Work that stays
-//! in flight for [`STALLED`] of real time is taken for a transport that
-//! never answers: the steps double, so the case's budget ends it quickly.
-//! When the runtime is never idle with work in flight — every in-process
-//! transport that does not sleep — none of this happens: the same case
-//! gives the same trace.
+//! simulated latency), and the kit cannot tell which. So while the runtime
+//! has been idle with work in flight for [`FIRST_GRACE`], virtual time
+//! moves at the speed of real time, one millisecond per [`CREEP`]: a real
+//! reply that lands within the grace sees a clock that has not moved at
+//! all, a slower one sees the time it took, and a transport that sleeps on
+//! tokio time wakes up as it would in a real app. Work that shows no
+//! progress (nothing finishing or starting, no delivery) for [`STALLED`]
+//! is taken for a transport that never answers: the steps then double, so
+//! the case's budget ends it quickly. When the runtime is never idle with
+//! work in flight — every in-process transport that does not sleep — none
+//! of this happens: the same case gives the same trace.
 //!
 //! The same bookkeeping tells the watchdog what a stuck case was waiting
 //! for.
@@ -39,11 +41,12 @@ use tokio::sync::Notify;
 
 /// Real time the runtime may sit idle with work in flight before virtual
 /// time moves at all.
-pub(crate) const FIRST_GRACE: Duration = Duration::from_millis(2);
-/// Real time per step of virtual time after that.
-pub(crate) const CREEP: Duration = Duration::from_micros(100);
-/// Work in flight this long (real time) makes the steps grow.
-pub(crate) const STALLED: Duration = Duration::from_millis(200);
+pub(crate) const FIRST_GRACE: Duration = Duration::from_millis(10);
+/// Real time per millisecond of virtual time after that.
+pub(crate) const CREEP: Duration = Duration::from_millis(1);
+/// Work in flight this long (real time) with no sign of progress — no
+/// work finishing or starting, no delivery — makes the steps grow.
+pub(crate) const STALLED: Duration = Duration::from_secs(1);
 /// The largest step.
 const MAX_STEP_MS: u64 = 10_000;
 
@@ -68,11 +71,15 @@ struct Inner {
     /// Virtual milliseconds due (set by the inhibitor, taken by the governor
     /// task).
     tick: AtomicU64,
-    /// Real-time stamp (µs) of the last change of the work in flight.
+    /// Real-time stamp (µs) of the last sign of progress: a change of the
+    /// work in flight, a delivery.
     changed: AtomicU64,
     tick_ready: Notify,
     /// Work may have started that the backend's `settle` covers.
     unsettled: AtomicBool,
+    /// The runtime went idle at least once with work in flight: the case
+    /// waited on something outside its runtime, in real time.
+    waited: AtomicBool,
     settle_due: Notify,
 }
 
@@ -110,6 +117,9 @@ impl Activity {
 
     /// The runtime is about to park (nothing to run).
     pub(crate) fn parking(&self) {
+        if !self.inner.work.lock().in_flight.is_empty() {
+            self.inner.waited.store(true, Ordering::Release);
+        }
         self.inner
             .last_switch
             .store(self.now_us(), Ordering::Release);
@@ -230,6 +240,18 @@ impl Activity {
                     .await;
             }
         }
+    }
+
+    /// The transport showed progress (it delivered a payload): work that
+    /// is slow, not stuck.
+    pub(crate) fn progress(&self) {
+        self.inner.changed.store(self.now_us(), Ordering::Release);
+    }
+
+    /// Whether the case ever waited, idle, for the transport's work in
+    /// flight: its virtual duration then depends on real time.
+    pub(crate) fn waited_on_real_time(&self) -> bool {
+        self.inner.waited.load(Ordering::Acquire)
     }
 
     /// What is in flight now, for messages.

@@ -263,7 +263,8 @@ fn finish_full_run(
     if finish.snapshots {
         for transport in &report.transports {
             let name = format!("report-{}", transport.name);
-            let json = crate::report::to_json(&report.only_transport(&transport.name));
+            let json =
+                crate::report::to_json(&report.only_transport(&transport.name).reproducible());
             let snapshot = finish.target.snapshot;
             if catch_unwind(AssertUnwindSafe(|| snapshot(&name, &json))).is_err() {
                 println!("report snapshot `{name}` differs: review it with `cargo insta review`");

@@ -49,6 +49,10 @@ enum Command {
         #[arg(long)]
         no_embedded: bool,
     },
+    /// Serve as the backend process of the `ipc-child` transport (an IPC
+    /// server controlled over standard input and output).
+    #[command(hide = true)]
+    IpcBackend,
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,7 +75,8 @@ struct CorpusArgs {
 struct RunArgs {
     #[command(flatten)]
     corpus: CorpusArgs,
-    /// Only this reference transport (repeatable): memory, channel, tauri-mock.
+    /// Only this reference transport (repeatable): memory, channel,
+    /// tauri-mock, ipc, ipc-child.
     #[arg(long = "transport", value_name = "NAME")]
     transports: Vec<String>,
     /// Run every case with this seed.
@@ -129,6 +134,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { paths, no_embedded } => check(&paths, no_embedded, &mut out),
+        Command::IpcBackend => match state_sync_transports::ipc::serve_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: ipc-backend: {e}");
+                ExitCode::FAILURE
+            }
+        },
     };
     out.flush();
     code
@@ -176,7 +188,14 @@ impl Output {
 
 fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
     let mut suite = args.corpus.suite();
-    let available = state_sync_conformance::reference::all();
+    let mut available = state_sync_conformance::reference::all();
+    // The child-process backend is this very program.
+    if let Ok(me) = std::env::current_exe() {
+        available.push(state_sync_conformance::reference::ipc_child(
+            me,
+            &["ipc-backend"],
+        ));
+    }
     for name in &args.transports {
         if !available.iter().any(|t| t.name() == name) {
             let names: Vec<&str> = available.iter().map(|t| t.name()).collect();

@@ -2,7 +2,10 @@
 //! them: what it checks itself against, and examples of a [`Transport`]
 //! built from a [`Backend`](state_sync_transports::Backend).
 
-use state_sync_transports::{channel, memory, tauri_mock};
+use std::ffi::OsString;
+use std::process::Command;
+
+use state_sync_transports::{channel, ipc, memory, tauri_mock};
 
 use crate::spec::Capability;
 use crate::transport::{Capabilities, Transport};
@@ -44,7 +47,35 @@ pub fn tauri_mock_with(config: tauri_mock::TauriMockConfig) -> Transport {
     .with_capabilities(capabilities)
 }
 
-/// The three reference transports: memory, channel, tauri-mock.
+/// The IPC transport with the backend in this process: a Unix domain
+/// socket (TCP on loopback where there are none), JSON lines, I/O on a
+/// thread of its own. Delivery is asynchronous.
+pub fn ipc() -> Transport {
+    ipc_with(ipc::IpcConfig::default())
+}
+
+/// The IPC transport with custom limits.
+pub fn ipc_with(config: ipc::IpcConfig) -> Transport {
+    Transport::try_new("ipc", move || ipc::Server::with_config(config))
+        .with_capabilities(Capabilities::all().without(Capability::SynchronousDelivery))
+}
+
+/// The IPC transport with the backend in a child process: `program` with
+/// `args`, whose `main` calls [`ipc::serve_stdio`] (the kit's own binary
+/// does, as `state-sync-conformance ipc-backend`). A child that exits
+/// during a case makes it `error`, with the exit status.
+pub fn ipc_child(program: impl Into<OsString>, args: &[&str]) -> Transport {
+    let program: OsString = program.into();
+    let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+    Transport::try_new("ipc-child", move || {
+        let mut command = Command::new(&program);
+        command.args(&args);
+        ipc::ChildBackend::spawn(command)
+    })
+    .with_capabilities(Capabilities::all().without(Capability::SynchronousDelivery))
+}
+
+/// The in-process reference transports: memory, channel, tauri-mock, ipc.
 pub fn all() -> Vec<Transport> {
-    vec![memory(), channel(), tauri_mock()]
+    vec![memory(), channel(), tauri_mock(), ipc()]
 }

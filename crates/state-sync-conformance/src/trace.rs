@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 use crate::verdict::TraceEntry;
@@ -16,6 +17,9 @@ const TRACE_CAP: usize = 4000;
 #[derive(Debug, Clone)]
 pub(crate) struct Trace {
     t0: Instant,
+    /// The case's runtime, whose (virtual) clock stamps every entry, on
+    /// whatever thread it is written.
+    runtime: Handle,
     entries: Arc<Mutex<Entries>>,
 }
 
@@ -30,12 +34,14 @@ impl Trace {
     pub(crate) fn new() -> Self {
         Self {
             t0: Instant::now(),
+            runtime: Handle::current(),
             entries: Arc::default(),
         }
     }
 
     /// Virtual milliseconds since the case began.
     pub(crate) fn now_ms(&self) -> u64 {
+        let _clock = self.runtime.enter();
         u64::try_from(self.t0.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 

@@ -36,7 +36,7 @@ use state_sync_transports::Backend;
 
 use crate::spec::Capability;
 
-type OpenFn = dyn Fn() -> Box<dyn Backend> + Send + Sync;
+type OpenFn = dyn Fn() -> Result<Box<dyn Backend>, String> + Send + Sync;
 
 /// A transport under test.
 ///
@@ -60,7 +60,35 @@ impl Transport {
         Self {
             name: name.into(),
             capabilities: Capabilities::none(),
-            open: Arc::new(move || Box::new(open())),
+            open: Arc::new(move || Ok(Box::new(open()))),
+        }
+    }
+
+    /// A transport whose backends may fail to open (a socket to bind, a
+    /// process to start): a case whose backend does not open ends with an
+    /// `error` verdict showing `open`'s error.
+    ///
+    /// ```
+    /// use state_sync_conformance::{Capabilities, Transport};
+    /// use state_sync_transports::ipc;
+    ///
+    /// let transport = Transport::try_new("my-ipc", ipc::Server::new)
+    ///     .with_capabilities(Capabilities::all());
+    /// # let _ = transport;
+    /// ```
+    pub fn try_new<B, E, F>(name: impl Into<String>, open: F) -> Self
+    where
+        B: Backend,
+        E: fmt::Display,
+        F: Fn() -> Result<B, E> + Send + Sync + 'static,
+    {
+        Self {
+            name: name.into(),
+            capabilities: Capabilities::none(),
+            open: Arc::new(move || match open() {
+                Ok(backend) => Ok(Box::new(backend) as Box<dyn Backend>),
+                Err(e) => Err(e.to_string()),
+            }),
         }
     }
 
@@ -81,8 +109,9 @@ impl Transport {
         &self.capabilities
     }
 
-    /// A fresh backend (what the kit does at the start of every case).
-    pub fn open(&self) -> Box<dyn Backend> {
+    /// A fresh backend (what the kit does at the start of every case), or
+    /// why it did not open.
+    pub fn open(&self) -> Result<Box<dyn Backend>, String> {
         (self.open)()
     }
 

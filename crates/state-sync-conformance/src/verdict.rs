@@ -111,6 +111,12 @@ pub struct CaseResult {
     pub seed: u64,
     /// Virtual milliseconds the case took.
     pub virtual_ms: u64,
+    /// The case waited, idle, for the transport's work in flight (real
+    /// I/O): virtual time crept forward meanwhile, so `virtual_ms` depends
+    /// on real time and is left out of report snapshots
+    /// ([`SuiteReport::reproducible`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waited_on_real_time: bool,
     /// What went wrong (empty on pass).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
@@ -269,6 +275,27 @@ impl SuiteReport {
 }
 
 impl SuiteReport {
+    /// The same report with what depends on real time taken out: for every
+    /// transport that made any case wait on real time, each case's
+    /// `virtual_ms` is 0 and its `waited_on_real_time` cleared. What stays
+    /// is what a snapshot can hold run after run.
+    pub fn reproducible(&self) -> SuiteReport {
+        let real_time: std::collections::BTreeSet<&str> = self
+            .cases
+            .iter()
+            .filter(|c| c.waited_on_real_time)
+            .map(|c| c.transport.as_str())
+            .collect();
+        let mut report = self.clone();
+        for case in &mut report.cases {
+            if real_time.contains(case.transport.as_str()) {
+                case.virtual_ms = 0;
+                case.waited_on_real_time = false;
+            }
+        }
+        report
+    }
+
     /// The same report restricted to one transport's cases (its header,
     /// counts and cases; the coverage is unchanged).
     pub fn only_transport(&self, name: &str) -> SuiteReport {
@@ -302,6 +329,7 @@ impl CaseResult {
             verdict,
             seed: 7,
             virtual_ms: 120,
+            waited_on_real_time: false,
             failures: Vec::new(),
             known_failure: None,
             missing: Vec::new(),

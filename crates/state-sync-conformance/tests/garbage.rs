@@ -646,8 +646,16 @@ impl InvalidationSubscriber for Counting {
     }
 }
 
+/// The in-process reference transports: the checks below wait on paused
+/// time, which real I/O does not follow. The IPC transport's pass-through
+/// of garbage is checked by the corpus and by `state-sync-transports`'
+/// own tests (it refuses payloads nested deeper than `ipc::MAX_NESTING`).
 fn transports() -> Vec<Transport> {
-    reference::all()
+    vec![
+        reference::memory(),
+        reference::channel(),
+        reference::tauri_mock(),
+    ]
 }
 
 /// What a garbage run saw, for the checks.
@@ -678,7 +686,7 @@ fn garbage_through(
                     .map_err(|e| PortError::new(e.to_string())),
             })
         };
-        let bus = transport.open();
+        let bus = transport.open().expect("the backend opens");
         bus.serve(server);
         let ends = bus.window_ends("garbage", TOPIC);
         let delivered: Arc<Mutex<Vec<Value>>> = Arc::default();

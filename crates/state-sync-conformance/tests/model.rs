@@ -683,7 +683,7 @@ impl System {
         });
         let bus = {
             let _guard = rt.enter();
-            let bus = transport.open();
+            let bus = transport.open().expect("the backend opens");
             bus.serve(server);
             bus
         };

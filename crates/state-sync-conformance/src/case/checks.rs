@@ -294,10 +294,13 @@ impl Case<'_> {
     /// Awaits the backend's `settle`, for at most [`SETTLE_ALLOWANCE_MS`].
     async fn settle_backend(&mut self, during: &str) {
         let allowance = Duration::from_millis(SETTLE_ALLOWANCE_MS);
-        if tokio::time::timeout(allowance, self.backend.settle())
-            .await
-            .is_err()
-        {
+        let runtime = tokio::runtime::Handle::current();
+        let settle = self.activity.track(
+            || "Backend::settle".to_owned(),
+            &runtime,
+            self.backend.settle(),
+        );
+        if tokio::time::timeout(allowance, settle).await.is_err() {
             self.failures.push(format!(
                 "{during}: the transport's `Backend::settle` did not resolve within {SETTLE_ALLOWANCE_MS} virtual ms{}",
                 self.still_in_flight()

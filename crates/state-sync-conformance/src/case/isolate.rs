@@ -3,13 +3,19 @@
 //! is idle and a case costs microseconds of wall time however many virtual
 //! seconds it spans. A real-time watchdog catches a transport that blocks
 //! the thread; a panic anywhere in the case (a spawned task included) is
-//! captured and gives `error`. The suite always goes on.
+//! captured and gives `error`, and so does a panic on any other thread
+//! while the case runs (a transport's own I/O thread) — charged to every
+//! case running at that moment, since a thread the kit did not start
+//! cannot be traced to one. The suite always goes on.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once, mpsc};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use state_sync::ports::panic_message;
 
 use crate::activity::Activity;
@@ -78,7 +84,8 @@ fn run_on_this_thread(
     activity: Activity,
 ) -> Outcome {
     capture_panics_on_this_thread();
-    let (parking, unparked) = (activity.clone(), activity.clone());
+    let foreign = ForeignPanics::watch();
+    let (parking, unparked, watched) = (activity.clone(), activity.clone(), activity.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -99,14 +106,19 @@ fn run_on_this_thread(
     let slot = trace_slot.clone();
     let ran = catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async move {
-            let case = Case::new(spec, transport, seed, activity);
-            *slot.lock() = Some(case.trace.clone());
-            case.run().await
+            match Case::new(spec, transport, seed, activity) {
+                Ok(case) => {
+                    *slot.lock() = Some(case.trace.clone());
+                    case.run().await
+                }
+                Err(why) => Outcome::broken(Verdict::Error, why),
+            }
         })
     }));
     // Tasks still pending (hung fetches, delayed events) are dropped here.
     let dropped = catch_unwind(AssertUnwindSafe(move || drop(runtime)));
-    let panicked = take_captured();
+    let mut panicked = take_captured();
+    panicked.extend(foreign.take());
     let trace = trace_slot
         .lock()
         .as_ref()
@@ -129,6 +141,7 @@ fn run_on_this_thread(
                 },
                 trace,
                 virtual_ms: 0,
+                waited_on_real_time: false,
             }
         }
     };
@@ -138,6 +151,7 @@ fn run_on_this_thread(
             .failures
             .push("panicked while shutting the case down".to_owned());
     }
+    outcome.waited_on_real_time = watched.waited_on_real_time();
     if !panicked.is_empty() {
         outcome.verdict = Verdict::Error;
         for p in panicked {
@@ -167,19 +181,25 @@ fn capture_panics_on_this_thread() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let message = panic_message(info.payload());
+            let at = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let deliberate = message.starts_with(DELIBERATE);
             let captured = CAPTURED.with(|c| match c.borrow_mut().as_mut() {
                 Some(list) => {
-                    if !message.starts_with(DELIBERATE) {
-                        let at = info
-                            .location()
-                            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-                            .unwrap_or_default();
+                    if !deliberate {
                         list.push(format!("{message}{at}"));
                     }
                     true
                 }
                 None => false,
             });
+            let captured = captured || {
+                let thread = std::thread::current();
+                let name = thread.name().unwrap_or("unnamed");
+                ForeignPanics::record(&format!("on thread {name:?}: {message}{at}"), deliberate)
+            };
             if !captured {
                 previous(info);
             }
@@ -196,4 +216,53 @@ fn take_captured() -> Vec<String> {
             .map(std::mem::take)
             .unwrap_or_default()
     })
+}
+
+/// The cases running now, each with the panics seen on threads that are
+/// not case threads since it started.
+static RUNNING: Mutex<BTreeMap<u64, Vec<String>>> = Mutex::new(BTreeMap::new());
+static NEXT_CASE: AtomicU64 = AtomicU64::new(0);
+
+/// One running case's share of the panics on other threads; stops
+/// collecting when dropped.
+struct ForeignPanics {
+    id: u64,
+}
+
+impl ForeignPanics {
+    fn watch() -> Self {
+        let id = NEXT_CASE.fetch_add(1, Ordering::Relaxed);
+        RUNNING.lock().insert(id, Vec::new());
+        Self { id }
+    }
+
+    /// Records a panic for every running case; `false` when none runs (the
+    /// panic is not the kit's business then).
+    fn record(panic: &str, deliberate: bool) -> bool {
+        let mut running = RUNNING.lock();
+        if running.is_empty() {
+            return false;
+        }
+        if !deliberate {
+            for panics in running.values_mut() {
+                panics.push(panic.to_owned());
+            }
+        }
+        true
+    }
+
+    /// The panics seen so far (and clears them).
+    fn take(&self) -> Vec<String> {
+        RUNNING
+            .lock()
+            .get_mut(&self.id)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for ForeignPanics {
+    fn drop(&mut self) {
+        RUNNING.lock().remove(&self.id);
+    }
 }

@@ -123,6 +123,7 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
             failures: Vec::new(),
             trace: Vec::new(),
             virtual_ms: 0,
+            waited_on_real_time: false,
         }
     };
     let passed = matches!(outcome.verdict, Verdict::Pass | Verdict::Unsupported);
@@ -135,6 +136,7 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
         verdict: outcome.verdict,
         seed,
         virtual_ms: outcome.virtual_ms,
+        waited_on_real_time: outcome.waited_on_real_time,
         failures: outcome.failures,
         known_failure: None,
         missing: missing.iter().map(|c| c.as_str().to_owned()).collect(),

@@ -25,6 +25,8 @@ pub(crate) struct Outcome {
     pub(crate) failures: Vec<String>,
     pub(crate) trace: Vec<TraceEntry>,
     pub(crate) virtual_ms: u64,
+    /// The case waited on the transport in real time.
+    pub(crate) waited_on_real_time: bool,
 }
 
 impl Outcome {
@@ -35,6 +37,7 @@ impl Outcome {
             failures: vec![message],
             trace: Vec::new(),
             virtual_ms: 0,
+            waited_on_real_time: false,
         }
     }
 }

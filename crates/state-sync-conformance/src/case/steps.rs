@@ -48,10 +48,14 @@ impl<'a> Case<'a> {
         transport: &Transport,
         seed: u64,
         activity: Activity,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let sources = Sources::default();
         let backend_faults = Arc::new(BackendFaults::default());
-        let backend: Arc<dyn Backend> = Arc::from(transport.open());
+        let backend: Arc<dyn Backend> = Arc::from(
+            transport
+                .open()
+                .map_err(|e| format!("the transport's backend did not open: {e}"))?,
+        );
         backend.serve(backend_faults.handler(sources.handler()));
         let runtime = tokio::runtime::Handle::current();
         runtime.spawn(activity.clone().govern());
@@ -60,7 +64,7 @@ impl<'a> Case<'a> {
                 .clone()
                 .settle_after_work(backend.clone(), runtime.clone()),
         );
-        Self {
+        Ok(Self {
             spec,
             backend,
             activity,
@@ -73,19 +77,40 @@ impl<'a> Case<'a> {
             failures: Vec::new(),
             timed_out: false,
             budget: Duration::from_millis(spec.budget_ms.unwrap_or(DEFAULT_BUDGET_MS)),
-        }
+        })
     }
 
-    /// Runs every step, then the teardown checks.
+    /// Runs every step, then the teardown checks. A transport that reports
+    /// a failure of its own ([`Backend::failure`]) ends the case with
+    /// `error`.
     pub(crate) async fn run(mut self) -> Outcome {
+        let mut failure = None;
         for (i, step) in self.spec.steps.iter().enumerate() {
             self.step(i, step).await;
-            if self.timed_out {
+            failure = self
+                .backend
+                .failure()
+                .map(|why| format!("the transport failed (seen after step {i}): {why}"));
+            if self.timed_out || failure.is_some() {
                 break;
             }
         }
-        if !self.timed_out {
+        if !self.timed_out && failure.is_none() {
             self.teardown().await;
+            failure = self
+                .backend
+                .failure()
+                .map(|why| format!("the transport failed (seen at teardown): {why}"));
+        }
+        if let Some(failure) = failure {
+            self.failures.insert(0, failure);
+            return Outcome {
+                verdict: Verdict::Error,
+                failures: self.failures,
+                trace: Vec::new(),
+                virtual_ms: self.trace.now_ms(),
+                waited_on_real_time: false,
+            };
         }
         let verdict = if self.timed_out {
             Verdict::Timeout
@@ -99,6 +124,7 @@ impl<'a> Case<'a> {
             failures: self.failures,
             trace: Vec::new(),
             virtual_ms: self.trace.now_ms(),
+            waited_on_real_time: false,
         }
     }
 

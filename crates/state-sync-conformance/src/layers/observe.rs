@@ -144,6 +144,7 @@ impl InvalidationSubscriber for TransportSide {
         let closed = Arc::new(AtomicBool::new(false));
         let (observer, ended) = (self.observer.clone(), closed.clone());
         let watched: InvalidationHandler = Arc::new(move |payload| {
+            observer.activity.progress();
             if ended.load(Ordering::SeqCst) {
                 let msg = format!("event delivered after unsubscribe: {}", describe(payload));
                 observer.log(msg.clone());
@@ -209,6 +210,7 @@ impl InvalidationSubscriber for EngineSide {
         let closed = Arc::new(AtomicBool::new(false));
         let (observer, ended) = (self.observer.clone(), closed.clone());
         let watched: InvalidationHandler = Arc::new(move |payload| {
+            observer.activity.progress();
             if ended.load(Ordering::SeqCst) {
                 return;
             }
