@@ -59,6 +59,8 @@ pub(crate) struct Activity {
 
 #[derive(Default)]
 struct Inner {
+    /// The case runs on real time: nothing to hold still.
+    real_time: bool,
     /// What is in flight, by id, described for the watchdog.
     work: Mutex<Work>,
     /// Signalled when the work count falls to zero.
@@ -77,6 +79,10 @@ struct Inner {
     tick_ready: Notify,
     /// Work may have started that the backend's `settle` covers.
     unsettled: AtomicBool,
+    /// `Backend::settle` calls started so far, and the highest number
+    /// among those that resolved.
+    settles_started: AtomicU64,
+    settled_upto: AtomicU64,
     /// The runtime went idle at least once with work in flight: the case
     /// waited on something outside its runtime, in real time.
     waited: AtomicBool,
@@ -110,6 +116,17 @@ impl Drop for Busy {
 }
 
 impl Activity {
+    /// The bookkeeping of a case on real time: work is tracked for messages
+    /// and settles, the clock is never held.
+    pub(crate) fn on_real_time() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                real_time: true,
+                ..Inner::default()
+            }),
+        }
+    }
+
     fn now_us(&self) -> u64 {
         let epoch = self.inner.epoch.get_or_init(Instant::now);
         u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
@@ -143,8 +160,8 @@ impl Activity {
             work.next += 1;
             work.in_flight.insert(id, what.into());
             self.inner.changed.store(self.now_us(), Ordering::Release);
-            let start = !work.inhibiting;
-            work.inhibiting = true;
+            let start = !work.inhibiting && !self.inner.real_time;
+            work.inhibiting |= start;
             (id, start)
         };
         if start {
@@ -236,10 +253,30 @@ impl Activity {
         loop {
             self.inner.settle_due.notified().await;
             while self.inner.unsettled.swap(false, Ordering::AcqRel) {
-                self.track(|| "Backend::settle".to_owned(), &runtime, backend.settle())
-                    .await;
+                self.settle(&*backend, &runtime).await;
             }
         }
+    }
+
+    /// Awaits the backend's `settle` as work in flight, and notes that what
+    /// the transport had started before the call is done once it resolves.
+    pub(crate) async fn settle(&self, backend: &dyn Backend, runtime: &Handle) {
+        let number = self.inner.settles_started.fetch_add(1, Ordering::AcqRel) + 1;
+        self.track(|| "Backend::settle".to_owned(), runtime, backend.settle())
+            .await;
+        self.inner.settled_upto.fetch_max(number, Ordering::AcqRel);
+    }
+
+    /// A mark for [`settled_since`](Self::settled_since): the settles
+    /// started so far.
+    pub(crate) fn settle_mark(&self) -> u64 {
+        self.inner.settles_started.load(Ordering::Acquire)
+    }
+
+    /// Whether a settle that started after `mark` has resolved: work the
+    /// transport had started at the mark is over.
+    pub(crate) fn settled_since(&self, mark: u64) -> bool {
+        self.inner.settled_upto.load(Ordering::Acquire) > mark
     }
 
     /// The transport showed progress (it delivered a payload): work that
@@ -249,9 +286,10 @@ impl Activity {
     }
 
     /// Whether the case ever waited, idle, for the transport's work in
-    /// flight: its virtual duration then depends on real time.
+    /// flight, or runs on real time: its duration then depends on real
+    /// time.
     pub(crate) fn waited_on_real_time(&self) -> bool {
-        self.inner.waited.load(Ordering::Acquire)
+        self.inner.real_time || self.inner.waited.load(Ordering::Acquire)
     }
 
     /// What is in flight now, for messages.

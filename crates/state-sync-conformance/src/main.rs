@@ -82,6 +82,10 @@ struct RunArgs {
     /// Run every case with this seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Run on real time instead of virtual time: specs that need virtual
+    /// time are unsupported, settles end when the case is quiet.
+    #[arg(long)]
+    real_time: bool,
     /// A known-failures file (JSON).
     #[arg(long, value_name = "FILE")]
     known_failures: Option<PathBuf>,
@@ -208,7 +212,7 @@ fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
     }
     for t in available {
         if args.transports.is_empty() || args.transports.iter().any(|n| n == t.name()) {
-            suite = suite.transport(t);
+            suite = suite.transport(if args.real_time { t.on_real_time() } else { t });
         }
     }
     if let Some(seed) = args.seed {

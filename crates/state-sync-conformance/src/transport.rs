@@ -45,6 +45,7 @@ type OpenFn = dyn Fn() -> Result<Box<dyn Backend>, String> + Send + Sync;
 pub struct Transport {
     name: String,
     capabilities: Capabilities,
+    real_time: bool,
     open: Arc<OpenFn>,
 }
 
@@ -60,6 +61,7 @@ impl Transport {
         Self {
             name: name.into(),
             capabilities: Capabilities::none(),
+            real_time: false,
             open: Arc::new(move || Ok(Box::new(open()))),
         }
     }
@@ -85,6 +87,7 @@ impl Transport {
         Self {
             name: name.into(),
             capabilities: Capabilities::none(),
+            real_time: false,
             open: Arc::new(move || match open() {
                 Ok(backend) => Ok(Box::new(backend) as Box<dyn Backend>),
                 Err(e) => Err(e.to_string()),
@@ -97,6 +100,27 @@ impl Transport {
     pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
         self.capabilities = capabilities;
         self
+    }
+
+    /// Runs this transport's cases on real time instead of paused virtual
+    /// time: for a transport that cannot be run on virtual time at all.
+    ///
+    /// Virtual time is the default and the better choice even for a
+    /// transport doing real I/O: the kit holds the clock still while the
+    /// transport has work in flight. On real time, a spec whose meaning
+    /// depends on timing ([`Spec::needs_virtual_time`](crate::Spec::needs_virtual_time):
+    /// delays, debounce, retries, advancing time) is `unsupported`, a
+    /// `settle` step ends once the case has been quiet — nothing in
+    /// flight, every window idle — for 20 ms, and a case may take at most
+    /// 20 s.
+    pub fn on_real_time(mut self) -> Self {
+        self.real_time = true;
+        self
+    }
+
+    /// Whether cases run on real time ([`Transport::on_real_time`]).
+    pub fn runs_on_real_time(&self) -> bool {
+        self.real_time
     }
 
     /// The name.

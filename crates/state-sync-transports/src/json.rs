@@ -18,6 +18,7 @@ pub(crate) fn parse_unbounded<'de, T: Deserialize<'de>>(
     Ok(value)
 }
 
+#[cfg(feature = "ipc")]
 /// Whether `text` nests arrays and objects more than `max` levels deep
 /// (strings are skipped; the text need not be valid JSON). Parsing,
 /// cloning and dropping a value recurse once per level, so a peer's text is
@@ -63,6 +64,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&value).expect("text"), text);
     }
 
+    #[cfg(feature = "ipc")]
     #[test]
     fn nesting_is_measured_outside_strings() {
         assert!(!nests_deeper_than(r#"{"a":[1,{"b":2}]}"#, 3));

@@ -10,12 +10,14 @@
 //! | [`memory`] | synchronous, in subscription order | one process, direct calls; the one to learn with |
 //! | [`channel`] | asynchronous, a task and a bounded buffer per subscriber | queues between tasks or services |
 //! | [`tauri_mock`] | Tauri v2 events and `invoke`, JSON round trips | a Tauri app's core and its webviews |
+//! | `ipc` | asynchronous over a real socket, I/O on a thread of its own | windows in other processes; the backend in-process or in a child process |
 //!
-//! ## One shape for all three
+//! ## One shape for all of them
 //!
-//! Each module has a `Bus` (the backend end) and a `Window` (a window end).
-//! Every `Bus` implements [`Backend`], the one trait a transport's backend
-//! end implements (and the one the conformance kit drives):
+//! The in-process modules have a `Bus` (the backend end) and a `Window` (a
+//! window end); `ipc` has a `Server` and a `Window`. Every backend end
+//! implements [`Backend`], the one trait a transport's backend end
+//! implements (and the one the conformance kit drives):
 //!
 //! * `Bus::new()` — a fresh bus; `bus.window(topic)` — a typed window end
 //!   implementing [`InvalidationSubscriber`](state_sync::InvalidationSubscriber)
@@ -31,8 +33,9 @@
 //!   for leak checks; [`Backend::settle`] first lets asynchronous
 //!   deliveries and unsubscriptions finish.
 //!
-//! Everything runs on tokio, including on paused virtual time: no thread
-//! is spawned and nothing blocks.
+//! The in-process transports run on tokio, including on paused virtual
+//! time: no thread is spawned and nothing blocks. `ipc` (cargo feature
+//! `ipc`, on by default) does real I/O on a thread of its own.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -70,6 +73,7 @@
 //! ```
 
 pub mod backend;
+#[cfg(feature = "ipc")]
 mod backlog;
 pub mod channel;
 #[cfg(feature = "ipc")]

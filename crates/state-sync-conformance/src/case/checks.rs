@@ -228,7 +228,8 @@ impl Case<'_> {
         // finish first; then virtual time passes, so a transport that keeps
         // delivering after unsubscribe (on a timer) is caught.
         self.settle_backend("teardown").await;
-        tokio::time::sleep(Duration::from_millis(TEARDOWN_SETTLE_MS)).await;
+        self.pass_time(Duration::from_millis(TEARDOWN_SETTLE_MS))
+            .await;
         self.settle_backend("teardown").await;
         let records: Vec<(String, Record)> = self
             .windows
@@ -295,11 +296,7 @@ impl Case<'_> {
     async fn settle_backend(&mut self, during: &str) {
         let allowance = Duration::from_millis(SETTLE_ALLOWANCE_MS);
         let runtime = tokio::runtime::Handle::current();
-        let settle = self.activity.track(
-            || "Backend::settle".to_owned(),
-            &runtime,
-            self.backend.settle(),
-        );
+        let settle = self.activity.settle(&*self.backend, &runtime);
         if tokio::time::timeout(allowance, settle).await.is_err() {
             self.failures.push(format!(
                 "{during}: the transport's `Backend::settle` did not resolve within {SETTLE_ALLOWANCE_MS} virtual ms{}",

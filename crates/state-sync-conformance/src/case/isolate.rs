@@ -34,7 +34,11 @@ const CASE_STACK_BYTES: usize = 16 << 20;
 /// Runs the case on its own thread, within `watchdog` of real time.
 pub(super) fn run(spec: &Spec, transport: &Transport, seed: u64, watchdog: Duration) -> Outcome {
     let (tx, rx) = mpsc::channel();
-    let activity = Activity::default();
+    let activity = if transport.runs_on_real_time() {
+        Activity::on_real_time()
+    } else {
+        Activity::default()
+    };
     let (spec, transport, case_activity) = (spec.clone(), transport.clone(), activity.clone());
     let spawned = std::thread::Builder::new()
         .name(format!("case {}::{}", transport.name(), spec.id))
@@ -89,7 +93,7 @@ fn run_on_this_thread(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
-        .start_paused(true)
+        .start_paused(!transport.runs_on_real_time())
         .on_thread_park(move || parking.parking())
         .on_thread_unpark(move || unparked.unparked())
         .build();

@@ -3,6 +3,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | `isolate` | the case's own thread and tokio runtime on paused virtual time, the real-time watchdog, panic capture on every thread |
+//! | `real_time` | a case on real time: settling until the case is quiet, its budget |
 //! | `wiring` | a spec window made real: the transport's ends → observation (transport side) → fault layer → observation (engine side) → retry → engine |
 //! | `steps` | the interpreter: one arm per step kind |
 //! | `checks` | `expect`, the outcome of `start`/`refresh`, and the invariants checked at teardown |
@@ -22,6 +23,7 @@
 mod checks;
 mod isolate;
 mod outcome;
+mod real_time;
 mod steps;
 mod wiring;
 
@@ -34,6 +36,10 @@ use crate::verdict::{CaseResult, Verdict};
 
 pub use self::outcome::{DEFAULT_BUDGET_MS, DEFAULT_SETTLE_MS};
 use self::outcome::{Outcome, fnv1a};
+
+/// What a spec that [needs virtual time](Spec::needs_virtual_time) misses
+/// on a transport run [on real time](Transport::on_real_time).
+pub const VIRTUAL_TIME: &str = "virtual-time";
 
 /// Builds the command that reruns one case from `(transport, spec id, seed)`.
 pub type RerunCommand = Arc<dyn Fn(&str, &str, u64) -> String + Send + Sync>;
@@ -114,7 +120,15 @@ pub fn spec_seed(spec: &Spec) -> u64 {
 /// failures are applied by the caller.
 pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> CaseResult {
     let seed = options.seed.unwrap_or_else(|| spec_seed(spec));
-    let missing = transport.capabilities().missing(&spec.requires);
+    let mut missing: Vec<String> = transport
+        .capabilities()
+        .missing(&spec.requires)
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
+    if transport.runs_on_real_time() && spec.needs_virtual_time().is_some() {
+        missing.push(VIRTUAL_TIME.to_owned());
+    }
     let outcome = if missing.is_empty() {
         isolate::run(spec, transport, seed, options.watchdog)
     } else {
@@ -139,7 +153,7 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
         waited_on_real_time: outcome.waited_on_real_time,
         failures: outcome.failures,
         known_failure: None,
-        missing: missing.iter().map(|c| c.as_str().to_owned()).collect(),
+        missing,
         trace: if passed { Vec::new() } else { outcome.trace },
         rerun: (!passed).then(|| (options.rerun)(transport.name(), &spec.id, seed)),
     }

@@ -21,6 +21,7 @@ use crate::transport::Transport;
 use crate::verdict::Verdict;
 
 use super::outcome::{DEFAULT_BUDGET_MS, DEFAULT_SETTLE_MS, Outcome};
+use super::real_time::{REAL_TIME_BUDGET, TOLERANCE};
 use super::wiring::{self, Window};
 
 /// A case while it runs.
@@ -38,6 +39,8 @@ pub(crate) struct Case<'a> {
     pub(super) failures: Vec<String>,
     pub(super) timed_out: bool,
     pub(super) budget: Duration,
+    /// The case runs on real time ([`Transport::on_real_time`]).
+    pub(super) real_time: bool,
 }
 
 impl<'a> Case<'a> {
@@ -76,7 +79,12 @@ impl<'a> Case<'a> {
             closed: Vec::new(),
             failures: Vec::new(),
             timed_out: false,
-            budget: Duration::from_millis(spec.budget_ms.unwrap_or(DEFAULT_BUDGET_MS)),
+            budget: if transport.runs_on_real_time() {
+                REAL_TIME_BUDGET
+            } else {
+                Duration::from_millis(spec.budget_ms.unwrap_or(DEFAULT_BUDGET_MS))
+            },
+            real_time: transport.runs_on_real_time(),
         })
     }
 
@@ -209,7 +217,8 @@ impl<'a> Case<'a> {
             Step::Advance(a) => tokio::time::sleep(Duration::from_millis(a.ms)).await,
             Step::Stopped(w) => self.wait_stopped(i, w).await,
             Step::Settle(s) => {
-                tokio::time::sleep(Duration::from_millis(s.ms.unwrap_or(DEFAULT_SETTLE_MS))).await;
+                self.pass_time(Duration::from_millis(s.ms.unwrap_or(DEFAULT_SETTLE_MS)))
+                    .await;
             }
             Step::Expect(e) => self.expect(i, e),
         }
@@ -333,7 +342,10 @@ impl<'a> Case<'a> {
 
     /// `stopped`: each window's `stopped()` resolves within the bounds.
     async fn wait_stopped(&mut self, i: usize, w: &StoppedWait) {
-        let within = Duration::from_millis(w.within_ms.unwrap_or(0));
+        let mut within = Duration::from_millis(w.within_ms.unwrap_or(0));
+        if self.real_time {
+            within = within.max(TOLERANCE);
+        }
         let not_before = Duration::from_millis(w.not_before_ms.unwrap_or(0));
         for name in w.window.names() {
             let Some(sync) = self.windows.get(name).map(|w| w.sync.clone()) else {

@@ -8,8 +8,8 @@
 //! the engine is given and does: subscriptions, deliveries, fetches,
 //! applies, reported errors). It knows nothing of faults.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -130,7 +130,9 @@ impl Observer {
 }
 
 /// The transport's subscriber, watched: a delivery after its subscription
-/// ended is a violation (TR-2).
+/// ended and the transport settled is a violation (TR-2). One that races
+/// with the unsubscribe — the transport had it under way when the
+/// subscription ended — is allowed, and the stopped engine ignores it.
 pub(crate) struct TransportSide {
     inner: Arc<dyn InvalidationSubscriber>,
     observer: Observer,
@@ -141,15 +143,25 @@ impl InvalidationSubscriber for TransportSide {
         &self,
         handler: InvalidationHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
-        let closed = Arc::new(AtomicBool::new(false));
+        // The settle mark when the subscription ended, once it has.
+        let closed: Arc<OnceLock<u64>> = Arc::default();
         let (observer, ended) = (self.observer.clone(), closed.clone());
         let watched: InvalidationHandler = Arc::new(move |payload| {
             observer.activity.progress();
-            if ended.load(Ordering::SeqCst) {
-                let msg = format!("event delivered after unsubscribe: {}", describe(payload));
-                observer.log(msg.clone());
-                observer.record.lock().violations.push(msg);
-                return;
+            if let Some(&mark) = ended.get() {
+                if observer.activity.settled_since(mark) {
+                    let msg = format!(
+                        "event delivered after unsubscribe, once the transport had settled: {}",
+                        describe(payload)
+                    );
+                    observer.log(msg.clone());
+                    observer.record.lock().violations.push(msg);
+                    return;
+                }
+                observer.log(format!(
+                    "event delivered as the subscription ended (it raced with the unsubscribe): {}",
+                    describe(payload)
+                ));
             }
             handler(payload);
         });
@@ -166,7 +178,7 @@ impl InvalidationSubscriber for TransportSide {
                 .await?;
             let activity = observer.activity.clone();
             Ok(Subscription::new(move || {
-                closed.store(true, Ordering::SeqCst);
+                let _ = closed.set(activity.settle_mark());
                 inner.unsubscribe();
                 // The transport may finish unsubscribing later.
                 activity.unsettled();

@@ -11,6 +11,7 @@
 mod expect;
 mod faults;
 mod steps;
+mod timing;
 mod vocab;
 #[cfg(feature = "schema")]
 mod vocab_schema;

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::io;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -94,6 +94,7 @@ enum FromChild {
 /// ```
 pub struct ChildBackend {
     client: Client,
+    pid: Option<u32>,
     to_child: mpsc::UnboundedSender<String>,
     /// The number of the last emit sent; the lock keeps numbers in the
     /// order of the channel.
@@ -110,16 +111,28 @@ struct Parent {
     subscriptions: AtomicUsize,
     settles: Mutex<HashMap<u64, oneshot::Sender<()>>>,
     next_settle: AtomicU64,
+    /// The child will answer nothing more.
+    gone: AtomicBool,
     failure: Mutex<Option<String>>,
 }
 
 impl Parent {
-    fn failed(&self, why: String) {
-        self.failure.lock().get_or_insert(why);
-        // Nothing more will be settled.
+    /// The child stopped talking: nothing more will be settled.
+    fn gone(&self) {
+        self.gone.store(true, Ordering::Release);
         self.settles.lock().clear();
     }
+
+    /// The child failed for good (the first reason given stays).
+    fn failed(&self, why: String) {
+        self.failure.lock().get_or_insert(why);
+        self.gone();
+    }
 }
+
+/// How long a child that closed its output may take to exit, so that the
+/// failure names its exit status rather than the closed pipe.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
 
 impl ChildBackend {
     /// Starts `command` (its standard input and output become the control
@@ -147,6 +160,7 @@ impl ChildBackend {
                 )
             })?
         };
+        let pid = child.id();
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(io::Error::other(
                 "the backend process has no piped stdin/stdout",
@@ -158,6 +172,7 @@ impl ChildBackend {
             subscriptions: AtomicUsize::new(0),
             settles: Mutex::new(HashMap::new()),
             next_settle: AtomicU64::new(0),
+            gone: AtomicBool::new(false),
             failure: Mutex::new(None),
         });
         let (to_child, outgoing) = mpsc::unbounded_channel();
@@ -189,12 +204,18 @@ impl ChildBackend {
         let emits = Arc::new(AtomicU64::new(0));
         Ok(Self {
             client: Client::on(io, address, config, Some(emits.clone())),
+            pid,
             to_child,
             emits,
             emitting: Mutex::new(()),
             parent,
             stop: Mutex::new(Some(stop)),
         })
+    }
+
+    /// The child's process id, as the operating system knows it.
+    pub fn id(&self) -> Option<u32> {
+        self.pid
     }
 
     /// Where the child listens.
@@ -274,7 +295,7 @@ impl ChildBackend {
             self.parent.settles.lock().insert(id, done);
             // Checked after registering: a child that failed meanwhile has
             // cleared the settles, or is seen here.
-            if self.parent.failure.lock().is_some() {
+            if self.parent.gone.load(Ordering::Acquire) {
                 self.parent.settles.lock().remove(&id);
                 return;
             }
@@ -375,6 +396,9 @@ async fn listen_to_child(
     if let Some(ready) = ready.take() {
         let _ = ready.send(Err(format!("{why} before it said where it listens")));
     }
+    parent.gone();
+    // A child that is exiting says so with its exit status first.
+    tokio::time::sleep(EXIT_GRACE).await;
     parent.failed(why);
 }
 

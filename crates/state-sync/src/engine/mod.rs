@@ -275,6 +275,13 @@ impl<T: DeserializeOwned + Send + 'static> RevisionSync<T> {
         self.inner.driver.lock().machine.metrics()
     }
 
+    /// Whether nothing is under way: no subscribe, no fetch or apply, no
+    /// debounce or throttle timer armed. A test running on real time waits
+    /// for this (and for its transport) to know a window has settled.
+    pub fn is_idle(&self) -> bool {
+        self.inner.driver.lock().machine.is_idle()
+    }
+
     /// The topic.
     pub fn topic(&self) -> String {
         self.inner.driver.lock().machine.topic().to_owned()

@@ -140,6 +140,11 @@ impl Machine {
         self.announced
     }
 
+    /// Nothing is under way: no fetch, no armed timer, no subscribe.
+    pub(crate) fn is_idle(&self) -> bool {
+        !self.fetching && self.timer_at.is_none() && self.lifecycle != Lifecycle::Starting
+    }
+
     /// Whether a fetch cycle is running.
     pub(crate) fn is_fetching(&self) -> bool {
         self.fetching

@@ -110,3 +110,28 @@ async fn stop_cancels_a_pending_throttle_timer() {
     tokio::time::sleep(LONG).await;
     assert_eq!(h.provider.calls(), 1, "no fetch after stop");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_window_is_idle_only_with_no_fetch_and_no_timer_pending() {
+    let h = Harness::new();
+    let sync = h.builder().throttle(Throttle::debounce(ms(50))).build();
+    assert!(sync.is_idle(), "nothing to do before start");
+    let gate = Gate::new();
+    h.provider.hold(Some(gate.clone()));
+    let start = tokio::spawn({
+        let sync = sync.clone();
+        async move { sync.start().await }
+    });
+    settle().await;
+    assert!(!sync.is_idle(), "the initial refresh is in flight");
+    gate.open();
+    h.provider.hold(None);
+    start.await.expect("joined").expect("start");
+    assert!(sync.is_idle());
+    h.publish(1);
+    settle().await;
+    assert!(!sync.is_idle(), "the debounce timer is armed");
+    tokio::time::sleep(LONG).await;
+    assert!(sync.is_idle());
+    assert_eq!(h.applier.revisions(), [0, 1]);
+}
