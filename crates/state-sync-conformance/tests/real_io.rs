@@ -48,6 +48,8 @@ enum Job {
         done: oneshot::Sender<Result<Value, PortError>>,
     },
     Settle(oneshot::Sender<()>),
+    /// The bus is dropped: stop, even while window ends still hold senders.
+    Shutdown,
 }
 
 /// A transport written as one with an I/O thread of its own would be:
@@ -137,14 +139,16 @@ fn work(
             Job::Settle(done) => {
                 let _ = done.send(());
             }
+            Job::Shutdown => return,
         }
     }
 }
 
 impl Drop for ThreadBus {
     fn drop(&mut self) {
-        // Closing the channel ends the thread.
-        self.jobs.lock().take();
+        if let Some(jobs) = self.jobs.lock().take() {
+            let _ = jobs.send(Job::Shutdown);
+        }
         if let Some(worker) = self.worker.lock().take() {
             let _ = worker.join();
         }

@@ -178,8 +178,9 @@ static INSTALL: Once = Once::new();
 /// Starts recording the panics raised on the current thread — in a case
 /// thread, spawned tasks run here too, and tokio would otherwise swallow
 /// their panics. A process-wide hook, installed once, keeps captured panics
-/// off stderr; other threads keep the previous hook. Deliberate panics are
-/// not recorded.
+/// off stderr; a panic on any other thread is recorded for every running
+/// case and still goes to the previous hook. Deliberate panics are not
+/// recorded.
 fn capture_panics_on_this_thread() {
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
@@ -199,12 +200,15 @@ fn capture_panics_on_this_thread() {
                 }
                 None => false,
             });
-            let captured = captured || {
+            if !captured {
+                // Another thread: every running case hears of it, and so does
+                // the previous hook (a test harness's own panic must not be
+                // lost to a case that happened to be running).
                 let thread = std::thread::current();
                 let name = thread.name().unwrap_or("unnamed");
-                ForeignPanics::record(&format!("on thread {name:?}: {message}{at}"), deliberate)
-            };
-            if !captured {
+                if !deliberate {
+                    ForeignPanics::record(&format!("on thread {name:?}: {message}{at}"));
+                }
                 previous(info);
             }
         }));
@@ -240,19 +244,11 @@ impl ForeignPanics {
         Self { id }
     }
 
-    /// Records a panic for every running case; `false` when none runs (the
-    /// panic is not the kit's business then).
-    fn record(panic: &str, deliberate: bool) -> bool {
-        let mut running = RUNNING.lock();
-        if running.is_empty() {
-            return false;
+    /// Records a panic for every running case.
+    fn record(panic: &str) {
+        for panics in RUNNING.lock().values_mut() {
+            panics.push(panic.to_owned());
         }
-        if !deliberate {
-            for panics in running.values_mut() {
-                panics.push(panic.to_owned());
-            }
-        }
-        true
     }
 
     /// The panics seen so far (and clears them).
