@@ -200,15 +200,13 @@ fn capture_panics_on_this_thread() {
                 }
                 None => false,
             });
-            if !captured {
+            if !captured && !deliberate {
                 // Another thread: every running case hears of it, and so does
                 // the previous hook (a test harness's own panic must not be
                 // lost to a case that happened to be running).
                 let thread = std::thread::current();
                 let name = thread.name().unwrap_or("unnamed");
-                if !deliberate {
-                    ForeignPanics::record(&format!("on thread {name:?}: {message}{at}"));
-                }
+                ForeignPanics::record(&format!("on thread {name:?}: {message}{at}"));
                 previous(info);
             }
         }));
