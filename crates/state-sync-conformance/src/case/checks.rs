@@ -293,7 +293,7 @@ impl Case<'_> {
     }
 
     /// Awaits the backend's `settle`, for at most [`SETTLE_ALLOWANCE_MS`].
-    async fn settle_backend(&mut self, during: &str) {
+    pub(super) async fn settle_backend(&mut self, during: &str) {
         let allowance = Duration::from_millis(SETTLE_ALLOWANCE_MS);
         let runtime = tokio::runtime::Handle::current();
         let settle = self.activity.settle(&*self.backend, &runtime);

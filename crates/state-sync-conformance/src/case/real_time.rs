@@ -9,14 +9,10 @@ use tokio::time::Instant;
 
 use super::steps::Case;
 
-/// The longest a case may take on real time.
-pub(super) const REAL_TIME_BUDGET: Duration = Duration::from_secs(20);
 /// How long the case must stay quiet for a `settle` to end.
 const QUIET: Duration = Duration::from_millis(20);
 /// The longest one `settle` waits for quiet.
 const LONGEST_SETTLE: Duration = Duration::from_secs(5);
-/// Slack for "at once" on real time (`stopped`).
-pub(super) const TOLERANCE: Duration = Duration::from_millis(100);
 /// How often quiet is checked.
 const POLL: Duration = Duration::from_millis(2);
 

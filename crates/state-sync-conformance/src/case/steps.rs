@@ -20,8 +20,9 @@ use crate::trace::Trace;
 use crate::transport::Transport;
 use crate::verdict::Verdict;
 
-use super::outcome::{DEFAULT_BUDGET_MS, DEFAULT_SETTLE_MS, Outcome};
-use super::real_time::{REAL_TIME_BUDGET, TOLERANCE};
+use super::outcome::{
+    DEFAULT_BUDGET_MS, DEFAULT_SETTLE_MS, Outcome, REAL_TIME_BUDGET, REAL_TIME_TOLERANCE,
+};
 use super::wiring::{self, Window};
 
 /// A case while it runs.
@@ -220,7 +221,14 @@ impl<'a> Case<'a> {
                 self.pass_time(Duration::from_millis(s.ms.unwrap_or(DEFAULT_SETTLE_MS)))
                     .await;
             }
-            Step::Expect(e) => self.expect(i, e),
+            Step::Expect(e) => {
+                if e.subscriptions.is_some() {
+                    // A transport that counts elsewhere (in another
+                    // process) is exact once settled.
+                    self.settle_backend("expect").await;
+                }
+                self.expect(i, e);
+            }
         }
     }
 
@@ -344,7 +352,7 @@ impl<'a> Case<'a> {
     async fn wait_stopped(&mut self, i: usize, w: &StoppedWait) {
         let mut within = Duration::from_millis(w.within_ms.unwrap_or(0));
         if self.real_time {
-            within = within.max(TOLERANCE);
+            within = within.max(REAL_TIME_TOLERANCE);
         }
         let not_before = Duration::from_millis(w.not_before_ms.unwrap_or(0));
         for name in w.window.names() {

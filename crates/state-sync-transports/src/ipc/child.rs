@@ -24,57 +24,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use state_sync::PortError;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncRead;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
+use tokio_util::codec::{FramedRead, LinesCodec};
 
 use super::client::{Client, Window};
-use super::io::{Address, IO_STACK_BYTES, IoThread};
+use super::config::IpcConfig;
+use super::control::{FromChild, ToChild, write_lines};
+use super::io::{Address, IoThread};
 use super::wire::{self, Reply};
-use super::{IpcConfig, Server};
 use crate::backend::{Backend, WindowEnds};
 use crate::snapshot::SnapshotHandler;
-
-/// Where the answer to a snapshot request forwarded to the parent goes.
-type Answer = oneshot::Sender<Result<Value, PortError>>;
 
 /// How long [`ChildBackend::spawn`] waits for the child to say where it
 /// listens.
 const STARTUP_LIMIT: Duration = Duration::from_secs(30);
 /// How long dropping a [`ChildBackend`] waits for its child to end.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-enum ToChild {
-    /// Emit number `seq` (from 1, in order).
-    Emit {
-        seq: u64,
-        payload: Value,
-    },
-    Reply {
-        id: u64,
-        result: Reply,
-    },
-    Settle {
-        id: u64,
-    },
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-enum FromChild {
-    Listening { address: String },
-    Snapshot { id: u64, topic: String },
-    Subscriptions { count: usize },
-    Settled { id: u64, subscriptions: usize },
-}
 
 /// The backend end of an IPC server that runs in a child process.
 ///
@@ -325,16 +296,6 @@ impl std::fmt::Debug for ChildBackend {
     }
 }
 
-/// Writes every line received to `out`.
-async fn write_lines(out: impl AsyncWrite + Unpin, mut lines: mpsc::UnboundedReceiver<String>) {
-    let mut sink = FramedWrite::new(out, LinesCodec::new());
-    while let Some(line) = lines.recv().await {
-        if sink.send(line).await.is_err() {
-            return;
-        }
-    }
-}
-
 /// Reads the child's frames: where it listens, then snapshot requests,
 /// subscription counts and settle answers.
 async fn listen_to_child(
@@ -425,105 +386,4 @@ fn exited(program: &str, status: io::Result<ExitStatus>) -> String {
         Ok(status) => format!("the backend process {program} exited ({status})"),
         Err(e) => format!("the backend process {program} could not be waited for: {e}"),
     }
-}
-
-/// The `main` of a backend process that [`ChildBackend::spawn`] starts:
-/// runs a [`Server`], tells the parent where it listens, then serves until
-/// its standard input closes (the parent is gone).
-///
-/// ```no_run
-/// fn main() -> std::io::Result<()> {
-///     state_sync_transports::ipc::serve_stdio()
-/// }
-/// ```
-pub fn serve_stdio() -> io::Result<()> {
-    // Frames from the parent are parsed on this thread: give it the stack
-    // of an I/O thread.
-    let serving = std::thread::Builder::new()
-        .name("state-sync-ipc-stdio".to_owned())
-        .stack_size(IO_STACK_BYTES)
-        .spawn(|| {
-            let server = Server::new()?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let served = runtime.block_on(serve_parent(
-                &server,
-                tokio::io::stdin(),
-                tokio::io::stdout(),
-            ));
-            runtime.shutdown_background();
-            served
-        })?;
-    serving
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the IPC backend panicked")))
-}
-
-async fn serve_parent(
-    server: &Server,
-    stdin: impl AsyncRead + Unpin,
-    stdout: impl AsyncWrite + Send + Unpin + 'static,
-) -> io::Result<()> {
-    let (out, outgoing) = mpsc::unbounded_channel();
-    tokio::spawn(write_lines(stdout, outgoing));
-    let pending: Arc<Mutex<HashMap<u64, Answer>>> = Arc::default();
-    let next = Arc::new(AtomicU64::new(0));
-    {
-        let (pending, out) = (pending.clone(), out.clone());
-        server.serve(SnapshotHandler::new(move |topic| {
-            let id = next.fetch_add(1, Ordering::Relaxed);
-            let (done, answered) = oneshot::channel();
-            pending.lock().insert(id, done);
-            let _ = out.send(wire::encode(&FromChild::Snapshot { id, topic }));
-            async move {
-                answered
-                    .await
-                    .unwrap_or_else(|_| Err(PortError::new("the parent process went away")))
-            }
-        }));
-    }
-    let send = |frame: &FromChild| {
-        let _ = out.send(wire::encode(frame));
-    };
-    send(&FromChild::Listening {
-        address: server.address().to_string(),
-    });
-    let mut counts = server.hub.watch_subscriptions();
-    {
-        let out = out.clone();
-        tokio::spawn(async move {
-            while counts.changed().await.is_ok() {
-                let count = *counts.borrow_and_update();
-                let _ = out.send(wire::encode(&FromChild::Subscriptions { count }));
-            }
-        });
-    }
-    let mut lines = FramedRead::new(
-        stdin,
-        LinesCodec::new_with_max_length(super::DEFAULT_MAX_FRAME_BYTES),
-    );
-    while let Some(line) = lines.next().await {
-        let line = line.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let frame = wire::decode::<ToChild>(&line).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("the parent sent {e}"))
-        })?;
-        match frame {
-            ToChild::Emit { seq, payload } => server.hub.emit_numbered(seq, &payload),
-            ToChild::Reply { id, result } => {
-                if let Some(done) = pending.lock().remove(&id) {
-                    let _ = done.send(result.into_result());
-                }
-            }
-            ToChild::Settle { id } => {
-                let (hub, out) = (server.hub.clone(), out.clone());
-                tokio::spawn(async move {
-                    hub.drained().await;
-                    let subscriptions = hub.active_subscriptions();
-                    let _ = out.send(wire::encode(&FromChild::Settled { id, subscriptions }));
-                });
-            }
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,50 @@
+//! The control channel between a [`ChildBackend`](super::ChildBackend) and
+//! its child: JSON lines over the child's standard input and output.
+
+use futures::SinkExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::AsyncWrite;
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedWrite, LinesCodec};
+
+use super::wire::Reply;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub(super) enum ToChild {
+    /// Emit number `seq` (from 1, in order).
+    Emit {
+        seq: u64,
+        payload: Value,
+    },
+    Reply {
+        id: u64,
+        result: Reply,
+    },
+    Settle {
+        id: u64,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub(super) enum FromChild {
+    Listening { address: String },
+    Snapshot { id: u64, topic: String },
+    Subscriptions { count: usize },
+    Settled { id: u64, subscriptions: usize },
+}
+
+/// Writes every line received to `out`.
+pub(super) async fn write_lines(
+    out: impl AsyncWrite + Unpin,
+    mut lines: mpsc::UnboundedReceiver<String>,
+) {
+    let mut sink = FramedWrite::new(out, LinesCodec::new());
+    while let Some(line) = lines.recv().await {
+        if sink.send(line).await.is_err() {
+            return;
+        }
+    }
+}
