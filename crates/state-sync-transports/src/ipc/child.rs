@@ -50,7 +50,7 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 /// The backend end of an IPC server that runs in a child process.
 ///
 /// [`spawn`](ChildBackend::spawn) starts a program whose `main` calls
-/// [`serve_stdio`]; the windows of [`Backend::window_ends`] connect to it.
+/// [`serve_stdio`](super::serve_stdio); the windows of [`Backend::window_ends`] connect to it.
 /// If the child exits, [`Backend::failure`] says so, with its exit status.
 /// Dropping the `ChildBackend` ends the child.
 ///

@@ -13,17 +13,17 @@
 //!
 //! # Behaviour
 //!
-//! * [`Server`] listens and is the backend end ([`Backend`]): it emits
+//! * [`Server`] listens and is the backend end ([`Backend`](crate::Backend)): it emits
 //!   invalidations, answers snapshot requests with the installed
-//!   [`SnapshotHandler`] and counts the subscriptions of every connection.
+//!   [`SnapshotHandler`](crate::SnapshotHandler) and counts the subscriptions of every connection.
 //! * Each window end ([`Window`], from [`Server::window`] or, in another
 //!   process, from [`Client::window`]) has one connection of its own,
 //!   opened on its first subscribe or snapshot request.
 //! * `subscribe` resolves once the server has registered the subscription:
 //!   every event emitted afterwards reaches it. `unsubscribe` stops local
 //!   delivery at once and tells the server without waiting;
-//!   [`Backend::settle`] waits until the server has handled it.
-//! * [`Backend::emit`] returns at once: the payload is serialized once and
+//!   [`Backend::settle`](crate::Backend::settle) waits until the server has handled it.
+//! * [`Backend::emit`](crate::Backend::emit) returns at once: the payload is serialized once and
 //!   queued for every subscription; a writer task per connection sends it.
 //!   Payloads are not inspected or changed — garbage and integers above
 //!   2^53 arrive exactly as emitted — and each connection receives them in
@@ -43,7 +43,7 @@
 //!   sends it the newest event emitted for its topic, so a window that
 //!   missed events while cut off refreshes. Requests in flight when it
 //!   dropped fail with a `PortError`.
-//! * [`Backend::settle`] waits, for every window end of this server, until
+//! * [`Backend::settle`](crate::Backend::settle) waits, for every window end of this server, until
 //!   the server has handled what the window sent and the window has
 //!   received every event emitted before; then until every connection's
 //!   backlog is written.

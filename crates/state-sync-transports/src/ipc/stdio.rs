@@ -24,7 +24,7 @@ use crate::snapshot::SnapshotHandler;
 /// Where the answer to a snapshot request forwarded to the parent goes.
 type Answer = oneshot::Sender<Result<Value, PortError>>;
 
-/// The `main` of a backend process that [`ChildBackend::spawn`] starts:
+/// The `main` of a backend process that [`ChildBackend::spawn`](super::ChildBackend::spawn) starts:
 /// runs a [`Server`], tells the parent where it listens, then serves until
 /// its standard input closes (the parent is gone).
 ///
