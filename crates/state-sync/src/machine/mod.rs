@@ -214,6 +214,11 @@ impl Machine {
     fn reset_start(&mut self, attempt: u64, outcome: Result<(), SyncError>) {
         if self.lifecycle == Lifecycle::Starting && attempt == self.start_attempt {
             self.lifecycle = Lifecycle::Idle;
+            // Invalidations heard while subscribing waited for the initial
+            // refresh, which will not come: they are dropped.
+            if !self.fetching {
+                self.completed = self.requested;
+            }
         }
         self.answer_start(attempt, outcome);
     }
@@ -319,6 +324,12 @@ impl Machine {
         Some(at)
     }
 
+    /// `start` is subscribing: its initial refresh has not been asked for
+    /// yet.
+    fn subscribing(&self) -> bool {
+        self.lifecycle == Lifecycle::Starting && self.initial_ticket.is_none()
+    }
+
     /// Asks for a refresh.
     pub(crate) fn request_refresh(&mut self, origin: Origin) -> RequestDecision {
         if self.lifecycle == Lifecycle::Stopped {
@@ -328,6 +339,12 @@ impl Machine {
             self.note_announced(revision);
         }
         self.requested += 1;
+        if matches!(origin, Origin::Event(_)) && self.subscribing() && !self.fetching {
+            // The initial refresh begins once subscribed, after this
+            // request: it answers it (LIFE-1).
+            self.metrics.coalesced += 1;
+            return RequestDecision::Coalesced(self.requested);
+        }
         if self.fetching {
             self.metrics.coalesced += 1;
             self.follow_up = true;

@@ -650,6 +650,17 @@ impl Model {
         }
         self.tickets += 1;
         let ticket = self.tickets;
+        let subscribing = self.life == Lifecycle::Starting && self.initial.is_none();
+        if event.is_some() && subscribing && self.fetch == Fetch::Off {
+            // The initial refresh, made after subscribing, answers it.
+            ensure!(
+                decision == RequestDecision::Coalesced(ticket),
+                "an event while subscribing: expected Coalesced({ticket}), got {decision:?}"
+            );
+            self.coalesced += 1;
+            self.outstanding.push((ticket, self.now));
+            return Ok(Some(ticket));
+        }
         if self.fetch == Fetch::Off {
             ensure!(
                 decision == RequestDecision::StartFetch(ticket),
@@ -722,6 +733,10 @@ impl Model {
                     .subscribe_failed(self.attempt, PortError::new("down"));
                 if self.life == Lifecycle::Starting {
                     self.life = Lifecycle::Idle;
+                    // Events heard while subscribing are dropped with it.
+                    if self.fetch == Fetch::Off {
+                        self.outstanding.clear();
+                    }
                 }
             }
             Input::Event(r) => {
@@ -1247,4 +1262,22 @@ fn a_newer_invalidation_or_a_manual_refresh_during_a_fetch_still_gets_its_follow
         (2, true),
         "a refresh must see a fetch that begins after it"
     );
+}
+
+#[test]
+fn an_invalidation_heard_while_subscribing_is_answered_by_the_initial_refresh() {
+    let mut c = core();
+    assert_eq!(c.start_requested(), StartDecision::Subscribe(1));
+    assert_eq!(deliver(&mut c, &ev(4)), Some(RequestDecision::Coalesced(1)));
+    assert!(!c.is_fetching(), "no fetch of its own");
+    assert_eq!(
+        c.subscribed(1),
+        Subscribed::Refresh(RequestDecision::StartFetch(2))
+    );
+    c.begin_fetch();
+    c.snapshot_ready(rev(4));
+    c.applied(rev(4));
+    let end = c.finish_fetch(Ok(()));
+    assert_eq!((end.completed, end.again), (2, false));
+    assert_eq!(c.metrics().fetches, 1);
 }
