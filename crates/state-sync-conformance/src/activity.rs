@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use state_sync_transports::Backend;
+
+use crate::layers::ledger::Ledger;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
@@ -93,8 +95,19 @@ struct Inner {
 struct Work {
     next: u64,
     in_flight: BTreeMap<u64, String>,
+    /// Calls sleeping a simulated latency ([`simulated_latency`]): work in
+    /// flight that waits on virtual time, which may then run freely.
+    sleeping: usize,
     /// An inhibitor task is running.
     inhibiting: bool,
+}
+
+impl Work {
+    /// Whether virtual time must be held: work is in flight that is not
+    /// sleeping on virtual time.
+    fn holds(&self) -> bool {
+        self.in_flight.len() > self.sleeping
+    }
 }
 
 /// Marks one piece of work in flight until dropped.
@@ -109,7 +122,7 @@ impl Drop for Busy {
         work.in_flight.remove(&self.id);
         let now = self.activity.now_us();
         self.activity.inner.changed.store(now, Ordering::Release);
-        if work.in_flight.is_empty() {
+        if !work.holds() {
             self.activity.inner.drained.notify_all();
         }
     }
@@ -160,20 +173,29 @@ impl Activity {
             work.next += 1;
             work.in_flight.insert(id, what.into());
             self.inner.changed.store(self.now_us(), Ordering::Release);
-            let start = !work.inhibiting && !self.inner.real_time;
-            work.inhibiting |= start;
-            (id, start)
+            (id, self.should_inhibit(&mut work))
         };
         if start {
-            let activity = self.clone();
-            // A blocking task in flight keeps tokio from auto-advancing the
-            // paused clock of a current-thread runtime.
-            drop(runtime.spawn_blocking(move || activity.inhibit()));
+            self.start_inhibitor(runtime);
         }
         Busy {
             activity: self.clone(),
             id,
         }
+    }
+
+    /// Whether an inhibitor must start now (and notes that it does).
+    fn should_inhibit(&self, work: &mut Work) -> bool {
+        let start = work.holds() && !work.inhibiting && !self.inner.real_time;
+        work.inhibiting |= start;
+        start
+    }
+
+    fn start_inhibitor(&self, runtime: &Handle) {
+        let activity = self.clone();
+        // A blocking task in flight keeps tokio from auto-advancing the
+        // paused clock of a current-thread runtime.
+        drop(runtime.spawn_blocking(move || activity.inhibit()));
     }
 
     /// The inhibitor: runs while work is in flight, and asks for a tick of
@@ -183,12 +205,12 @@ impl Activity {
         let mut step = 1;
         let mut work = self.inner.work.lock();
         loop {
-            if work.in_flight.is_empty() {
+            if !work.holds() {
                 work.inhibiting = false;
                 return;
             }
             self.inner.drained.wait_for(&mut work, CREEP);
-            if work.in_flight.is_empty() {
+            if !work.holds() {
                 continue;
             }
             let now = self.now_us();
@@ -249,22 +271,30 @@ impl Activity {
     /// The settler: after every [`unsettled`](Self::unsettled), awaits the
     /// backend's `settle` as work in flight. Runs as a task on the case
     /// runtime for the whole case.
-    pub(crate) async fn settle_after_work(self, backend: Arc<dyn Backend>, runtime: Handle) {
+    pub(crate) async fn settle_after_work(
+        self,
+        backend: Arc<dyn Backend>,
+        ledger: Arc<Ledger>,
+        runtime: Handle,
+    ) {
         loop {
             self.inner.settle_due.notified().await;
             while self.inner.unsettled.swap(false, Ordering::AcqRel) {
-                self.settle(&*backend, &runtime).await;
+                self.settle(&*backend, &ledger, &runtime).await;
             }
         }
     }
 
     /// Awaits the backend's `settle` as work in flight, and notes that what
-    /// the transport had started before the call is done once it resolves.
-    pub(crate) async fn settle(&self, backend: &dyn Backend, runtime: &Handle) {
+    /// the transport had started before the call is done once it resolves
+    /// (the ledger then checks what every subscription received).
+    pub(crate) async fn settle(&self, backend: &dyn Backend, ledger: &Ledger, runtime: &Handle) {
         let number = self.inner.settles_started.fetch_add(1, Ordering::AcqRel) + 1;
+        let mark = ledger.mark();
         self.track(|| "Backend::settle".to_owned(), runtime, backend.settle())
             .await;
         self.inner.settled_upto.fetch_max(number, Ordering::AcqRel);
+        ledger.settled(mark);
     }
 
     /// A mark for [`settled_since`](Self::settled_since): the settles
@@ -305,4 +335,77 @@ impl Activity {
         let since = self.inner.last_switch.load(Ordering::Acquire);
         Some(Duration::from_micros(self.now_us().saturating_sub(since)))
     }
+}
+
+thread_local! {
+    /// The activity of the case running on this thread, if any.
+    static CURRENT: std::cell::RefCell<Option<Activity>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes `activity` the current thread's case (for [`simulated_latency`])
+/// until the guard is dropped.
+pub(crate) fn enter(activity: &Activity) -> Entered {
+    CURRENT.with(|c| *c.borrow_mut() = Some(activity.clone()));
+    Entered
+}
+
+/// The current thread runs a case until dropped.
+pub(crate) struct Entered;
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+/// One call sleeping a simulated latency.
+struct Asleep {
+    activity: Activity,
+    runtime: Handle,
+}
+
+impl Drop for Asleep {
+    fn drop(&mut self) {
+        let start = {
+            let mut work = self.activity.inner.work.lock();
+            work.sleeping -= 1;
+            self.activity.should_inhibit(&mut work)
+        };
+        if start {
+            self.activity.start_inhibitor(&self.runtime);
+        }
+    }
+}
+
+/// Sleeps `latency` of virtual time, as a transport's simulated latency.
+///
+/// While a case waits on the transport (a `subscribe`, a snapshot request, a
+/// settle), the kit holds virtual time still, because the transport may be
+/// doing real I/O; if the case sits idle meanwhile, time only creeps on at
+/// the speed of real time. A transport — or a test double — that simulates
+/// latency by sleeping on tokio time would then take its latency in real
+/// time. Sleeping through this function instead tells the kit the wait is
+/// on virtual time, so that a 50 ms latency costs nothing. Outside a case
+/// (or on real time) it is `tokio::time::sleep`.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// // A provider that answers after 50 ms, cheaply under the kit:
+/// state_sync_conformance::simulated_latency(Duration::from_millis(50)).await;
+/// # }
+/// ```
+pub async fn simulated_latency(latency: std::time::Duration) {
+    let activity = CURRENT.with(|c| c.borrow().clone());
+    let _asleep = activity
+        .filter(|a| !a.inner.real_time)
+        .and_then(|activity| {
+            let runtime = Handle::try_current().ok()?;
+            activity.inner.work.lock().sleeping += 1;
+            activity.inner.drained.notify_all();
+            Some(Asleep { activity, runtime })
+        });
+    tokio::time::sleep(latency).await;
 }

@@ -71,6 +71,7 @@ mod trace;
 pub mod transport;
 pub mod verdict;
 
+pub use crate::activity::simulated_latency;
 pub use crate::case::{RunOptions, VIRTUAL_TIME, run_case};
 pub use crate::corpus::{Corpus, SpecError, SpecErrors};
 pub use crate::spec::{Capability, Level, Spec, Step};

@@ -7,7 +7,7 @@
 //! prints the table: broken transport → specs that caught it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -38,9 +38,27 @@ enum Break {
     FirstSubscriberOnly,
     /// Unsubscribed handlers keep getting events (the count is right).
     RedeliversToClosed,
+    /// Fields the engine does not read are dropped from every payload.
+    DropsUnknownFields,
+    /// Numbers travel as doubles, yet `exact-json` is claimed.
+    RoundsNumbersClaimingExact,
+    /// Deliveries happen on a later tick, yet `synchronous-delivery` is
+    /// claimed.
+    DefersClaimingSynchronous,
+    /// Each payload is held until the next one and delivered after it, yet
+    /// `ordered-delivery` is claimed.
+    SwapsPairsClaimingOrdered,
+    /// Each subscription takes four payloads between settles and drops the
+    /// rest, newest included.
+    DropsNewestWhenFull,
+    /// A subscription becomes live only at the next settle, yet
+    /// `immediate-subscribe` is claimed.
+    RegistersLateClaimingImmediate,
+    /// Unsubscribing ends every subscription of the same window label.
+    UnsubscribesByLabel,
 }
 
-const ALL: [Break; 8] = [
+const ALL: [Break; 15] = [
     Break::NeverUnsubscribes,
     Break::DropsAfterFirst,
     Break::NumericRevisions,
@@ -49,6 +67,13 @@ const ALL: [Break; 8] = [
     Break::SwallowsErrors,
     Break::FirstSubscriberOnly,
     Break::RedeliversToClosed,
+    Break::DropsUnknownFields,
+    Break::RoundsNumbersClaimingExact,
+    Break::DefersClaimingSynchronous,
+    Break::SwapsPairsClaimingOrdered,
+    Break::DropsNewestWhenFull,
+    Break::RegistersLateClaimingImmediate,
+    Break::UnsubscribesByLabel,
 ];
 
 fn name(fault: Break) -> &'static str {
@@ -61,6 +86,13 @@ fn name(fault: Break) -> &'static str {
         Break::SwallowsErrors => "swallows-errors",
         Break::FirstSubscriberOnly => "first-subscriber-only",
         Break::RedeliversToClosed => "redelivers-to-closed",
+        Break::DropsUnknownFields => "drops-unknown-fields",
+        Break::RoundsNumbersClaimingExact => "rounds-numbers-claiming-exact",
+        Break::DefersClaimingSynchronous => "defers-claiming-synchronous",
+        Break::SwapsPairsClaimingOrdered => "swaps-pairs-claiming-ordered",
+        Break::DropsNewestWhenFull => "drops-newest-when-full",
+        Break::RegistersLateClaimingImmediate => "registers-late-claiming-immediate",
+        Break::UnsubscribesByLabel => "unsubscribes-by-label",
     }
 }
 
@@ -71,6 +103,7 @@ fn broken(fault: Break) -> Transport {
             handler: Mutex::new(None),
             entries: Mutex::new(Vec::new()),
             emitted: AtomicBool::new(false),
+            held: Mutex::new(None),
         }))
     })
     .with_capabilities(Capabilities::all())
@@ -79,6 +112,11 @@ fn broken(fault: Break) -> Transport {
 struct Entry {
     handler: InvalidationHandler,
     closed: AtomicBool,
+    label: String,
+    /// Live (a late registration becomes live at the next settle).
+    live: AtomicBool,
+    /// Payloads taken since the last settle.
+    taken: AtomicUsize,
 }
 
 struct Shared {
@@ -86,16 +124,53 @@ struct Shared {
     handler: Mutex<Option<SnapshotHandler>>,
     entries: Mutex<Vec<Arc<Entry>>>,
     emitted: AtomicBool,
+    /// The payload a pair-swapping transport holds back.
+    held: Mutex<Option<Value>>,
+}
+
+impl Shared {
+    fn deliver_to(&self, e: &Entry, payload: &Value) {
+        match self.fault {
+            Break::DropsNewestWhenFull if e.taken.fetch_add(1, Ordering::SeqCst) >= 4 => {}
+            Break::DefersClaimingSynchronous => {
+                let (handler, payload) = (e.handler.clone(), payload.clone());
+                tokio::spawn(async move { handler(&payload) });
+            }
+            _ => (e.handler)(payload),
+        }
+    }
+}
+
+/// Drops the fields the engine does not read.
+fn known_fields_only(payload: &mut Value) {
+    if let Value::Object(map) = payload {
+        map.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "topic" | "revision" | "sourceId" | "timestampMs"
+            )
+        });
+    }
+}
+
+/// Every number as a double.
+fn as_doubles(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(d) = n.as_f64().and_then(serde_json::Number::from_f64) {
+                *n = d;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(as_doubles),
+        Value::Object(map) => map.values_mut().for_each(as_doubles),
+        _ => {}
+    }
 }
 
 struct BrokenBus(Arc<Shared>);
 
-impl Backend for BrokenBus {
-    fn serve(&self, handler: SnapshotHandler) {
-        *self.0.handler.lock() = Some(handler);
-    }
-
-    fn emit(&self, payload: &Value) {
+impl BrokenBus {
+    fn emit_broken(&self, payload: &Value) {
         let s = &self.0;
         let mut payload = payload.clone();
         match s.fault {
@@ -112,8 +187,30 @@ impl Backend for BrokenBus {
             Break::PanicsOnGarbage if InvalidationEvent::from_json(&payload).is_err() => {
                 panic!("broken transport: cannot handle this payload")
             }
+            Break::DropsUnknownFields => known_fields_only(&mut payload),
+            Break::RoundsNumbersClaimingExact => as_doubles(&mut payload),
+            Break::SwapsPairsClaimingOrdered => {
+                let mut held = s.held.lock();
+                match held.take() {
+                    None => {
+                        *held = Some(payload);
+                        return;
+                    }
+                    Some(earlier) => {
+                        drop(held);
+                        self.deliver(&payload);
+                        self.deliver(&earlier);
+                        return;
+                    }
+                }
+            }
             _ => {}
         }
+        self.deliver(&payload);
+    }
+
+    fn deliver(&self, payload: &Value) {
+        let s = &self.0;
         let entries = s.entries.lock().clone();
         for (i, e) in entries.iter().enumerate() {
             let closed = e.closed.load(Ordering::SeqCst);
@@ -122,18 +219,44 @@ impl Backend for BrokenBus {
                 Break::FirstSubscriberOnly => {
                     !closed && entries[..i].iter().all(|p| p.closed.load(Ordering::SeqCst))
                 }
-                _ => !closed,
+                _ => !closed && e.live.load(Ordering::SeqCst),
             };
             if deliver {
-                (e.handler)(&payload);
+                s.deliver_to(e, payload);
             }
         }
     }
+}
 
-    fn window_ends(&self, _label: &str, topic: &str) -> WindowEnds {
+impl Backend for BrokenBus {
+    fn serve(&self, handler: SnapshotHandler) {
+        *self.0.handler.lock() = Some(handler);
+    }
+
+    fn emit(&self, payload: &Value) {
+        self.emit_broken(payload);
+    }
+
+    fn settle(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // What was held goes out; late registrations become live; the
+            // per-settle allowance starts again; deferred deliveries run.
+            if let Some(held) = self.0.held.lock().take() {
+                self.deliver(&held);
+            }
+            for e in self.0.entries.lock().iter() {
+                e.live.store(true, Ordering::SeqCst);
+                e.taken.store(0, Ordering::SeqCst);
+            }
+            tokio::task::yield_now().await;
+        })
+    }
+
+    fn window_ends(&self, label: &str, topic: &str) -> WindowEnds {
         let end = End {
             shared: self.0.clone(),
             topic: topic.to_owned(),
+            label: label.to_owned(),
             first: Mutex::new(None),
         };
         let end = Arc::new(end);
@@ -158,6 +281,7 @@ impl Backend for BrokenBus {
 struct End {
     shared: Arc<Shared>,
     topic: String,
+    label: String,
     first: Mutex<Option<Value>>,
 }
 
@@ -166,17 +290,27 @@ impl InvalidationSubscriber for End {
         &self,
         handler: InvalidationHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        let fault = self.shared.fault;
         let entry = Arc::new(Entry {
             handler,
             closed: AtomicBool::new(false),
+            label: self.label.clone(),
+            live: AtomicBool::new(fault != Break::RegistersLateClaimingImmediate),
+            taken: AtomicUsize::new(0),
         });
         self.shared.entries.lock().push(entry.clone());
-        let fault = self.shared.fault;
+        let shared = self.shared.clone();
         Box::pin(async move {
-            Ok(Subscription::new(move || {
-                if fault != Break::NeverUnsubscribes {
-                    entry.closed.store(true, Ordering::SeqCst);
+            Ok(Subscription::new(move || match fault {
+                Break::NeverUnsubscribes => {}
+                Break::UnsubscribesByLabel => {
+                    for e in shared.entries.lock().iter() {
+                        if e.label == entry.label {
+                            e.closed.store(true, Ordering::SeqCst);
+                        }
+                    }
                 }
+                _ => entry.closed.store(true, Ordering::SeqCst),
             }))
         })
     }

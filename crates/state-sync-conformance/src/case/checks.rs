@@ -296,7 +296,7 @@ impl Case<'_> {
     pub(super) async fn settle_backend(&mut self, during: &str) {
         let allowance = Duration::from_millis(SETTLE_ALLOWANCE_MS);
         let runtime = tokio::runtime::Handle::current();
-        let settle = self.activity.settle(&*self.backend, &runtime);
+        let settle = self.activity.settle(&*self.backend, &self.ledger, &runtime);
         if tokio::time::timeout(allowance, settle).await.is_err() {
             self.failures.push(format!(
                 "{during}: the transport's `Backend::settle` did not resolve within {SETTLE_ALLOWANCE_MS} virtual ms{}",

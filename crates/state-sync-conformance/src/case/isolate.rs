@@ -89,6 +89,7 @@ fn run_on_this_thread(
 ) -> Outcome {
     capture_panics_on_this_thread();
     let foreign = ForeignPanics::watch();
+    let _current = crate::activity::enter(&activity);
     let (parking, unparked, watched) = (activity.clone(), activity.clone(), activity.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()

@@ -29,7 +29,7 @@ impl Case<'_> {
         let runtime = tokio::runtime::Handle::current();
         let mut quiet_since: Option<Instant> = None;
         while Instant::now() < deadline {
-            let settle = self.activity.settle(&*self.backend, &runtime);
+            let settle = self.activity.settle(&*self.backend, &self.ledger, &runtime);
             if tokio::time::timeout_at(deadline, settle).await.is_err() {
                 return;
             }

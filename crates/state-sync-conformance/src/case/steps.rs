@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use state_sync_transports::Backend;
 
+use serde_json::Value;
+
 use crate::activity::Activity;
 use crate::layers::faults::BackendFaults;
+use crate::layers::ledger::Ledger;
 use crate::layers::observe::Record;
 use crate::source::Sources;
 use crate::spec::{DEFAULT_TOPIC, Emit, Join, Mutate, Spec, Start, Step, StoppedWait, WindowSel};
@@ -30,6 +33,8 @@ pub(crate) struct Case<'a> {
     pub(super) spec: &'a Spec,
     pub(super) backend: Arc<dyn Backend>,
     pub(super) activity: Activity,
+    /// What was emitted and what every subscription received.
+    pub(super) ledger: Arc<Ledger>,
     pub(super) sources: Sources,
     pub(super) backend_faults: Arc<BackendFaults>,
     pub(crate) trace: Trace,
@@ -62,16 +67,18 @@ impl<'a> Case<'a> {
         );
         backend.serve(backend_faults.handler(sources.handler()));
         let runtime = tokio::runtime::Handle::current();
+        let ledger = Arc::new(Ledger::new(transport.capabilities()));
         runtime.spawn(activity.clone().govern());
-        runtime.spawn(
-            activity
-                .clone()
-                .settle_after_work(backend.clone(), runtime.clone()),
-        );
+        runtime.spawn(activity.clone().settle_after_work(
+            backend.clone(),
+            ledger.clone(),
+            runtime.clone(),
+        ));
         Ok(Self {
             spec,
             backend,
             activity,
+            ledger,
             sources,
             backend_faults,
             trace: Trace::new(),
@@ -176,6 +183,7 @@ impl<'a> Case<'a> {
                         sources: &self.sources,
                         trace: &self.trace,
                         activity: &self.activity,
+                        ledger: &self.ledger,
                         seed: self.seed,
                     };
                     let window = wiring::open(&cx, name, open);
@@ -329,8 +337,7 @@ impl<'a> Case<'a> {
             self.trace
                 .log("source", format!("{topic} -> revision {}", event.revision));
             if m.emit.unwrap_or(true) {
-                self.backend.emit(&event.to_json());
-                self.activity.unsettled();
+                self.emit_payload(&event.to_json());
             }
         }
     }
@@ -343,9 +350,16 @@ impl<'a> Case<'a> {
                 "bus",
                 format!("emit raw {}", state_sync::protocol::preview(&payload, 80)),
             );
-            self.backend.emit(&payload);
-            self.activity.unsettled();
+            self.emit_payload(&payload);
         }
+    }
+
+    /// Emits `payload` on the backend, through the ledger.
+    fn emit_payload(&self, payload: &Value) {
+        let seq = self.ledger.emitting(payload);
+        self.backend.emit(payload);
+        self.ledger.emitted(seq);
+        self.activity.unsettled();
     }
 
     /// `stopped`: each window's `stopped()` resolves within the bounds.

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::activity::Activity;
 use crate::layers::faults::{self, FaultState, Injected, Notes};
+use crate::layers::ledger::Ledger;
 use crate::layers::observe::{self, Observer, Record};
 use crate::source::Sources;
 use crate::spec::{DEFAULT_TOPIC, Filter, Open, ThrottleSpec};
@@ -43,6 +44,7 @@ pub(super) struct Context<'a> {
     pub(super) sources: &'a Sources,
     pub(super) trace: &'a Trace,
     pub(super) activity: &'a Activity,
+    pub(super) ledger: &'a Arc<Ledger>,
     pub(super) seed: u64,
 }
 
@@ -57,6 +59,8 @@ pub(super) fn open(cx: &Context<'_>, name: &str, open: &Open) -> Window {
         record: Record::default(),
         trace: cx.trace.clone(),
         activity: cx.activity.clone(),
+        ledger: cx.ledger.clone(),
+        topic: Arc::from(topic.as_str()),
         runtime: Handle::current(),
     };
     let state = Arc::new(FaultState::new(cx.seed ^ fnv1a(name.as_bytes())));

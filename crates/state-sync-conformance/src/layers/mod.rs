@@ -7,4 +7,5 @@
 //!   knows nothing of faults.
 
 pub(crate) mod faults;
+pub(crate) mod ledger;
 pub(crate) mod observe;

@@ -23,6 +23,8 @@ use tokio::runtime::Handle;
 use crate::activity::Activity;
 use crate::trace::Trace;
 
+use super::ledger::Ledger;
+
 /// Everything recorded about one window.
 #[derive(Debug, Default)]
 pub(crate) struct WindowRecord {
@@ -61,6 +63,10 @@ pub(crate) struct Observer {
     pub(crate) record: Record,
     pub(crate) trace: Trace,
     pub(crate) activity: Activity,
+    /// The case's bus ledger (TR-1, TR-4, TR-6).
+    pub(crate) ledger: Arc<Ledger>,
+    /// The window's topic.
+    pub(crate) topic: Arc<str>,
     pub(crate) runtime: Handle,
 }
 
@@ -146,8 +152,12 @@ impl InvalidationSubscriber for TransportSide {
         // The settle mark when the subscription ended, once it has.
         let closed: Arc<OnceLock<u64>> = Arc::default();
         let (observer, ended) = (self.observer.clone(), closed.clone());
+        let sub = observer
+            .ledger
+            .subscribing(&observer.topic, observer.record.clone());
         let watched: InvalidationHandler = Arc::new(move |payload| {
             observer.activity.progress();
+            observer.ledger.delivered(sub, payload);
             if let Some(&mark) = ended.get() {
                 if observer.activity.settled_since(mark) {
                     let msg = format!(
@@ -168,16 +178,25 @@ impl InvalidationSubscriber for TransportSide {
         Box::pin(async move {
             let observer = &self.observer;
             let subscribing = self.inner.subscribe(watched);
-            let inner = observer
+            let subscribed = observer
                 .activity
                 .track(
                     || format!("the subscribe of window {:?}", &*observer.name),
                     &observer.runtime,
                     subscribing,
                 )
-                .await?;
-            let activity = observer.activity.clone();
+                .await;
+            let inner = match subscribed {
+                Ok(inner) => inner,
+                Err(e) => {
+                    observer.ledger.ended(sub);
+                    return Err(e);
+                }
+            };
+            observer.ledger.live(sub);
+            let (activity, ledger) = (observer.activity.clone(), observer.ledger.clone());
             Ok(Subscription::new(move || {
+                ledger.ended(sub);
                 let _ = closed.set(activity.settle_mark());
                 inner.unsubscribe();
                 // The transport may finish unsubscribing later.

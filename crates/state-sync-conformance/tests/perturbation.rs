@@ -1,0 +1,307 @@
+//! No false failures: every reference transport, wrapped in each change of
+//! behaviour the protocol allows — slower snapshots, deliveries on a later
+//! tick, subscriptions that become live a moment after `subscribe`
+//! resolves, small buffers that keep the newest payload per topic, events
+//! emitted before a subscription delivered to it — still passes every spec,
+//! or gets `unsupported` where a spec honestly requires what the
+//! perturbation takes away.
+//!
+//! `cargo test -p state-sync-conformance --test perturbation -- --nocapture`
+//! prints the table.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use state_sync::{
+    BoxFuture, InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider,
+    Subscription,
+};
+use state_sync_conformance::{
+    Backend, Capabilities, Capability, CaseResult, SnapshotHandler, Suite, Transport, Verdict,
+    WindowEnds, reference, simulated_latency,
+};
+use state_sync_transports::channel::ChannelConfig;
+use tokio::sync::Notify;
+
+/// A change of behaviour the protocol allows.
+#[derive(Debug, Clone, Copy)]
+enum Perturbation {
+    /// Snapshot replies take this long (the state is read when the
+    /// request arrives).
+    SnapshotLatency(Duration),
+    /// Each delivery happens on a later tick, in order.
+    DeferredDelivery,
+    /// A subscription becomes live a moment after `subscribe` resolved
+    /// (no `immediate-subscribe`).
+    LateRegistration,
+    /// A new subscription first gets the payload emitted last before it.
+    EarlyDelivery,
+}
+
+impl Perturbation {
+    fn name(self) -> String {
+        match self {
+            Self::SnapshotLatency(d) => format!("snapshot latency {} ms", d.as_millis()),
+            Self::DeferredDelivery => "deferred in-order delivery".to_owned(),
+            Self::LateRegistration => "late registration".to_owned(),
+            Self::EarlyDelivery => "delivery of an earlier event".to_owned(),
+        }
+    }
+
+    /// What a transport so changed can still honestly claim.
+    fn capabilities(self, claimed: &Capabilities) -> Capabilities {
+        match self {
+            Self::SnapshotLatency(_) | Self::EarlyDelivery => claimed.clone(),
+            Self::DeferredDelivery => claimed.clone().without(Capability::SynchronousDelivery),
+            Self::LateRegistration => claimed
+                .clone()
+                .without(Capability::SynchronousDelivery)
+                .without(Capability::ImmediateSubscribe),
+        }
+    }
+}
+
+/// Work the perturbation has started: settle waits for it.
+#[derive(Default)]
+struct Pending {
+    count: Mutex<usize>,
+    done: Notify,
+}
+
+impl Pending {
+    fn start(&self) {
+        *self.count.lock() += 1;
+    }
+
+    fn finish(&self) {
+        let mut count = self.count.lock();
+        *count -= 1;
+        if *count == 0 {
+            self.done.notify_waiters();
+        }
+    }
+
+    async fn idle(&self) {
+        loop {
+            let notified = self.done.notified();
+            if *self.count.lock() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct Perturbed {
+    inner: Box<dyn Backend>,
+    how: Perturbation,
+    pending: Arc<Pending>,
+    last_emitted: Arc<Mutex<Option<Value>>>,
+}
+
+impl Backend for Perturbed {
+    fn emit(&self, payload: &Value) {
+        *self.last_emitted.lock() = Some(payload.clone());
+        self.inner.emit(payload);
+    }
+
+    fn serve(&self, handler: SnapshotHandler) {
+        self.inner.serve(handler);
+    }
+
+    fn window_ends(&self, label: &str, topic: &str) -> WindowEnds {
+        let ends = self.inner.window_ends(label, topic);
+        let end = Arc::new(End {
+            inner: ends,
+            how: self.how,
+            pending: self.pending.clone(),
+            last_emitted: self.last_emitted.clone(),
+        });
+        WindowEnds {
+            subscriber: end.clone(),
+            provider: end,
+        }
+    }
+
+    fn active_subscriptions(&self) -> Option<usize> {
+        self.inner.active_subscriptions()
+    }
+
+    fn settle(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.pending.idle().await;
+            self.inner.settle().await;
+            self.pending.idle().await;
+        })
+    }
+}
+
+struct End {
+    inner: WindowEnds,
+    how: Perturbation,
+    pending: Arc<Pending>,
+    last_emitted: Arc<Mutex<Option<Value>>>,
+}
+
+impl InvalidationSubscriber for End {
+    fn subscribe(
+        &self,
+        handler: InvalidationHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        match self.how {
+            Perturbation::SnapshotLatency(_) => self.inner.subscriber.subscribe(handler),
+            Perturbation::DeferredDelivery => self
+                .inner
+                .subscriber
+                .subscribe(deferred(handler, self.pending.clone())),
+            Perturbation::EarlyDelivery => {
+                let earlier = self.last_emitted.lock().clone();
+                Box::pin(async move {
+                    if let Some(earlier) = earlier {
+                        handler(&earlier);
+                    }
+                    self.inner.subscriber.subscribe(handler).await
+                })
+            }
+            Perturbation::LateRegistration => Box::pin(async move {
+                // Resolves at once; the registration happens on a later
+                // tick, and events emitted meanwhile are not delivered.
+                let slot: Arc<Mutex<Option<Subscription>>> = Arc::default();
+                let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let (subscriber, pending) = (self.inner.subscriber.clone(), self.pending.clone());
+                let (filled, stop) = (slot.clone(), cancelled.clone());
+                pending.start();
+                tokio::spawn(async move {
+                    tokio::task::yield_now().await;
+                    let registered = subscriber.subscribe(handler).await;
+                    if let Ok(subscription) = registered
+                        && !stop.load(std::sync::atomic::Ordering::SeqCst)
+                    {
+                        *filled.lock() = Some(subscription);
+                    }
+                    pending.finish();
+                });
+                Ok(Subscription::new(move || {
+                    cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
+                    slot.lock().take();
+                }))
+            }),
+        }
+    }
+}
+
+/// `handler`, called on a later tick, in order.
+fn deferred(handler: InvalidationHandler, pending: Arc<Pending>) -> InvalidationHandler {
+    let queue: Arc<Mutex<VecDeque<Value>>> = Arc::default();
+    Arc::new(move |payload: &Value| {
+        let first = {
+            let mut queue = queue.lock();
+            queue.push_back(payload.clone());
+            queue.len() == 1
+        };
+        if !first {
+            return;
+        }
+        pending.start();
+        let (queue, handler, pending) = (queue.clone(), handler.clone(), pending.clone());
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            loop {
+                let next = queue.lock().front().cloned();
+                let Some(payload) = next else { break };
+                handler(&payload);
+                queue.lock().pop_front();
+            }
+            pending.finish();
+        });
+    })
+}
+
+impl SnapshotProvider for End {
+    fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
+        Box::pin(async move {
+            let answer = self.inner.provider.get_snapshot().await;
+            if let Perturbation::SnapshotLatency(latency) = self.how {
+                simulated_latency(latency).await;
+            }
+            answer
+        })
+    }
+}
+
+fn perturbed(reference: &Transport, how: Perturbation) -> Transport {
+    let inner = reference.clone();
+    Transport::try_new(reference.name().to_owned(), move || {
+        inner.open().map(|backend| Perturbed {
+            inner: backend,
+            how,
+            pending: Arc::default(),
+            last_emitted: Arc::default(),
+        })
+    })
+    .with_capabilities(how.capabilities(reference.capabilities()))
+}
+
+const PERTURBATIONS: [Perturbation; 4] = [
+    Perturbation::SnapshotLatency(Duration::from_millis(1)),
+    Perturbation::DeferredDelivery,
+    Perturbation::LateRegistration,
+    Perturbation::EarlyDelivery,
+];
+
+fn references() -> Vec<Transport> {
+    vec![
+        reference::memory(),
+        reference::channel(),
+        reference::tauri_mock(),
+    ]
+}
+
+#[test]
+fn correct_transports_pass_however_they_are_perturbed() {
+    let mut table = String::from(
+        "| transport | perturbation | pass | unsupported | other |\n|---|---|---|---|---|\n",
+    );
+    let mut wrong = Vec::new();
+    let mut runs: Vec<(String, Transport)> = Vec::new();
+    for reference in references() {
+        for how in PERTURBATIONS {
+            runs.push((how.name(), perturbed(&reference, how)));
+        }
+    }
+    // Small buffers that keep the newest payload per topic: the channel
+    // transport's own policy, with room for two.
+    runs.push((
+        "buffers of 2, newest per topic kept".to_owned(),
+        reference::channel_with(ChannelConfig {
+            event_capacity: 2,
+            ..ChannelConfig::default()
+        }),
+    ));
+    for (how, transport) in runs {
+        let report = Suite::new()
+            .transport(transport.clone())
+            .run()
+            .expect("the corpus runs");
+        let count = |v: Verdict| report.cases.iter().filter(|c| c.verdict == v).count();
+        let (pass, unsupported) = (count(Verdict::Pass), count(Verdict::Unsupported));
+        let other: Vec<&CaseResult> = report
+            .cases
+            .iter()
+            .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Unsupported))
+            .collect();
+        table.push_str(&format!(
+            "| {} | {how} | {pass} | {unsupported} | {} |\n",
+            transport.name(),
+            other.len()
+        ));
+        for case in other {
+            wrong.push(format!("[{how}] {}", case.explain()));
+        }
+    }
+    println!("{table}");
+    assert!(wrong.is_empty(), "{table}\n{}", wrong.join("\n\n"));
+}
