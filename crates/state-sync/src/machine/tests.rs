@@ -1281,3 +1281,21 @@ fn an_invalidation_heard_while_subscribing_is_answered_by_the_initial_refresh() 
     assert_eq!((end.completed, end.again), (2, false));
     assert_eq!(c.metrics().fetches, 1);
 }
+
+#[test]
+fn a_failed_subscribe_leaves_a_refresh_in_flight_waiting_for_its_fetch() {
+    let mut c = core();
+    let RequestDecision::StartFetch(ticket) = c.request_refresh(Origin::Manual) else {
+        panic!("a refresh with no fetch in flight starts one");
+    };
+    c.begin_fetch();
+    assert_eq!(c.start_requested(), StartDecision::Subscribe(1));
+    assert_eq!(deliver(&mut c, &ev(3)), Some(RequestDecision::Coalesced(2)));
+    c.subscribe_failed(1, PortError::new("no bus"));
+    assert_eq!(c.lifecycle(), Lifecycle::Idle);
+    assert_eq!(c.refresh_result(ticket), None, "its fetch is still running");
+    c.snapshot_ready(rev(3));
+    c.applied(rev(3));
+    c.finish_fetch(Ok(()));
+    assert_eq!(c.refresh_result(ticket), Some(Ok(())));
+}
