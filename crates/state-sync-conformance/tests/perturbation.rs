@@ -245,8 +245,9 @@ fn perturbed(reference: &Transport, how: Perturbation) -> Transport {
     .with_capabilities(how.capabilities(reference.capabilities()))
 }
 
-const PERTURBATIONS: [Perturbation; 4] = [
+const PERTURBATIONS: [Perturbation; 5] = [
     Perturbation::SnapshotLatency(Duration::from_millis(1)),
+    Perturbation::SnapshotLatency(Duration::from_millis(50)),
     Perturbation::DeferredDelivery,
     Perturbation::LateRegistration,
     Perturbation::EarlyDelivery,

@@ -204,6 +204,24 @@ impl Case<'_> {
         if let Some(want) = &e.error_context {
             check_error_context(name, &rec.errors, want, problems);
         }
+        if let Some(want) = &e.retry_delays_ms {
+            let got = retry_delays(&rec.attempts, want.len());
+            let holds = got
+                .as_ref()
+                .is_some_and(|g| want.iter().zip(g).all(|(bound, d)| bound.holds(*d)));
+            if !holds {
+                let want: Vec<String> = want.iter().map(ToString::to_string).collect();
+                problems.push(format!(
+                    "window {name:?}: delays between the last {} fetch attempts: expected [{}] ms, got {}",
+                    want.len() + 1,
+                    want.join(", "),
+                    got.map_or_else(
+                        || format!("only {} attempt(s), or one still running", rec.attempts.len()),
+                        |g| format!("{g:?} ms")
+                    )
+                ));
+            }
+        }
         if let Some(want) = e.lifecycle {
             let got = LifecycleName::from(w.sync.lifecycle());
             if got != want {
@@ -307,6 +325,15 @@ impl Case<'_> {
     }
 }
 
+/// The waits before each of the last `n` attempts, from the end of the one
+/// before; `None` if there are not `n + 1` finished attempts.
+fn retry_delays(attempts: &[(u64, Option<u64>)], n: usize) -> Option<Vec<u64>> {
+    let last = attempts.get(attempts.len().checked_sub(n + 1)?..)?;
+    last.windows(2)
+        .map(|pair| Some(pair[1].0.saturating_sub(pair[0].1?)))
+        .collect()
+}
+
 /// Compares the last error of a phase with the expected context fields.
 fn check_error_context(
     name: &str,
@@ -369,4 +396,24 @@ fn check_error_context(
 /// Compact JSON cut to 80 bytes, for messages.
 fn short(value: &Value) -> String {
     state_sync::protocol::preview(value, 80)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delays;
+
+    #[test]
+    fn retry_delays_run_from_the_end_of_one_attempt_to_the_start_of_the_next() {
+        let attempts = [
+            (0, Some(5)),
+            (105, Some(110)),
+            (310, Some(360)),
+            (760, Some(761)),
+        ];
+        assert_eq!(retry_delays(&attempts, 3), Some(vec![100, 200, 400]));
+        assert_eq!(retry_delays(&attempts, 1), Some(vec![400]));
+        assert_eq!(retry_delays(&attempts, 4), None, "only four attempts");
+        let running = [(0, Some(5)), (105, None), (205, None)];
+        assert_eq!(retry_delays(&running, 2), None, "an attempt still runs");
+    }
 }

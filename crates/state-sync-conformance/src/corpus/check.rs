@@ -141,4 +141,5 @@ fn has_window_checks(e: &Expect) -> bool {
         || e.error_context.is_some()
         || e.subscribes.is_some()
         || e.metrics.is_some()
+        || e.retry_delays_ms.is_some()
 }

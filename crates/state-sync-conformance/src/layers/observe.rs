@@ -34,6 +34,9 @@ pub(crate) struct WindowRecord {
     pub(crate) stopped: bool,
     pub(crate) violations: Vec<String>,
     pub(crate) fetches: u64,
+    /// Each fetch attempt's start and end (virtual ms; end `None` while it
+    /// runs).
+    pub(crate) attempts: Vec<(u64, Option<u64>)>,
     /// Calls to the window's `subscribe`.
     pub(crate) subscribes: u64,
     /// Invalid payloads handed to the engine while subscribed.
@@ -286,15 +289,21 @@ pub(crate) struct WatchedProvider {
 
 impl SnapshotProvider for WatchedProvider {
     fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
+        let started = self.observer.trace.now_ms();
         let n = {
             let mut rec = self.observer.record.lock();
             rec.fetches += 1;
+            rec.attempts.push((started, None));
             rec.fetches
         };
         self.observer.log(format!("fetch #{n}"));
         let fetching = self.inner.get_snapshot();
         Box::pin(async move {
             let result = fetching.await;
+            let ended = self.observer.trace.now_ms();
+            if let Some(attempt) = self.observer.record.lock().attempts.get_mut(n as usize - 1) {
+                attempt.1 = Some(ended);
+            }
             match &result {
                 Ok(v) => self.observer.log(format!(
                     "fetch #{n} -> revision {}",

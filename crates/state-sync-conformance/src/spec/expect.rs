@@ -48,6 +48,12 @@ pub struct Expect {
     /// The window's lifecycle: `idle`, `starting`, `running` or `stopped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<LifecycleName>,
+    /// Bounds on the waits between the window's last fetch attempts, in
+    /// virtual ms: from the end of each attempt to the start of the next,
+    /// for the last `n + 1` attempts (what a retry policy's backoff makes).
+    /// Independent of how long the transport takes to answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delays_ms: Option<Vec<Bound>>,
     /// Calls the engine made to the window's `subscribe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscribes: Option<Bound>,
