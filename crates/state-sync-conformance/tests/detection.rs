@@ -56,9 +56,29 @@ enum Break {
     RegistersLateClaimingImmediate,
     /// Unsubscribing ends every subscription of the same window label.
     UnsubscribesByLabel,
+    /// A backend error reaches the window as a string: its JSON value is
+    /// lost.
+    StringifiesErrors,
+    /// Every third subscribe reports success but never delivers.
+    DeadSubscriptions,
+    /// The topic of every payload is lower-cased on the way.
+    LowercasesTopics,
+    /// Payloads that are not valid invalidations are dropped.
+    FiltersGarbage,
+    /// The provider asks the backend for the window's label instead of its
+    /// topic.
+    AsksForTheLabel,
+    /// Emits while a snapshot request is in flight are lost.
+    DropsEmitsDuringFetch,
+    /// Payloads longer than 4 KiB of JSON are cut to their known fields.
+    TruncatesLargePayloads,
+    /// A second subscription under a label replaces the first.
+    OneSubscriptionPerLabel,
+    /// Unsubscribing panics the second time a window unsubscribes.
+    PanicsOnSecondUnsubscribe,
 }
 
-const ALL: [Break; 15] = [
+const ALL: [Break; 24] = [
     Break::NeverUnsubscribes,
     Break::DropsAfterFirst,
     Break::NumericRevisions,
@@ -74,6 +94,15 @@ const ALL: [Break; 15] = [
     Break::DropsNewestWhenFull,
     Break::RegistersLateClaimingImmediate,
     Break::UnsubscribesByLabel,
+    Break::StringifiesErrors,
+    Break::DeadSubscriptions,
+    Break::LowercasesTopics,
+    Break::FiltersGarbage,
+    Break::AsksForTheLabel,
+    Break::DropsEmitsDuringFetch,
+    Break::TruncatesLargePayloads,
+    Break::OneSubscriptionPerLabel,
+    Break::PanicsOnSecondUnsubscribe,
 ];
 
 fn name(fault: Break) -> &'static str {
@@ -93,6 +122,15 @@ fn name(fault: Break) -> &'static str {
         Break::DropsNewestWhenFull => "drops-newest-when-full",
         Break::RegistersLateClaimingImmediate => "registers-late-claiming-immediate",
         Break::UnsubscribesByLabel => "unsubscribes-by-label",
+        Break::StringifiesErrors => "stringifies-errors",
+        Break::DeadSubscriptions => "dead-subscriptions",
+        Break::LowercasesTopics => "lowercases-topics",
+        Break::FiltersGarbage => "filters-garbage",
+        Break::AsksForTheLabel => "asks-for-the-label",
+        Break::DropsEmitsDuringFetch => "drops-emits-during-fetch",
+        Break::TruncatesLargePayloads => "truncates-large-payloads",
+        Break::OneSubscriptionPerLabel => "one-subscription-per-label",
+        Break::PanicsOnSecondUnsubscribe => "panics-on-second-unsubscribe",
     }
 }
 
@@ -104,6 +142,9 @@ fn broken(fault: Break) -> Transport {
             entries: Mutex::new(Vec::new()),
             emitted: AtomicBool::new(false),
             held: Mutex::new(None),
+            subscribes: AtomicUsize::new(0),
+            fetching: AtomicUsize::new(0),
+            unsubscribed: Mutex::new(Vec::new()),
         }))
     })
     .with_capabilities(Capabilities::all())
@@ -126,6 +167,12 @@ struct Shared {
     emitted: AtomicBool,
     /// The payload a pair-swapping transport holds back.
     held: Mutex<Option<Value>>,
+    /// Subscribe calls so far.
+    subscribes: AtomicUsize,
+    /// Snapshot requests in flight.
+    fetching: AtomicUsize,
+    /// Labels whose windows have unsubscribed.
+    unsubscribed: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -188,6 +235,18 @@ impl BrokenBus {
                 panic!("broken transport: cannot handle this payload")
             }
             Break::DropsUnknownFields => known_fields_only(&mut payload),
+            Break::LowercasesTopics => {
+                if let Some(topic) = payload.get("topic").and_then(Value::as_str) {
+                    payload["topic"] = Value::String(topic.to_lowercase());
+                }
+            }
+            Break::FiltersGarbage if InvalidationEvent::from_json(&payload).is_err() => return,
+            Break::DropsEmitsDuringFetch if s.fetching.load(Ordering::SeqCst) > 0 => return,
+            Break::TruncatesLargePayloads
+                if serde_json::to_string(&payload).map_or(0, |t| t.len()) > 4096 =>
+            {
+                known_fields_only(&mut payload);
+            }
             Break::RoundsNumbersClaimingExact => as_doubles(&mut payload),
             Break::SwapsPairsClaimingOrdered => {
                 let mut held = s.held.lock();
@@ -291,18 +350,39 @@ impl InvalidationSubscriber for End {
         handler: InvalidationHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         let fault = self.shared.fault;
+        let n = self.shared.subscribes.fetch_add(1, Ordering::SeqCst);
+        let dead = fault == Break::DeadSubscriptions && n % 3 == 2;
         let entry = Arc::new(Entry {
             handler,
             closed: AtomicBool::new(false),
             label: self.label.clone(),
-            live: AtomicBool::new(fault != Break::RegistersLateClaimingImmediate),
+            live: AtomicBool::new(fault != Break::RegistersLateClaimingImmediate && !dead),
             taken: AtomicUsize::new(0),
         });
-        self.shared.entries.lock().push(entry.clone());
+        {
+            let mut entries = self.shared.entries.lock();
+            if fault == Break::OneSubscriptionPerLabel {
+                for e in entries.iter() {
+                    if e.label == self.label {
+                        e.closed.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            entries.push(entry.clone());
+        }
         let shared = self.shared.clone();
         Box::pin(async move {
             Ok(Subscription::new(move || match fault {
                 Break::NeverUnsubscribes => {}
+                Break::PanicsOnSecondUnsubscribe => {
+                    let mut seen = shared.unsubscribed.lock();
+                    if seen.contains(&entry.label) {
+                        drop(seen);
+                        panic!("broken transport: this window has already unsubscribed");
+                    }
+                    seen.push(entry.label.clone());
+                    entry.closed.store(true, Ordering::SeqCst);
+                }
                 Break::UnsubscribesByLabel => {
                     for e in shared.entries.lock().iter() {
                         if e.label == entry.label {
@@ -323,7 +403,18 @@ impl SnapshotProvider for End {
             let Some(handler) = handler else {
                 return Err(PortError::new("not served"));
             };
-            let mut result = handler.call(self.topic.clone()).await;
+            let asked = match self.shared.fault {
+                Break::AsksForTheLabel => self.label.clone(),
+                _ => self.topic.clone(),
+            };
+            self.shared.fetching.fetch_add(1, Ordering::SeqCst);
+            let mut result = handler.call(asked).await;
+            if self.shared.fault == Break::DropsEmitsDuringFetch {
+                // A round trip during which the transport is deaf.
+                state_sync_conformance::simulated_latency(std::time::Duration::from_millis(5))
+                    .await;
+            }
+            self.shared.fetching.fetch_sub(1, Ordering::SeqCst);
             match self.shared.fault {
                 Break::StaleForever => {
                     let mut first = self.first.lock();
@@ -334,6 +425,9 @@ impl SnapshotProvider for End {
                     }
                 }
                 Break::SwallowsErrors if result.is_err() => result = Ok(json!({})),
+                Break::StringifiesErrors => {
+                    result = result.map_err(|e| PortError::new(e.message()));
+                }
                 _ => {}
             }
             result

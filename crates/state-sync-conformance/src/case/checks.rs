@@ -204,6 +204,15 @@ impl Case<'_> {
         if let Some(want) = &e.error_context {
             check_error_context(name, &rec.errors, want, problems);
         }
+        if let Some(want) = &e.error_phases {
+            let got: Vec<String> = rec.errors.iter().map(|c| c.phase.to_string()).collect();
+            let want: Vec<String> = want.iter().map(ToString::to_string).collect();
+            if got != want {
+                problems.push(format!(
+                    "window {name:?}: errors reported, by phase: expected {want:?}, got {got:?}"
+                ));
+            }
+        }
         if let Some(want) = &e.retry_delays_ms {
             let got = retry_delays(&rec.attempts, want.len());
             let holds = got
@@ -391,6 +400,26 @@ fn check_error_context(
         want.will_retry.map(|b| b.to_string()),
         ctx.will_retry.map(|b| b.to_string()),
     );
+    check(
+        "message",
+        want.message.as_ref().map(|m| format!("{m:?}")),
+        Some(format!("{:?}", ctx.message)),
+    );
+    let detail = match &ctx.error {
+        Some(SyncError::Subscribe(p) | SyncError::GetSnapshot(p) | SyncError::Apply(p)) => {
+            p.detail().cloned().unwrap_or(Value::Null)
+        }
+        _ => Value::Null,
+    };
+    if let Some(expected) = &want.detail
+        && *expected != detail
+    {
+        problems.push(format!(
+            "window {name:?}: last {phase} error: detail: expected {}, got {}",
+            short(expected),
+            short(&detail)
+        ));
+    }
 }
 
 /// Compact JSON cut to 80 bytes, for messages.

@@ -142,4 +142,5 @@ fn has_window_checks(e: &Expect) -> bool {
         || e.subscribes.is_some()
         || e.metrics.is_some()
         || e.retry_delays_ms.is_some()
+        || e.error_phases.is_some()
 }

@@ -198,10 +198,20 @@ impl InvalidationSubscriber for TransportSide {
             };
             observer.ledger.live(sub);
             let (activity, ledger) = (observer.activity.clone(), observer.ledger.clone());
+            let record = observer.record.clone();
             Ok(Subscription::new(move || {
                 ledger.ended(sub);
                 let _ = closed.set(activity.settle_mark());
-                inner.unsubscribe();
+                // A panicking unsubscribe must not unwind through the engine
+                // (or abort the process when it runs during unwinding).
+                let unsubscribed =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.unsubscribe()));
+                if let Err(panic) = unsubscribed {
+                    record.lock().violations.push(format!(
+                        "TR-3: the subscription's unsubscribe panicked: {}",
+                        state_sync::ports::panic_message(&*panic)
+                    ));
+                }
                 // The transport may finish unsubscribing later.
                 activity.unsettled();
             }))

@@ -45,6 +45,10 @@ pub struct Expect {
     /// Fields of the last error reported in a phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_context: Option<ErrorContextExpect>,
+    /// Exactly this sequence of phases among the errors reported to
+    /// `on_error`, in order, since the window opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_phases: Option<Vec<PhaseName>>,
     /// The window's lifecycle: `idle`, `starting`, `running` or `stopped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<LifecycleName>,
@@ -105,6 +109,13 @@ pub struct ErrorContextExpect {
     /// Whether another attempt follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub will_retry: Option<bool>,
+    /// The error's message, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The JSON value the failing port's error carried
+    /// (`PortError::detail`), exactly; `null` for an error without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
 }
 
 /// An expectation on the source of truth.
