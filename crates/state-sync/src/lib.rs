@@ -84,6 +84,8 @@
 //! ## Where things are
 //!
 //! * [`revision`], [`protocol`] — the wire format and its validation;
+//! * [`intake`] — invalidations as a tree or as the text a transport
+//!   received, read without building a tree;
 //! * [`ports`] — the traits a transport and an applier implement;
 //! * [`engine`] — the [`RevisionSync`] handle (the async driver);
 //! * the engine's decisions are made by a sans-IO state machine inside the
@@ -99,6 +101,7 @@
 pub mod appliers;
 pub mod engine;
 pub mod error;
+pub mod intake;
 mod machine;
 pub mod ports;
 pub mod protocol;
@@ -109,9 +112,11 @@ pub mod throttle;
 
 pub use crate::engine::{RevisionSync, RevisionSyncBuilder};
 pub use crate::error::{ErrorContext, Phase, PortError, SyncError};
+pub use crate::intake::Payload;
 pub use crate::machine::{Lifecycle, Metrics};
 pub use crate::ports::{
-    InvalidationHandler, InvalidationSubscriber, SnapshotApplier, SnapshotProvider, Subscription,
+    InvalidationHandler, InvalidationSubscriber, PayloadHandler, SnapshotApplier, SnapshotProvider,
+    Subscription,
 };
 pub use crate::protocol::{EventRef, InvalidationEvent, ProtocolError, SnapshotEnvelope};
 pub use crate::retry::{RetryPolicy, with_retry};

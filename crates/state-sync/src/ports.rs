@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::error::PortError;
+use crate::intake::Payload;
 use crate::protocol::SnapshotEnvelope;
 
 /// The callback a subscriber calls for every payload it receives.
@@ -23,6 +24,45 @@ use crate::protocol::SnapshotEnvelope;
 /// It is cheap and synchronous: the engine validates the payload and at most
 /// schedules a refresh. It may be called from any thread.
 pub type InvalidationHandler = Arc<dyn Fn(&Value) + Send + Sync>;
+
+/// The callback of [`InvalidationSubscriber::subscribe_payloads`]: takes a
+/// payload as a tree or as the JSON text the transport received
+/// ([`Payload`]). Cheap and synchronous, callable from any thread, like an
+/// [`InvalidationHandler`].
+pub type PayloadHandler = Arc<dyn Fn(Payload<'_>) + Send + Sync>;
+
+/// A [`PayloadHandler`] that hands every payload to `handler` as a tree,
+/// parsing text first (up to [`MAX_NESTING`](crate::intake::MAX_NESTING)
+/// levels deep).
+///
+/// For a transport that carries text: it keeps payload handlers, and its
+/// [`InvalidationSubscriber::subscribe`] wraps the tree handler it is given
+/// with this. Text that does not parse is logged and not delivered (a tree
+/// handler cannot be given it).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use serde_json::{Value, json};
+/// use state_sync::{InvalidationHandler, Payload, ports::tree_handler};
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = seen.clone();
+/// let handler: InvalidationHandler = Arc::new(move |v: &Value| sink.lock().unwrap().push(v.clone()));
+/// let payloads = tree_handler(handler);
+/// payloads(Payload::from(r#"{"topic":"t"}"#));
+/// payloads(Payload::from("not json"));
+/// assert_eq!(*seen.lock().unwrap(), [json!({"topic": "t"})]);
+/// ```
+pub fn tree_handler(handler: InvalidationHandler) -> PayloadHandler {
+    Arc::new(move |payload: Payload<'_>| match payload.to_value() {
+        Ok(value) => handler(&value),
+        Err(error) => {
+            tracing::error!(
+                "state-sync: an invalidation payload is not JSON, not delivered: {error}"
+            );
+        }
+    })
+}
 
 /// Delivers invalidation payloads to a handler until unsubscribed.
 ///
@@ -54,6 +94,23 @@ pub trait InvalidationSubscriber: Send + Sync + 'static {
         &self,
         handler: InvalidationHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>>;
+
+    /// Like [`subscribe`](InvalidationSubscriber::subscribe), with a
+    /// handler that also takes the JSON text of a payload. The engine
+    /// subscribes through this one.
+    ///
+    /// A transport that receives text overrides it and hands the text
+    /// through ([`Payload::Text`]): the engine validates it without
+    /// building a tree. The default delivers trees through `subscribe`,
+    /// so decorators and transports that hold trees need nothing more.
+    fn subscribe_payloads(
+        &self,
+        handler: PayloadHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        self.subscribe(Arc::new(move |value: &Value| {
+            handler(Payload::Value(value));
+        }))
+    }
 }
 
 /// Fetches the current snapshot as raw JSON (`{"revision": "...", "data": ...}`).
@@ -80,6 +137,12 @@ impl<S: InvalidationSubscriber + ?Sized> InvalidationSubscriber for Arc<S> {
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         (**self).subscribe(handler)
     }
+    fn subscribe_payloads(
+        &self,
+        handler: PayloadHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        (**self).subscribe_payloads(handler)
+    }
 }
 
 impl<P: SnapshotProvider + ?Sized> SnapshotProvider for Arc<P> {
@@ -100,6 +163,12 @@ impl<S: InvalidationSubscriber + ?Sized> InvalidationSubscriber for Box<S> {
         handler: InvalidationHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         (**self).subscribe(handler)
+    }
+    fn subscribe_payloads(
+        &self,
+        handler: PayloadHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        (**self).subscribe_payloads(handler)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Wire envelopes and their validation.
 //!
-//! Everything that arrives from a transport is untrusted `serde_json::Value`.
+//! Everything that arrives from a transport is untrusted `serde_json::Value`
+//! (invalidations may also arrive as text: see [`crate::intake`]).
 //! The functions here turn it into typed envelopes or a [`ProtocolError`]
 //! that names the field, what was expected, and shows the offending value.
 //! Nothing here panics on any input.
@@ -240,6 +241,10 @@ pub enum ProblemKind {
     Revision(RevisionError),
     /// `data` did not decode into the application's type.
     Decode(String),
+    /// The payload arrived as text that is not one JSON document (or is
+    /// nested deeper than [`MAX_NESTING`](crate::intake::MAX_NESTING)):
+    /// why.
+    NotJson(String),
 }
 
 impl fmt::Display for ProblemKind {
@@ -251,6 +256,7 @@ impl fmt::Display for ProblemKind {
             Self::BlankTopic => f.write_str("topic must be non-empty after trimming whitespace"),
             Self::Revision(e) => fmt::Display::fmt(e, f),
             Self::Decode(e) => write!(f, "data does not decode: {e}"),
+            Self::NotJson(e) => write!(f, "expected one JSON document: {e}"),
         }
     }
 }

@@ -8,18 +8,19 @@ use std::sync::{Arc, Weak};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use parking_lot::{Mutex, MutexGuard, ReentrantMutex};
+use parking_lot::ReentrantMutex;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::core::{Core, CoreGuard};
 use crate::error::{ErrorContext, PortError, SyncError};
+use crate::intake::{Payload, Read};
 use crate::machine::{ApplyDecision, EventVerdict, Failure, Fetched, Machine, Wake};
 use crate::ports::{
-    InvalidationHandler, InvalidationSubscriber, SnapshotApplier, SnapshotProvider, Subscription,
+    InvalidationSubscriber, PayloadHandler, SnapshotApplier, SnapshotProvider, Subscription,
     panic_message,
 };
 use crate::protocol::{EventRef, SnapshotEnvelope};
@@ -41,7 +42,8 @@ pub(super) struct Driver {
 }
 
 pub(super) struct Inner<T> {
-    pub(super) driver: Mutex<Driver>,
+    /// The driver behind its lock, and the hot path's copy of the gate.
+    pub(super) driver: Core,
     /// Held while checking "not stopped" and invoking the applier, so that
     /// once `stop` returns no apply can begin. Re-entrant: an applier may call
     /// `stop` itself.
@@ -68,7 +70,7 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
         on_error: Option<ErrorHook>,
     ) -> Self {
         Self {
-            driver: Mutex::new(Driver {
+            driver: Core::new(Driver {
                 machine,
                 subscription: None,
                 runtime: None,
@@ -112,41 +114,58 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
 
     /// The subscriber's handler. It holds only a weak reference, so a
     /// transport keeping the handler does not keep the engine alive.
-    pub(super) fn handler(this: &Arc<Self>) -> InvalidationHandler {
+    pub(super) fn handler(this: &Arc<Self>) -> PayloadHandler {
         let weak: Weak<Self> = Arc::downgrade(this);
-        Arc::new(move |payload: &Value| {
+        Arc::new(move |payload: Payload<'_>| {
             if let Some(inner) = weak.upgrade() {
                 Inner::on_invalidation(&inner, payload);
             }
         })
     }
 
-    fn on_invalidation(this: &Arc<Self>, payload: &Value) {
-        let mut d = this.driver.lock();
-        let event = match d.machine.classify(payload) {
-            EventVerdict::Candidate(event) => event,
-            EventVerdict::Ignored(_) => return,
-            EventVerdict::Invalid(report) => {
-                drop(d);
-                this.deliver(*report);
+    /// The hot path: validate without a lock, gate and coalesce on the
+    /// published gate, and take the machine's lock only for what changes
+    /// it (a fetch to start, a follow-up to queue, a report).
+    fn on_invalidation(this: &Arc<Self>, payload: Payload<'_>) {
+        let event = match payload.read() {
+            Read::Event(event) => event,
+            Read::Invalid(error, value) => {
+                if this.driver.gate.listening() {
+                    let verdict = this.driver.lock().machine.invalid(error, &value);
+                    if let EventVerdict::Invalid(report) = verdict {
+                        this.deliver(*report);
+                    }
+                }
                 return;
             }
         };
+        let event = event.as_ref();
+        if !this.driver.gate.candidate(&event) {
+            return;
+        }
         if let Some(filter) = &this.should_refresh {
-            drop(d);
             match catch_unwind(AssertUnwindSafe(|| filter(&event))) {
-                Ok(true) => d = this.driver.lock(),
+                Ok(true) => {}
                 Ok(false) => return,
                 Err(panic) => {
+                    let value = payload.for_report();
                     let report = this.driver.lock().machine.filter_panicked(
                         &event,
-                        payload,
+                        &value,
                         panic_message(&*panic),
                     );
                     this.deliver(report);
                     return;
                 }
             }
+        }
+        if this.driver.gate.coalesce(event.revision) {
+            return;
+        }
+        let mut d = this.driver.lock();
+        // The machine has the last word: the gate may have moved.
+        if !matches!(d.machine.gate(event), EventVerdict::Candidate(_)) {
+            return;
         }
         let Driver {
             machine, runtime, ..
@@ -161,7 +180,7 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
 
     /// Starts the fetch loop and arms the timer as `wake` says. Returns
     /// `false` when the timer could not be armed (no runtime).
-    fn carry_out(this: &Arc<Self>, d: &mut MutexGuard<'_, Driver>, wake: Wake) -> bool {
+    fn carry_out(this: &Arc<Self>, d: &mut CoreGuard<'_>, wake: Wake) -> bool {
         if wake.fetch {
             Self::spawn_fetch_loop(this, d);
         }

@@ -10,7 +10,9 @@
 //! unsubscribe or arm a timer — is the machine's; the driver performs the
 //! I/O and reads the time from the runtime the engine was started on.
 
+mod core;
 mod driver;
+mod hot;
 
 use std::fmt;
 use std::sync::Arc;
@@ -191,7 +193,10 @@ impl<T: DeserializeOwned + Send + 'static> RevisionSync<T> {
             StartDecision::Reject(failure) => return Err(inner.fail(*failure)),
         };
         let mut cancelled = CancelledStart::new(inner, attempt);
-        let subscribed = inner.subscriber.subscribe(Inner::handler(inner)).await;
+        let subscribed = inner
+            .subscriber
+            .subscribe_payloads(Inner::handler(inner))
+            .await;
         cancelled.disarm();
         let subscription = match subscribed {
             Ok(subscription) => subscription,
@@ -272,7 +277,9 @@ impl<T: DeserializeOwned + Send + 'static> RevisionSync<T> {
     /// Counters: fetches, applies, coalesced requests, stale skips, protocol
     /// errors, and the lag behind the highest announced revision.
     pub fn metrics(&self) -> Metrics {
-        self.inner.driver.lock().machine.metrics()
+        let mut metrics = self.inner.driver.lock().machine.metrics();
+        metrics.coalesced += self.inner.driver.gate.coalesced();
+        metrics
     }
 
     /// Whether nothing is under way: no subscribe, no fetch or apply, no

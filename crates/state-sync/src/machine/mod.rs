@@ -27,13 +27,16 @@
 
 mod cycle;
 mod decisions;
+mod gate;
 mod reports;
 mod status;
 
+#[cfg(test)]
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::error::{Phase, PortError, SyncError};
+#[cfg(test)]
 use crate::protocol::EventRef;
 use crate::revision::Revision;
 use crate::throttle::{Throttle, ThrottleState};
@@ -42,6 +45,7 @@ pub(crate) use self::decisions::{
     ApplyDecision, CycleEnd, EventVerdict, Failure, Fetched, IgnoreReason, Origin, RequestDecision,
     StartDecision, Subscribed, Wake,
 };
+pub(crate) use self::gate::GateView;
 pub use self::status::{Lifecycle, Metrics};
 
 /// The engine's decision state for one window and one topic.
@@ -249,27 +253,15 @@ impl Machine {
 
     // --------------------------------------------------------------- events
 
-    /// Classifies a raw invalidation payload.
+    /// Classifies a raw invalidation payload: [`Machine::invalid`] or
+    /// [`Machine::gate`], as the driver calls them once it has validated
+    /// the payload outside the lock.
+    #[cfg(test)]
     pub(crate) fn classify<'a>(&mut self, payload: &'a Value) -> EventVerdict<'a> {
-        if !matches!(self.lifecycle, Lifecycle::Starting | Lifecycle::Running) {
-            return EventVerdict::Ignored(IgnoreReason::NotListening);
+        match EventRef::from_json(payload) {
+            Ok(event) => self.gate(event),
+            Err(error) => self.invalid(error, payload),
         }
-        let event = match EventRef::from_json(payload) {
-            Ok(event) => event,
-            Err(error) => {
-                self.metrics.protocol_errors += 1;
-                return EventVerdict::Invalid(Box::new(self.invalid_event(error, payload)));
-            }
-        };
-        if event.topic != self.topic {
-            return EventVerdict::Ignored(IgnoreReason::OtherTopic);
-        }
-        // Before the first apply the local revision is 0, so an event at 0
-        // announces nothing new either.
-        if event.revision <= self.local {
-            return EventVerdict::Ignored(IgnoreReason::NotNewer);
-        }
-        EventVerdict::Candidate(event)
     }
 
     /// A candidate event passed the filter: request its refresh, now or

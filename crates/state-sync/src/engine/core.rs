@@ -1,0 +1,67 @@
+//! The machine's lock, and the hand-over between the machine and the hot
+//! path's copy of its gate: whoever takes the lock first takes in what the
+//! hot path folded in, and publishes the machine's view when letting go.
+
+use std::ops::{Deref, DerefMut};
+
+use parking_lot::{Mutex, MutexGuard};
+
+use super::driver::Driver;
+use super::hot::HotGate;
+
+/// The driver behind its lock, and the gate the hot path reads.
+pub(super) struct Core {
+    driver: Mutex<Driver>,
+    pub(super) gate: HotGate,
+}
+
+impl Core {
+    pub(super) fn new(driver: Driver) -> Self {
+        let gate = HotGate::new(driver.machine.topic());
+        gate.publish(driver.machine.gate_view());
+        Self {
+            driver: Mutex::new(driver),
+            gate,
+        }
+    }
+
+    /// Takes the lock; the machine first absorbs what the hot path folded
+    /// into its follow-up.
+    pub(super) fn lock(&self) -> CoreGuard<'_> {
+        let mut guard = self.driver.lock();
+        if let Some(revision) = self.gate.drain() {
+            guard.machine.absorb(revision);
+        }
+        CoreGuard {
+            guard,
+            gate: &self.gate,
+        }
+    }
+}
+
+/// The locked driver. Dropping it publishes the machine's view, then
+/// releases the lock.
+pub(super) struct CoreGuard<'a> {
+    guard: MutexGuard<'a, Driver>,
+    gate: &'a HotGate,
+}
+
+impl Deref for CoreGuard<'_> {
+    type Target = Driver;
+
+    fn deref(&self) -> &Driver {
+        &self.guard
+    }
+}
+
+impl DerefMut for CoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Driver {
+        &mut self.guard
+    }
+}
+
+impl Drop for CoreGuard<'_> {
+    fn drop(&mut self) {
+        self.gate.publish(self.guard.machine.gate_view());
+    }
+}
