@@ -1,6 +1,9 @@
 //! JSON text as it crosses a process or IPC boundary.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
+use serde_json::Value;
 
 /// Parses one JSON document from `text` without serde_json's nesting limit
 /// of 128.
@@ -18,42 +21,29 @@ pub(crate) fn parse_unbounded<'de, T: Deserialize<'de>>(
     Ok(value)
 }
 
+/// `payload` as JSON text, serialized once for every receiver; `None`
+/// (logged) if it does not serialize, which a `Value` always does.
+pub(crate) fn to_text(payload: &Value) -> Option<Arc<str>> {
+    match serde_json::to_string(payload) {
+        Ok(text) => Some(text.into()),
+        Err(e) => {
+            tracing::error!(error = %e, "state-sync-transports: a payload did not serialize");
+            None
+        }
+    }
+}
+
 #[cfg(feature = "ipc")]
 /// Whether `text` nests arrays and objects more than `max` levels deep
 /// (strings are skipped; the text need not be valid JSON). Parsing,
 /// cloning and dropping a value recurse once per level, so a peer's text is
 /// measured before it is parsed.
 pub(crate) fn nests_deeper_than(text: &str, max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0_usize, false, false);
-    for byte in text.bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
+    state_sync::intake::nests_deeper_than(text.as_bytes(), max)
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Value;
-
     use super::*;
 
     #[test]
@@ -62,18 +52,6 @@ mod tests {
         assert!(serde_json::from_str::<Value>(&text).is_err());
         let value: Value = parse_unbounded(&text).expect("parses");
         assert_eq!(serde_json::to_string(&value).expect("text"), text);
-    }
-
-    #[cfg(feature = "ipc")]
-    #[test]
-    fn nesting_is_measured_outside_strings() {
-        assert!(!nests_deeper_than(r#"{"a":[1,{"b":2}]}"#, 3));
-        assert!(nests_deeper_than(r#"{"a":[1,{"b":[]}]}"#, 3));
-        assert!(!nests_deeper_than(r#"{"a":"[[[[[[\"[[[["}"#, 1));
-        assert!(!nests_deeper_than("]]]]{}", 1));
-        let deep = format!("{}{}", "[".repeat(50), "]".repeat(50));
-        assert!(nests_deeper_than(&deep, 49));
-        assert!(!nests_deeper_than(&deep, 50));
     }
 
     #[test]

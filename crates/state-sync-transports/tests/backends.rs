@@ -307,3 +307,43 @@ async fn tauri_mock_engines_converge_on_a_multi_thread_runtime() {
     }))
     .await;
 }
+
+/// Subscribes through `subscribe_payloads`, the way the engine does, and
+/// checks that every payload arrives intact, as text when `as_text`.
+async fn payloads_reach_engines(backend: impl Backend, as_text: bool) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let handler: state_sync::PayloadHandler = Arc::new(move |payload: state_sync::Payload<'_>| {
+        let text = matches!(payload, state_sync::Payload::Text(_));
+        let value = payload.to_value().expect("JSON").into_owned();
+        sink.lock().push((text, value));
+    });
+    let _subscription = backend
+        .window_ends("w", "t")
+        .subscriber
+        .subscribe_payloads(handler)
+        .await
+        .expect("subscribe");
+    backend.settle().await;
+    for payload in garbage() {
+        backend.emit(&payload);
+        backend.settle().await;
+    }
+    let expected: Vec<_> = garbage().into_iter().map(|v| (as_text, v)).collect();
+    assert_eq!(*seen.lock(), expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn transports_that_carry_text_hand_engines_the_text() {
+    payloads_reach_engines(memory::Bus::new(), false).await;
+    payloads_reach_engines(channel::Bus::new(), true).await;
+    payloads_reach_engines(tauri_mock::Bus::new(), true).await;
+    // A webview's engine sees what JavaScript parsed.
+    payloads_reach_engines(flipped_tauri_mock(), false).await;
+}
+
+#[tokio::test]
+async fn ipc_hands_engines_the_text_of_each_event_frame() {
+    payloads_reach_engines(ipc_unix(), true).await;
+    payloads_reach_engines(ipc_child(), true).await;
+}

@@ -13,7 +13,11 @@
 //! * [`Backend::emit`] never blocks or waits: it puts the payload into every
 //!   subscriber's buffer and returns. Each subscriber's task calls its
 //!   handler later, in emit order.
-//! * Payloads are not inspected or changed: garbage arrives intact.
+//! * Payloads are not inspected or changed: garbage arrives intact. They
+//!   travel as JSON text, serialized once per emit: an engine is handed the
+//!   text (its text intake, [`state_sync::Payload`]); a handler that takes
+//!   a `serde_json::Value` gets the value parsed back, equal to the one
+//!   emitted.
 //! * A payload reaches only subscribers present when `emit` is called:
 //!   nothing is replayed to a late subscriber.
 //! * Unsubscribing (or dropping the subscription) removes the subscriber
@@ -99,8 +103,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use serde_json::Value;
 use state_sync::{
-    BoxFuture, InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider,
-    Subscription,
+    BoxFuture, InvalidationHandler, InvalidationSubscriber, PayloadHandler, PortError,
+    SnapshotProvider, Subscription,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -248,7 +252,7 @@ impl Bus {
             .map_err(|_| PortError::new("snapshot request was dropped without a reply"))?
     }
 
-    fn subscribe_now(&self, topic: &str, handler: InvalidationHandler) -> Subscription {
+    fn subscribe_now(&self, topic: &str, handler: PayloadHandler) -> Subscription {
         let (tx, rx) = mpsc::channel(self.inner.config.event_capacity);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared::new(id, topic, tx));
@@ -269,10 +273,18 @@ impl Bus {
 /// [`Backend::settle`] waits until every queued payload has been delivered
 /// or dropped and the task of every ended subscription has finished.
 impl Backend for Bus {
+    /// The payload is serialized once; every subscriber queues the same
+    /// text, and its engine reads the text itself.
     fn emit(&self, payload: &Value) {
         let subscribers = self.inner.subscribers.lock().clone();
+        if subscribers.is_empty() {
+            return;
+        }
+        let Some(text) = crate::json::to_text(payload) else {
+            return;
+        };
         for shared in subscribers {
-            if shared.offer(payload, &self.inner.work) {
+            if shared.offer(&text, &self.inner.work) {
                 self.inner.overflows.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -347,6 +359,15 @@ impl InvalidationSubscriber for Window {
     fn subscribe(
         &self,
         handler: InvalidationHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        let handler = state_sync::ports::tree_handler(handler);
+        Box::pin(async move { Ok(self.bus.subscribe_now(&self.topic, handler)) })
+    }
+
+    /// Payloads are handed over as the text they were queued as.
+    fn subscribe_payloads(
+        &self,
+        handler: PayloadHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         Box::pin(async move { Ok(self.bus.subscribe_now(&self.topic, handler)) })
     }

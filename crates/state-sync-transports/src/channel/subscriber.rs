@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
-use serde_json::Value;
-use state_sync::InvalidationHandler;
 use state_sync::ports::panic_message;
+use state_sync::{Payload, PayloadHandler};
 use tokio::sync::{Notify, mpsc};
 
 /// What [`Backend::settle`] waits for.
@@ -43,17 +42,21 @@ pub(super) struct Shared {
     queue: Mutex<Queue>,
 }
 
+/// A payload as queued: its JSON text, serialized once per emit and
+/// shared by every subscriber.
+pub(super) type Text = Arc<str>;
+
 struct Queue {
     /// `None` once unsubscribed.
-    tx: Option<mpsc::Sender<Value>>,
+    tx: Option<mpsc::Sender<Text>>,
     /// The buffer overflowed and its task has not caught up yet.
     lagging: bool,
     /// The newest payload for this subscriber's topic seen while lagging.
-    newest: Option<Value>,
+    newest: Option<Text>,
 }
 
 impl Shared {
-    pub(super) fn new(id: u64, topic: &str, tx: mpsc::Sender<Value>) -> Self {
+    pub(super) fn new(id: u64, topic: &str, tx: mpsc::Sender<Text>) -> Self {
         Self {
             id,
             topic: topic.to_owned(),
@@ -67,7 +70,7 @@ impl Shared {
     }
 
     /// Queues `payload`; returns whether it found the buffer full.
-    pub(super) fn offer(&self, payload: &Value, work: &Work) -> bool {
+    pub(super) fn offer(&self, payload: &Text, work: &Work) -> bool {
         let mut queue = self.queue.lock();
         let Some(tx) = &queue.tx else {
             return false;
@@ -82,7 +85,7 @@ impl Shared {
                 Err(mpsc::error::TrySendError::Full(_)) => queue.lagging = true,
             }
         }
-        if payload.get("topic").and_then(Value::as_str) == Some(self.topic.as_str())
+        if Payload::from(&**payload).topic_is(&self.topic)
             && queue.newest.replace(payload.clone()).is_none()
         {
             work.add_payload();
@@ -107,7 +110,7 @@ impl Shared {
     /// back the payload kept during it. `Some(None)` means the lag ended with
     /// nothing to deliver; `None` means there was no lag (or the queue has
     /// filled again meanwhile).
-    fn end_lag(&self, rx: &mpsc::Receiver<Value>) -> Option<Option<Value>> {
+    fn end_lag(&self, rx: &mpsc::Receiver<Text>) -> Option<Option<Text>> {
         let mut queue = self.queue.lock();
         // Sends happen under this lock, so `is_empty` cannot change here.
         if queue.lagging && rx.is_empty() {
@@ -125,7 +128,7 @@ pub(super) struct TaskGuard(pub(super) Arc<Work>);
 
 impl TaskGuard {
     /// Drops what is left in `rx` (the subscription ended).
-    fn discard(&self, rx: &mut mpsc::Receiver<Value>) {
+    fn discard(&self, rx: &mut mpsc::Receiver<Text>) {
         while rx.try_recv().is_ok() {
             self.0.payload_done();
         }
@@ -143,15 +146,17 @@ impl Drop for TaskGuard {
 /// kept during a lag.
 pub(super) async fn deliver(
     shared: Arc<Shared>,
-    mut rx: mpsc::Receiver<Value>,
-    handler: InvalidationHandler,
+    mut rx: mpsc::Receiver<Text>,
+    handler: PayloadHandler,
     guard: TaskGuard,
 ) {
     // Each payload taken from the buffer (or the lag slot) is counted done
     // once its handler has returned, or when it is dropped unsent.
-    let call = |payload: Value| {
+    let call = |payload: Text| {
         let open = !shared.is_closed();
-        if open && let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(&payload)))
+        if open
+            && let Err(panic) =
+                std::panic::catch_unwind(AssertUnwindSafe(|| handler(Payload::from(&*payload))))
         {
             tracing::error!(
                 "state-sync-transports: invalidation handler panicked: {}",

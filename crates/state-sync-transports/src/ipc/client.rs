@@ -10,7 +10,8 @@ use futures::future::{BoxFuture, join_all};
 use parking_lot::Mutex;
 use serde_json::Value;
 use state_sync::{
-    InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider, Subscription,
+    InvalidationHandler, InvalidationSubscriber, PayloadHandler, PortError, SnapshotProvider,
+    Subscription,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -175,6 +176,15 @@ impl InvalidationSubscriber for Window {
     fn subscribe(
         &self,
         handler: InvalidationHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        self.subscribe_payloads(state_sync::ports::tree_handler(handler))
+    }
+
+    /// Payloads are handed over as the text of the event frame that
+    /// carried them.
+    fn subscribe_payloads(
+        &self,
+        handler: PayloadHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         let link = &self.link;
         let id = link.next_id.fetch_add(1, Ordering::Relaxed);

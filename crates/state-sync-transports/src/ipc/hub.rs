@@ -105,12 +105,8 @@ impl Hub {
 
     /// Queues `payload` for every live subscription.
     pub(super) fn emit(&self, payload: &Value) {
-        let text: Arc<str> = match serde_json::to_string(payload) {
-            Ok(text) => text.into(),
-            Err(e) => {
-                tracing::error!(error = %e, "state-sync ipc: a payload did not serialize");
-                return;
-            }
+        let Some(text) = crate::json::to_text(payload) else {
+            return;
         };
         // The event frame adds a level around the payload.
         if crate::json::nests_deeper_than(&text, wire::MAX_NESTING - 1) {

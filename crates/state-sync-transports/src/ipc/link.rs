@@ -11,7 +11,7 @@ use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use serde_json::Value;
 use state_sync::ports::panic_message;
-use state_sync::{InvalidationHandler, PortError};
+use state_sync::{Payload, PayloadHandler, PortError};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 
@@ -22,7 +22,7 @@ use super::wire::{self, ToServer, ToWindow};
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
-pub(super) type Handlers = Arc<Mutex<HashMap<u64, InvalidationHandler>>>;
+pub(super) type Handlers = Arc<Mutex<HashMap<u64, PayloadHandler>>>;
 
 /// The window's side of its connection task.
 pub(super) struct Link {
@@ -248,13 +248,20 @@ impl LinkTask {
                 }
                 line = lines.next() => {
                     let why = match line {
-                        Some(Ok::<String, _>(line)) => match wire::decode::<ToWindow>(&line) {
-                            Ok(frame) => {
-                                self.receive(frame, live, &mut pending);
+                        Some(Ok::<String, _>(line)) => {
+                            // Events first: their payload is handed over as text.
+                            if let Some(event) = wire::decode_event(&line) {
+                                self.deliver(event.sub, Payload::from(event.payload));
                                 continue;
                             }
-                            Err(e) => format!("the IPC server sent {e}"),
-                        },
+                            match wire::decode::<ToWindow>(&line) {
+                                Ok(frame) => {
+                                    self.receive(frame, live, &mut pending);
+                                    continue;
+                                }
+                                Err(e) => format!("the IPC server sent {e}"),
+                            }
+                        }
                         Some(Err(e)) => format!("the connection to {} failed: {e}", self.address),
                         None => format!("the IPC server at {} closed the connection", self.address),
                     };
@@ -315,6 +322,20 @@ impl LinkTask {
         Some(wire::encode(&frame))
     }
 
+    /// Hands `payload` to the handler of subscription `sub`, if it is
+    /// still there.
+    fn deliver(&self, sub: u64, payload: Payload<'_>) {
+        let handler = self.subscriptions.lock().get(&sub).cloned();
+        if let Some(handler) = handler
+            && let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(payload)))
+        {
+            tracing::error!(
+                "state-sync ipc: an invalidation handler panicked: {}",
+                panic_message(&*panic)
+            );
+        }
+    }
+
     fn receive(&self, frame: ToWindow, live: &mut HashSet<u64>, pending: &mut Pending) {
         match frame {
             ToWindow::Subscribed { id } => {
@@ -326,18 +347,7 @@ impl LinkTask {
                     live.insert(id);
                 }
             }
-            ToWindow::Event { sub, payload } => {
-                let handler = self.subscriptions.lock().get(&sub).cloned();
-                if let Some(handler) = handler
-                    && let Err(panic) =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| handler(&payload)))
-                {
-                    tracing::error!(
-                        "state-sync ipc: an invalidation handler panicked: {}",
-                        panic_message(&*panic)
-                    );
-                }
-            }
+            ToWindow::Event { sub, payload } => self.deliver(sub, Payload::Value(&payload)),
             ToWindow::Snapshot { id, result } => {
                 if let Some(done) = pending.snapshots.remove(&id) {
                     let _ = done.send(result.into_result());

@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use state_sync::PortError;
 
 /// The longest line either side accepts, by default (64 MiB).
@@ -121,6 +122,34 @@ pub(crate) fn event_line(sub: u64, payload_json: &str) -> String {
     format!(r#"{{"type":"event","sub":{sub},"payload":{payload_json}}}"#)
 }
 
+/// An event frame as received, its payload borrowed from the line.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventFrame<'a> {
+    #[serde(rename = "type")]
+    _type: EventTag,
+    pub(crate) sub: u64,
+    #[serde(borrow)]
+    pub(crate) payload: &'a RawValue,
+}
+
+/// The `type` of an event frame.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum EventTag {
+    Event,
+}
+
+/// The event frame `line` is, with its payload's text as it was emitted
+/// (the window's engine reads it without a tree); `None` for any other
+/// frame, and for a line [`decode`] refuses.
+pub(crate) fn decode_event(line: &str) -> Option<EventFrame<'_>> {
+    if !line.starts_with(r#"{"type":"event","#) || crate::json::nests_deeper_than(line, MAX_NESTING)
+    {
+        return None;
+    }
+    crate::json::parse_unbounded(line).ok()
+}
+
 /// Parses one line received from the peer.
 pub(crate) fn decode<'de, T: Deserialize<'de>>(line: &'de str) -> Result<T, String> {
     if crate::json::nests_deeper_than(line, MAX_NESTING) {
@@ -182,6 +211,24 @@ mod tests {
             decode::<ToWindow>(&line),
             Ok(ToWindow::Event { sub: 7, payload })
         );
+    }
+
+    #[test]
+    fn an_event_line_hands_over_the_payload_text_as_emitted() {
+        let text = r#"{"topic":"t","revision":"1","n":9007199254740993,"f":1.0}"#;
+        let line = event_line(3, text);
+        let event = decode_event(&line).expect("an event");
+        assert_eq!((event.sub, event.payload.get()), (3, text));
+        for other in [
+            encode(&ToWindow::Pong { id: 1 }),
+            r#"{"type":"event","sub":1}"#.to_owned(),
+            format!(
+                r#"{{"type":"event","sub":1,"payload":{}}}"#,
+                "[".repeat(MAX_NESTING)
+            ),
+        ] {
+            assert!(decode_event(&other).is_none(), "{other}");
+        }
     }
 
     #[test]

@@ -62,8 +62,9 @@
 //! | `command_execution` | `Concurrent`: out-of-order responses | `Serial`: one at a time, in order |
 //!
 //! `number_mode` defaults to `Exact` because the window ends here are Rust
-//! engines parsing the JSON text themselves; switch to `JavaScript` to see
-//! what an engine running in the webview sees.
+//! engines parsing the JSON text themselves — they are handed the text
+//! (the engine's text intake, [`state_sync::Payload`]); switch to
+//! `JavaScript` to see what an engine running in the webview sees.
 //!
 //! # The state-sync ends
 //!
@@ -115,13 +116,14 @@ mod webview;
 mod wire;
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 use state_sync::{
-    BoxFuture, InvalidationHandler, InvalidationSubscriber, PortError, SnapshotProvider,
-    Subscription,
+    BoxFuture, InvalidationHandler, InvalidationSubscriber, Payload, PayloadHandler, PortError,
+    SnapshotProvider, Subscription,
 };
 
 pub use self::app::MockApp;
@@ -348,13 +350,38 @@ impl InvalidationSubscriber for Window {
             self.target.clone(),
             move |event: JsEvent| handler(&event.payload),
         );
-        Box::pin(async move {
-            listening
-                .await
-                .map(JsListener::into_subscription)
-                .map_err(|e| PortError::new(e.to_string()))
-        })
+        Box::pin(subscription(listening))
     }
+
+    /// In [`NumberMode::Exact`] the engine is handed the payload's JSON
+    /// text, unparsed; in [`NumberMode::JavaScript`] the value a webview
+    /// parses, as [`subscribe`](InvalidationSubscriber::subscribe) does.
+    fn subscribe_payloads(
+        &self,
+        handler: PayloadHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        if self.bus.app.config().number_mode != NumberMode::Exact {
+            return self.subscribe(Arc::new(move |value: &Value| {
+                handler(Payload::Value(value))
+            }));
+        }
+        let listening = self.webview.listen_text(
+            &self.bus.event,
+            self.target.clone(),
+            move |event: &Event| handler(Payload::from(event.payload())),
+        );
+        Box::pin(subscription(listening))
+    }
+}
+
+/// The subscription of a webview listener, once registered.
+async fn subscription(
+    listening: impl Future<Output = Result<JsListener, TauriError>>,
+) -> Result<Subscription, PortError> {
+    listening
+        .await
+        .map(JsListener::into_subscription)
+        .map_err(|e| PortError::new(e.to_string()))
 }
 
 impl SnapshotProvider for Window {

@@ -63,16 +63,8 @@ impl Webview {
     where
         F: Fn(JsEvent) + Send + Sync + 'static,
     {
-        let checked = validate_event_name(event);
-        let app = self.app.clone();
-        let event: String = event.to_owned();
-        let detached = Arc::new(AtomicBool::new(false));
-        let mode = app.inner.config.number_mode;
-        let is_detached = detached.clone();
-        let callback: Callback = Arc::new(move |e: Event| {
-            if is_detached.load(Ordering::Acquire) {
-                return;
-            }
+        let mode = self.app.inner.config.number_mode;
+        self.listen_text(event, target, move |e: &Event| {
             match parse(e.payload(), mode) {
                 Ok(payload) => handler(JsEvent {
                     event: e.event().to_owned(),
@@ -80,6 +72,32 @@ impl Webview {
                     payload,
                 }),
                 Err(error) => tracing::error!("tauri mock: payload is not JSON: {error}"),
+            }
+        })
+    }
+
+    /// [`listen`](Webview::listen) with a handler that gets the payload as
+    /// the JSON text that crossed the IPC, before it is parsed: for a
+    /// window end that reads the text itself (the engine's text intake),
+    /// without a parsed copy per event. Registration and unlisten behave
+    /// exactly as for `listen`.
+    pub fn listen_text<F>(
+        &self,
+        event: &str,
+        target: EventTarget,
+        handler: F,
+    ) -> impl Future<Output = Result<JsListener, TauriError>> + Send + 'static
+    where
+        F: Fn(&Event) + Send + Sync + 'static,
+    {
+        let checked = validate_event_name(event);
+        let app = self.app.clone();
+        let event: String = event.to_owned();
+        let detached = Arc::new(AtomicBool::new(false));
+        let is_detached = detached.clone();
+        let callback: Callback = Arc::new(move |e: Event| {
+            if !is_detached.load(Ordering::Acquire) {
+                handler(&e);
             }
         });
         let register = move || JsListener {
