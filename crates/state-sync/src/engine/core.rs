@@ -3,21 +3,23 @@
 //! hot path folded in, and publishes the machine's view when letting go.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
 use super::driver::Driver;
 use super::hot::HotGate;
 
-/// The driver behind its lock, and the gate the hot path reads.
+/// The driver behind its lock, and the gate the hot path reads (shared
+/// with the handlers, which outlive the engine in a transport's hands).
 pub(super) struct Core {
     driver: Mutex<Driver>,
-    pub(super) gate: HotGate,
+    pub(super) gate: Arc<HotGate>,
 }
 
 impl Core {
     pub(super) fn new(driver: Driver) -> Self {
-        let gate = HotGate::new(driver.machine.topic());
+        let gate = Arc::new(HotGate::new(driver.machine.topic()));
         gate.publish(driver.machine.gate_view());
         Self {
             driver: Mutex::new(driver),
@@ -29,13 +31,20 @@ impl Core {
     /// into its follow-up.
     pub(super) fn lock(&self) -> CoreGuard<'_> {
         let mut guard = self.driver.lock();
-        if let Some(revision) = self.gate.drain() {
-            guard.machine.absorb(revision);
+        if let Some(joined) = self.gate.drain() {
+            guard.machine.absorb(joined.events, joined.newest);
         }
         CoreGuard {
             guard,
             gate: &self.gate,
         }
+    }
+}
+
+/// A dropped engine hears nothing more.
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.gate.close();
     }
 }
 

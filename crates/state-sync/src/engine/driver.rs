@@ -10,6 +10,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use parking_lot::ReentrantMutex;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -23,7 +24,7 @@ use crate::ports::{
     InvalidationSubscriber, PayloadHandler, SnapshotApplier, SnapshotProvider, Subscription,
     panic_message,
 };
-use crate::protocol::{EventRef, SnapshotEnvelope};
+use crate::protocol::{EventRef, ProtocolError, SnapshotEnvelope};
 use crate::revision::Revision;
 
 /// Decides whether a valid, newer event for this topic should refresh.
@@ -112,58 +113,82 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
         self.wait(|m| m.start_result(attempt)).await
     }
 
-    /// The subscriber's handler. It holds only a weak reference, so a
-    /// transport keeping the handler does not keep the engine alive.
+    /// The subscriber's handler: the hot path. It validates without a
+    /// lock and decides ignored and coalesced events on the published gate
+    /// alone; only what changes the machine (a fetch to start, a follow-up
+    /// to queue, a report) reaches the engine, under its lock. It holds the
+    /// engine only weakly, so a transport keeping the handler does not keep
+    /// the engine alive (a dropped engine's gate lets nothing through).
     pub(super) fn handler(this: &Arc<Self>) -> PayloadHandler {
-        let weak: Weak<Self> = Arc::downgrade(this);
+        let inner: Weak<Self> = Arc::downgrade(this);
+        let gate = this.driver.gate.clone();
+        let filter = this.should_refresh.clone();
         Arc::new(move |payload: Payload<'_>| {
-            if let Some(inner) = weak.upgrade() {
-                Inner::on_invalidation(&inner, payload);
+            if !gate.listening() {
+                return;
+            }
+            let text;
+            let event = match payload.read() {
+                Read::Tree(event) => event,
+                Read::Text(decoded) => {
+                    text = decoded;
+                    text.as_ref()
+                }
+                Read::Invalid(invalid) => {
+                    if let Some(inner) = inner.upgrade() {
+                        let (error, value) = *invalid;
+                        inner.invalid(error, &value);
+                    }
+                    return;
+                }
+            };
+            if !gate.candidate(&event) {
+                return;
+            }
+            if let Some(filter) = &filter {
+                match catch_unwind(AssertUnwindSafe(|| filter(&event))) {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(panic) => {
+                        if let Some(inner) = inner.upgrade() {
+                            let value = payload.for_report();
+                            inner.filter_panicked(&event, &value, panic_message(&*panic));
+                        }
+                        return;
+                    }
+                }
+            }
+            if gate.coalesce(event.revision) {
+                return;
+            }
+            if let Some(inner) = inner.upgrade() {
+                Inner::request(&inner, event);
             }
         })
     }
 
-    /// The hot path: validate without a lock, gate and coalesce on the
-    /// published gate, and take the machine's lock only for what changes
-    /// it (a fetch to start, a follow-up to queue, a report).
-    fn on_invalidation(this: &Arc<Self>, payload: Payload<'_>) {
-        let event = match payload.read() {
-            Read::Event(event) => event,
-            Read::Invalid(error, value) => {
-                if this.driver.gate.listening() {
-                    let verdict = this.driver.lock().machine.invalid(error, &value);
-                    if let EventVerdict::Invalid(report) = verdict {
-                        this.deliver(*report);
-                    }
-                }
-                return;
-            }
-        };
-        let event = event.as_ref();
-        if !this.driver.gate.candidate(&event) {
-            return;
+    /// An invalid payload: the machine counts and reports it, if listening.
+    fn invalid(&self, error: ProtocolError, payload: &Value) {
+        let verdict = self.driver.lock().machine.invalid(error, payload);
+        if let EventVerdict::Invalid(report) = verdict {
+            self.deliver(*report);
         }
-        if let Some(filter) = &this.should_refresh {
-            match catch_unwind(AssertUnwindSafe(|| filter(&event))) {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(panic) => {
-                    let value = payload.for_report();
-                    let report = this.driver.lock().machine.filter_panicked(
-                        &event,
-                        &value,
-                        panic_message(&*panic),
-                    );
-                    this.deliver(report);
-                    return;
-                }
-            }
-        }
-        if this.driver.gate.coalesce(event.revision) {
-            return;
-        }
+    }
+
+    /// The `should_refresh` filter panicked on `event` (GATE-4).
+    fn filter_panicked(&self, event: &EventRef<'_>, payload: &Value, panic: &str) {
+        let report = self
+            .driver
+            .lock()
+            .machine
+            .filter_panicked(event, payload, panic);
+        self.deliver(report);
+    }
+
+    /// A candidate the gate could not settle: the machine decides, under
+    /// its lock, and has the last word (the gate may have moved).
+    fn request(this: &Arc<Self>, event: EventRef<'_>) {
         let mut d = this.driver.lock();
-        // The machine has the last word: the gate may have moved.
         if !matches!(d.machine.gate(event), EventVerdict::Candidate(_)) {
             return;
         }

@@ -4,17 +4,31 @@
 //!
 //! Why it is safe: the machine publishes under its lock, and takes back
 //! what the hot path folded in ([`HotGate::drain`]) before deciding
-//! anything, under the same lock. An event that joins the open follow-up
-//! does so with a compare-and-swap on the one atomic the drain swaps out,
-//! so it either lands before the drain — and the follow-up, which begins
-//! after it, covers the event (CO-2) — or finds the follow-up gone and
-//! goes to the machine.
+//! anything, under the same lock. An event joins the open follow-up with
+//! one compare-and-swap on the one word the drain swaps out, so it either
+//! lands before the drain — and the follow-up, which begins after it,
+//! covers the event (CO-2) — or finds the follow-up gone and goes to the
+//! machine.
+//!
+//! The word packs what joining changes, so that it is one atomic
+//! operation per event: whether a follow-up is open, an epoch (so that a
+//! joiner never mixes two publications), how many events joined, and how
+//! far above the published revision the newest of them is. An event that
+//! would overflow a field goes to the machine, which takes the count in
+//! and publishes afresh.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use crate::machine::GateView;
 use crate::protocol::EventRef;
 use crate::revision::Revision;
+
+const OPEN: u64 = 1 << 63;
+const EPOCH_SHIFT: u32 = 48;
+const EPOCH_MASK: u64 = 0x7fff;
+const JOINED_SHIFT: u32 = 24;
+const FIELD_MASK: u64 = 0xff_ffff;
 
 /// The published gate.
 #[derive(Debug)]
@@ -22,11 +36,22 @@ pub(super) struct HotGate {
     topic: Box<str>,
     listening: AtomicBool,
     local: AtomicU64,
-    /// The revision the open follow-up is owed to; 0 when none is open
-    /// (an event at 0 is never newer than the local revision).
-    follow_up_for: AtomicU64,
-    /// Events coalesced here, never reset (added to the machine's count).
-    coalesced: AtomicU64,
+    /// The revision the open follow-up is owed to, when published.
+    base: AtomicU64,
+    /// The open follow-up: `OPEN | epoch | joined | above base`, 0 when
+    /// none is open.
+    follow_up: AtomicU64,
+    /// Bumped by each publication (under the machine's lock).
+    epoch: AtomicU64,
+}
+
+/// What joined the follow-up since it was published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Joined {
+    /// Events that joined.
+    pub(super) events: u64,
+    /// The newest revision among them, when above the published one.
+    pub(super) newest: Option<Revision>,
 }
 
 impl HotGate {
@@ -36,8 +61,9 @@ impl HotGate {
             topic: topic.into(),
             listening: AtomicBool::new(false),
             local: AtomicU64::new(0),
-            follow_up_for: AtomicU64::new(0),
-            coalesced: AtomicU64::new(0),
+            base: AtomicU64::new(0),
+            follow_up: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -45,62 +71,91 @@ impl HotGate {
     pub(super) fn publish(&self, view: GateView) {
         self.local.store(view.local.get(), SeqCst);
         self.listening.store(view.listening, SeqCst);
-        self.follow_up_for
-            .store(view.open_follow_up.map_or(0, Revision::get), SeqCst);
+        let word = match view.open_follow_up {
+            Some(revision) => {
+                let epoch = self.epoch.fetch_add(1, Relaxed).wrapping_add(1) & EPOCH_MASK;
+                self.base.store(revision.get(), SeqCst);
+                OPEN | epoch << EPOCH_SHIFT
+            }
+            None => 0,
+        };
+        self.follow_up.store(word, SeqCst);
     }
 
-    /// Closes the follow-up to the hot path and hands back the highest
-    /// revision events raised it to (the machine's lock is held).
-    pub(super) fn drain(&self) -> Option<Revision> {
-        match self.follow_up_for.swap(0, SeqCst) {
-            0 => None,
-            revision => Some(Revision::new(revision)),
+    /// Lets nothing through any more (the engine is gone).
+    pub(super) fn close(&self) {
+        self.listening.store(false, SeqCst);
+        self.follow_up.store(0, SeqCst);
+    }
+
+    /// Closes the follow-up to the hot path and hands back what joined it
+    /// (the machine's lock is held).
+    pub(super) fn drain(&self) -> Option<Joined> {
+        let word = self.follow_up.swap(0, SeqCst);
+        if word & OPEN == 0 {
+            return None;
         }
+        let above = word & FIELD_MASK;
+        Some(Joined {
+            events: word >> JOINED_SHIFT & FIELD_MASK,
+            newest: (above > 0).then(|| Revision::new(self.base.load(SeqCst) + above)),
+        })
     }
 
     /// Whether events are heard at all.
+    #[inline]
     pub(super) fn listening(&self) -> bool {
         self.listening.load(SeqCst)
     }
 
-    /// Whether `event` may lead to a refresh: heard, for this topic, newer
-    /// than the local revision.
+    /// Whether `event`, heard (the caller asked [`HotGate::listening`]),
+    /// may lead to a refresh: for this topic, newer than the local
+    /// revision.
+    #[inline]
     pub(super) fn candidate(&self, event: &EventRef<'_>) -> bool {
         GateView {
-            listening: self.listening(),
+            listening: true,
             local: Revision::new(self.local.load(SeqCst)),
             open_follow_up: None,
         }
-        .admits(event.topic == &*self.topic, event.revision)
+        .admits(same_topic(event.topic, &self.topic), event.revision)
     }
 
     /// Folds a candidate at `revision` into the open follow-up; `false`
-    /// when none is open (the machine must decide).
+    /// when none is open or a field would overflow (the machine decides).
+    #[inline]
     pub(super) fn coalesce(&self, revision: Revision) -> bool {
-        let mut open = self.follow_up_for.load(SeqCst);
+        let mut word = self.follow_up.load(SeqCst);
         loop {
-            if open == 0 {
+            if word & OPEN == 0 {
                 return false;
             }
-            if open >= revision.get() {
-                break;
+            // Read after the word: the swap below fails if a publication
+            // came in between (the epoch changed).
+            let above = revision.get().saturating_sub(self.base.load(SeqCst));
+            let joined = word >> JOINED_SHIFT & FIELD_MASK;
+            if above > FIELD_MASK || joined == FIELD_MASK {
+                return false;
             }
+            let kept = word & !(FIELD_MASK << JOINED_SHIFT | FIELD_MASK);
+            let next = kept | (joined + 1) << JOINED_SHIFT | (word & FIELD_MASK).max(above);
             match self
-                .follow_up_for
-                .compare_exchange_weak(open, revision.get(), SeqCst, SeqCst)
+                .follow_up
+                .compare_exchange_weak(word, next, SeqCst, SeqCst)
             {
-                Ok(_) => break,
-                Err(now) => open = now,
+                Ok(_) => return true,
+                Err(now) => word = now,
             }
         }
-        self.coalesced.fetch_add(1, SeqCst);
-        true
     }
+}
 
-    /// Events coalesced here so far.
-    pub(super) fn coalesced(&self) -> u64 {
-        self.coalesced.load(SeqCst)
-    }
+/// Whether two topics are equal, compared a byte at a time: topics are
+/// short, and this is the hot path, where a call to `memcmp` costs more
+/// than the comparison itself.
+#[inline]
+fn same_topic(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 #[cfg(test)]
@@ -124,15 +179,19 @@ mod tests {
     }
 
     #[test]
-    fn candidates_are_heard_for_this_topic_and_newer() {
+    fn candidates_are_for_this_topic_and_newer() {
         let gate = HotGate::new("t");
-        assert!(!gate.candidate(&event("t", 1)), "nothing published yet");
+        assert!(!gate.listening(), "nothing published yet");
         gate.publish(view(true, 5, None));
+        assert!(gate.listening());
         assert!(gate.candidate(&event("t", 6)));
         assert!(!gate.candidate(&event("t", 5)));
         assert!(!gate.candidate(&event("u", 6)));
         gate.publish(view(false, 5, None));
-        assert!(!gate.candidate(&event("t", 6)));
+        assert!(!gate.listening());
+        gate.publish(view(true, 5, None));
+        gate.close();
+        assert!(!gate.listening());
     }
 
     #[test]
@@ -140,15 +199,62 @@ mod tests {
         let gate = HotGate::new("t");
         gate.publish(view(true, 1, None));
         assert!(!gate.coalesce(Revision::new(3)), "none open");
+        assert_eq!(gate.drain(), None);
         gate.publish(view(true, 1, Some(3)));
         assert!(gate.coalesce(Revision::new(2)));
         assert!(gate.coalesce(Revision::new(7)));
-        assert_eq!(gate.coalesced(), 2);
-        assert_eq!(gate.drain(), Some(Revision::new(7)));
+        assert!(gate.coalesce(Revision::new(5)));
+        let joined = Joined {
+            events: 3,
+            newest: Some(Revision::new(7)),
+        };
+        assert_eq!(gate.drain(), Some(joined));
         assert!(
             !gate.coalesce(Revision::new(8)),
             "drained: the machine decides"
         );
         assert_eq!(gate.drain(), None);
+        gate.publish(view(true, 1, Some(9)));
+        assert!(gate.coalesce(Revision::new(4)));
+        let joined = Joined {
+            events: 1,
+            newest: None,
+        };
+        assert_eq!(
+            gate.drain(),
+            Some(joined),
+            "nothing above what was published"
+        );
+    }
+
+    #[test]
+    fn what_a_field_cannot_hold_goes_to_the_machine() {
+        let gate = HotGate::new("t");
+        gate.publish(view(true, 0, Some(10)));
+        assert!(!gate.coalesce(Revision::new(10 + FIELD_MASK + 1)));
+        assert!(gate.coalesce(Revision::new(10 + FIELD_MASK)));
+        assert!(!gate.coalesce(Revision::MAX));
+        let full = gate.follow_up.load(SeqCst) | FIELD_MASK << JOINED_SHIFT;
+        gate.follow_up.store(full, SeqCst);
+        assert!(!gate.coalesce(Revision::new(11)), "the count is full");
+    }
+
+    #[test]
+    fn concurrent_joiners_are_all_counted_and_the_newest_kept() {
+        let gate = HotGate::new("t");
+        gate.publish(view(true, 0, Some(1)));
+        std::thread::scope(|s| {
+            for t in 0..4_u64 {
+                let gate = &gate;
+                s.spawn(move || {
+                    for i in 0..10_000 {
+                        assert!(gate.coalesce(Revision::new(2 + t + 4 * i)));
+                    }
+                });
+            }
+        });
+        let joined = gate.drain().expect("open");
+        assert_eq!(joined.events, 40_000);
+        assert_eq!(joined.newest, Some(Revision::new(2 + 3 + 4 * 9_999)));
     }
 }

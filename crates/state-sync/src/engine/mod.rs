@@ -277,9 +277,7 @@ impl<T: DeserializeOwned + Send + 'static> RevisionSync<T> {
     /// Counters: fetches, applies, coalesced requests, stale skips, protocol
     /// errors, and the lag behind the highest announced revision.
     pub fn metrics(&self) -> Metrics {
-        let mut metrics = self.inner.driver.lock().machine.metrics();
-        metrics.coalesced += self.inner.driver.gate.coalesced();
-        metrics
+        self.inner.driver.lock().machine.metrics()
     }
 
     /// Whether nothing is under way: no subscribe, no fetch or apply, no

@@ -4,8 +4,9 @@
 //! A transport that holds a `serde_json::Value` passes it as
 //! [`Payload::Value`]. One that receives text — a Tauri listener, a socket,
 //! a queue of serialized messages — passes the text itself
-//! ([`Payload::Text`], from a `&str`, a `&[u8]` or a
-//! [`RawValue`](serde_json::value::RawValue)): the engine then reads only
+//! ([`Payload::Text`] from a `&str` or a
+//! [`RawValue`](serde_json::value::RawValue), [`Payload::Bytes`] from a
+//! `&[u8]`): the engine then reads only
 //! `topic`, `revision` and `sourceId`, borrowed from the bytes, and skips
 //! everything else without building a tree. A valid event costs no
 //! allocation that way (strings with escapes excepted).
@@ -32,6 +33,7 @@
 //! # Ok::<(), state_sync::ProtocolError>(())
 //! ```
 
+mod fast;
 mod scan;
 mod tree;
 
@@ -52,9 +54,11 @@ pub use self::tree::nests_deeper_than;
 pub enum Payload<'a> {
     /// A tree the transport already holds.
     Value(&'a Value),
-    /// The JSON text the transport received (UTF-8 is checked by the
-    /// engine, like the rest of the grammar).
-    Text(&'a [u8]),
+    /// The JSON text the transport received.
+    Text(&'a str),
+    /// The JSON text as bytes not yet known to be UTF-8 (the engine checks,
+    /// like the rest of the grammar).
+    Bytes(&'a [u8]),
 }
 
 impl<'a> From<&'a Value> for Payload<'a> {
@@ -65,19 +69,19 @@ impl<'a> From<&'a Value> for Payload<'a> {
 
 impl<'a> From<&'a str> for Payload<'a> {
     fn from(text: &'a str) -> Self {
-        Self::Text(text.as_bytes())
+        Self::Text(text)
     }
 }
 
 impl<'a> From<&'a [u8]> for Payload<'a> {
     fn from(text: &'a [u8]) -> Self {
-        Self::Text(text)
+        Self::Bytes(text)
     }
 }
 
 impl<'a> From<&'a RawValue> for Payload<'a> {
     fn from(raw: &'a RawValue) -> Self {
-        Self::Text(raw.get().as_bytes())
+        Self::Text(raw.get())
     }
 }
 
@@ -91,6 +95,9 @@ impl<'a> Payload<'a> {
             Self::Text(text) => {
                 scan::fields(text).is_some_and(|fields| fields.topic.as_str() == Some(topic))
             }
+            Self::Bytes(bytes) => {
+                std::str::from_utf8(bytes).is_ok_and(|text| Self::Text(text).topic_is(topic))
+            }
         }
     }
 
@@ -100,34 +107,46 @@ impl<'a> Payload<'a> {
     pub fn to_value(&self) -> Result<Cow<'a, Value>, ProtocolError> {
         match *self {
             Self::Value(value) => Ok(Cow::Borrowed(value)),
-            Self::Text(text) => tree::parse(text).map(Cow::Owned),
+            Self::Text(text) => tree::parse(text.as_bytes()).map(Cow::Owned),
+            Self::Bytes(bytes) => tree::parse(bytes).map(Cow::Owned),
         }
     }
 
     /// The payload for a report's `source_event`: the tree, or the text
     /// as a JSON string when it cannot be one.
     pub(crate) fn for_report(&self) -> Cow<'a, Value> {
-        match *self {
-            Self::Value(value) => Cow::Borrowed(value),
-            Self::Text(text) => {
-                Cow::Owned(tree::parse(text).unwrap_or_else(|_| tree::as_string(text)))
-            }
-        }
+        let bytes = match *self {
+            Self::Value(value) => return Cow::Borrowed(value),
+            Self::Text(text) => text.as_bytes(),
+            Self::Bytes(bytes) => bytes,
+        };
+        Cow::Owned(tree::parse(bytes).unwrap_or_else(|_| tree::as_string(bytes)))
     }
 
     /// Validates the payload: the event, or why it is invalid together with
     /// the payload for the report. Allocates only for an invalid payload,
     /// or for text strings that hold escapes.
+    #[inline]
     pub(crate) fn read(&self) -> Read<'a> {
         match *self {
             Self::Value(value) => match EventRef::from_json(value) {
-                Ok(event) => Read::Event(event.into()),
-                Err(error) => Read::Invalid(error, Cow::Borrowed(value)),
+                Ok(event) => Read::Tree(event),
+                Err(error) => Read::Invalid(Box::new((error, Cow::Borrowed(value)))),
             },
-            Self::Text(text) => match scan::fields(text).and_then(scan::Fields::into_event) {
-                Some(event) => Read::Event(event),
-                None => Self::read_tree(text),
+            Self::Text(text) => Self::read_text(text),
+            Self::Bytes(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => Self::read_text(text),
+                Err(_) => Self::read_tree(bytes),
             },
+        }
+    }
+
+    /// Text: read without a tree, unless it is not a valid event.
+    #[inline]
+    fn read_text(text: &'a str) -> Read<'a> {
+        match scan::fields(text).and_then(scan::Fields::into_event) {
+            Some(event) => Read::Text(event),
+            None => Self::read_tree(text.as_bytes()),
         }
     }
 
@@ -135,16 +154,16 @@ impl<'a> Payload<'a> {
     fn read_tree(text: &[u8]) -> Read<'a> {
         match tree::parse(text) {
             Ok(value) => match EventRef::from_json(&value) {
-                Err(error) => Read::Invalid(error, Cow::Owned(value)),
+                Err(error) => Read::Invalid(Box::new((error, Cow::Owned(value)))),
                 // The borrowed decode found it invalid; should the tree
                 // disagree, the tree's answer stands.
-                Ok(event) => Read::Event(Decoded {
+                Ok(event) => Read::Text(Decoded {
                     topic: Cow::Owned(event.topic.to_owned()),
                     revision: event.revision,
                     source_id: event.source_id.map(|s| Cow::Owned(s.to_owned())),
                 }),
             },
-            Err(error) => Read::Invalid(error, Cow::Owned(tree::as_string(text))),
+            Err(error) => Read::Invalid(Box::new((error, Cow::Owned(tree::as_string(text))))),
         }
     }
 }
@@ -152,11 +171,13 @@ impl<'a> Payload<'a> {
 /// A validated payload.
 #[derive(Debug)]
 pub(crate) enum Read<'a> {
-    /// A valid event.
-    Event(Decoded<'a>),
+    /// A valid event, borrowed from the tree it was handed as.
+    Tree(EventRef<'a>),
+    /// A valid event read from text.
+    Text(Decoded<'a>),
     /// An invalid payload: the error, and the payload for the report
-    /// (`source_event`).
-    Invalid(ProtocolError, Cow<'a, Value>),
+    /// (`source_event`); boxed, so that the valid case stays small.
+    Invalid(Box<(ProtocolError, Cow<'a, Value>)>),
 }
 
 #[cfg(test)]
@@ -180,11 +201,8 @@ mod tests {
                 Payload::from(&value).read(),
                 Payload::from(text.as_str()).read(),
             ) {
-                (Read::Event(a), Read::Event(b)) => assert_eq!(a, b),
-                (Read::Invalid(a, va), Read::Invalid(b, vb)) => {
-                    assert_eq!(a, b);
-                    assert_eq!(va, vb);
-                }
+                (Read::Tree(a), Read::Text(b)) => assert_eq!(a, b.as_ref()),
+                (Read::Invalid(a), Read::Invalid(b)) => assert_eq!(a, b),
                 (a, b) => panic!("{value}: {a:?} vs {b:?}"),
             }
         }
@@ -195,11 +213,13 @@ mod tests {
         let raw =
             serde_json::from_str::<Box<RawValue>>(r#"{"topic":"t","revision":"1"}"#).expect("raw");
         assert!(matches!(Payload::from(&*raw), Payload::Text(_)));
+        assert!(Payload::from(&br#"{"topic":"t"}"#[..]).topic_is("t"));
         assert!(Payload::from(&*raw).topic_is("t"));
         assert!(!Payload::from(&b"{\"topic\":\"t\""[..]).topic_is("t"));
-        let Read::Invalid(error, shown) = Payload::from(&b"\xff"[..]).read() else {
+        let Read::Invalid(invalid) = Payload::from(&b"\xff"[..]).read() else {
             panic!("not UTF-8 is not JSON");
         };
+        let (error, shown) = *invalid;
         assert_eq!(error.field, "");
         assert_eq!(*shown, json!("\u{fffd}"));
     }

@@ -1,6 +1,7 @@
-//! The borrowed decode of an invalidation's text: the four fields the
-//! engine reads, straight from the bytes, without building a tree.
+//! The borrowed decode of an invalidation's text: the fields the engine
+//! reads, straight from the bytes, without building a tree.
 //!
+//! A byte scanner ([`super::fast`]) reads the common shape; for the rest,
 //! serde_json's deserializer checks the grammar of the whole document;
 //! the fields are taken as borrowed slices of the input (owned only when a
 //! string holds escapes), and every other value is skipped without being
@@ -16,15 +17,15 @@ use crate::protocol::EventRef;
 use crate::revision::Revision;
 
 /// The top-level fields of an event's text that the engine reads.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Fields<'a> {
     pub(crate) topic: Field<'a>,
-    revision: Field<'a>,
-    source_id: Field<'a>,
+    pub(crate) revision: Field<'a>,
+    pub(crate) source_id: Field<'a>,
 }
 
 /// One field as found in the text.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) enum Field<'a> {
     /// Not present.
     #[default]
@@ -55,6 +56,7 @@ pub(crate) struct Decoded<'a> {
 
 impl Decoded<'_> {
     /// The event as the engine's hooks see it.
+    #[inline]
     pub(crate) fn as_ref(&self) -> EventRef<'_> {
         EventRef {
             topic: &self.topic,
@@ -64,20 +66,16 @@ impl Decoded<'_> {
     }
 }
 
-impl<'a> From<EventRef<'a>> for Decoded<'a> {
-    fn from(event: EventRef<'a>) -> Self {
-        Self {
-            topic: Cow::Borrowed(event.topic),
-            revision: event.revision,
-            source_id: event.source_id.map(Cow::Borrowed),
-        }
-    }
+/// The fields of `text` when it is one JSON object; `None` when it is
+/// anything else (another JSON value, or not JSON). The byte scanner of
+/// [`super::fast`] reads the common shape; serde reads the rest.
+pub(crate) fn fields(text: &str) -> Option<Fields<'_>> {
+    super::fast::fields(text).or_else(|| serde_fields(text))
 }
 
-/// The fields of `text` when it is one JSON object; `None` when it is
-/// anything else (another JSON value, or not JSON).
-pub(crate) fn fields(text: &[u8]) -> Option<Fields<'_>> {
-    let mut de = serde_json::Deserializer::from_slice(text);
+/// [`fields`], read by serde alone.
+pub(crate) fn serde_fields(text: &str) -> Option<Fields<'_>> {
+    let mut de = serde_json::Deserializer::from_str(text);
     let fields = Fields::deserialize(&mut de).ok()?;
     de.end().ok()?;
     Some(fields)
@@ -231,7 +229,7 @@ mod tests {
     use super::*;
 
     fn event(text: &str) -> Option<Decoded<'_>> {
-        fields(text.as_bytes())?.into_event()
+        fields(text)?.into_event()
     }
 
     #[test]

@@ -44,13 +44,17 @@ impl Machine {
         }
     }
 
-    /// Events up to `revision` joined the open follow-up in the hot path:
-    /// what [`Machine::request_refresh`] would have recorded for them.
-    /// (Their tickets are not counted: nobody waits for an event's.)
-    pub(crate) fn absorb(&mut self, revision: Revision) {
-        self.note_announced(revision);
-        if self.follow_up {
-            self.follow_up_for = self.follow_up_for.max(Some(revision));
+    /// `events` joined the open follow-up in the hot path, the newest of
+    /// them at `newest` when above the revision it was owed to: what
+    /// [`Machine::request_refresh`] would have recorded for them. (Their
+    /// tickets are not counted: nobody waits for an event's.)
+    pub(crate) fn absorb(&mut self, events: u64, newest: Option<Revision>) {
+        self.metrics.coalesced += events;
+        if let Some(revision) = newest {
+            self.note_announced(revision);
+            if self.follow_up {
+                self.follow_up_for = self.follow_up_for.max(Some(revision));
+            }
         }
     }
 
@@ -89,6 +93,7 @@ impl Machine {
 impl GateView {
     /// Whether the hot path may call `event` a candidate (the machine has
     /// the last word, under its lock).
+    #[inline]
     pub(crate) fn admits(&self, topic_matches: bool, revision: Revision) -> bool {
         self.listening && topic_matches && revision > self.local
     }

@@ -10,6 +10,7 @@ mod support;
 mod coalescing;
 mod errors;
 mod gate;
+mod hot_path;
 mod metrics;
 mod multi_thread;
 mod refresh;
