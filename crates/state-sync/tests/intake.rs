@@ -279,3 +279,85 @@ fn text_that_is_not_json_is_reported_as_protocol_with_the_text() {
         assert_eq!(seen.reports.len(), 1, "bytes that are not UTF-8");
     });
 }
+
+mod property {
+    //! Generated payloads, whole and damaged: wherever the text is a JSON
+    //! document, the text intake reads it exactly as the tree intake reads
+    //! the tree parsed from it; whatever it is, reading never panics.
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use state_sync::Payload;
+    use state_sync::intake::read_event;
+
+    fn field() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!("topic")),
+            Just(json!(" ")),
+            Just(json!("7")),
+            Just(json!("007")),
+            Just(json!("18446744073709551616")),
+            Just(json!(7)),
+            Just(Value::Null),
+            "[ -~é\\\\\"]{0,5}".prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            prop::collection::vec(any::<u8>().prop_map(Value::from), 0..3).prop_map(Value::from),
+        ]
+    }
+
+    fn payload() -> impl Strategy<Value = Value> {
+        prop::collection::vec(
+            (
+                prop_oneof![
+                    Just("topic"),
+                    Just("revision"),
+                    Just("sourceId"),
+                    Just("timestampMs"),
+                    Just("data"),
+                ],
+                field(),
+            ),
+            0..6,
+        )
+        .prop_map(|fields| {
+            Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        })
+    }
+
+    fn agree(data: &[u8]) -> Result<(), TestCaseError> {
+        let text = read_event(Payload::Bytes(data));
+        if let Ok(value) = serde_json::from_slice::<Value>(data) {
+            prop_assert_eq!(text, read_event(Payload::Value(&value)));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn whole_payloads_read_alike(value in payload(), pretty in any::<bool>()) {
+            let text = if pretty {
+                serde_json::to_vec_pretty(&value)
+            } else {
+                serde_json::to_vec(&value)
+            }.expect("text");
+            agree(&text)?;
+        }
+
+        #[test]
+        fn damaged_payloads_read_alike(
+            value in payload(),
+            at in any::<prop::sample::Index>(),
+            byte in prop_oneof![Just(b'"'), Just(b','), Just(b'}'), Just(b'\\'), Just(b'0'), Just(b' '), any::<u8>()],
+        ) {
+            let mut text = serde_json::to_vec(&value).expect("text");
+            let at = at.index(text.len());
+            text[at] = byte;
+            agree(&text)?;
+            text.insert(at, byte);
+            agree(&text)?;
+            agree(&text[..at])?;
+        }
+    }
+}

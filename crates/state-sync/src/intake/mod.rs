@@ -168,6 +168,33 @@ impl<'a> Payload<'a> {
     }
 }
 
+/// An event as the engine reads it from a payload: topic, revision and
+/// `sourceId`, or the protocol error and the payload its report carries.
+///
+/// Not public API: this crate's fuzz checks compare the intakes with it;
+/// it may change in any release.
+#[doc(hidden)]
+#[allow(clippy::type_complexity)]
+pub fn read_event(
+    payload: Payload<'_>,
+) -> Result<(String, crate::Revision, Option<String>), (ProtocolError, Value)> {
+    let owned = |e: EventRef<'_>| {
+        (
+            e.topic.to_owned(),
+            e.revision,
+            e.source_id.map(str::to_owned),
+        )
+    };
+    match payload.read() {
+        Read::Tree(event) => Ok(owned(event)),
+        Read::Text(decoded) => Ok(owned(decoded.as_ref())),
+        Read::Invalid(invalid) => {
+            let (error, value) = *invalid;
+            Err((error, value.into_owned()))
+        }
+    }
+}
+
 /// A validated payload.
 #[derive(Debug)]
 pub(crate) enum Read<'a> {

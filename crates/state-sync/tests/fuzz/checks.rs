@@ -8,7 +8,8 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use state_sync::{EventRef, InvalidationEvent, Revision, RevisionError, SnapshotEnvelope};
+use state_sync::intake::read_event;
+use state_sync::{EventRef, InvalidationEvent, Payload, Revision, RevisionError, SnapshotEnvelope};
 
 /// The most bytes an error shows of the offending value, plus `…`.
 const SHOWN_MAX: usize = 120 + '…'.len_utf8();
@@ -49,8 +50,11 @@ pub fn check_revision(data: &[u8]) {
 
 /// Invalidation validation (EVT-1 to EVT-5): `EventRef` and
 /// `InvalidationEvent` agree with each other and with the rules, keep error
-/// previews bounded, and read back their own wire form.
+/// previews bounded, and read back their own wire form; the text intake
+/// reads any bytes without panicking and, where they are a JSON document,
+/// exactly as the tree intake reads its tree.
 pub fn check_event(data: &[u8]) {
+    check_text_intake(data);
     fn oracle(v: &Value) -> Option<(&str, Revision)> {
         let o = v.as_object()?;
         let topic = o.get("topic")?.as_str()?;
@@ -78,6 +82,20 @@ pub fn check_event(data: &[u8]) {
             let _ = b.to_string();
         }
         _ => panic!("EventRef {borrowed:?} and InvalidationEvent {owned:?} disagree"),
+    }
+}
+
+fn check_text_intake(data: &[u8]) {
+    let text = read_event(Payload::Bytes(data));
+    if let Err((error, _)) = &text {
+        assert!(
+            error.shown.len() <= SHOWN_MAX,
+            "{} bytes shown",
+            error.shown.len()
+        );
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(data) {
+        assert_eq!(text, read_event(Payload::Value(&v)), "the intakes disagree");
     }
 }
 
