@@ -100,3 +100,29 @@ async fn the_lag_counts_what_joined_the_follow_up() {
     sync.refresh().within().await.expect("refresh");
     assert_eq!(sync.metrics().lag, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn what_joined_the_follow_up_is_fetched_even_without_stale_refetches() {
+    let h = Harness::new();
+    h.provider.set_revision(1);
+    let sync = h.builder().max_stale_refetches(0).build();
+    sync.start().within().await.expect("start");
+    // The fetch event 2 starts serves 3, once let go.
+    let gate = Gate::new();
+    h.provider
+        .script([Step::Gated(gate.clone(), Box::new(Step::Rev(3)))]);
+    h.bus.emit(&event(TOPIC, 2));
+    settle().await;
+    // 3 queues the follow-up; 4 to 10 join it without the machine.
+    for r in 3..=10 {
+        h.bus.emit(&event(TOPIC, r));
+    }
+    h.provider.set_revision(10);
+    gate.open();
+    settle().await;
+    // Only the follow-up knows of 10: the fetch served 3, and stale
+    // refetches are off.
+    assert_eq!(h.applier.revisions(), [1, 3, 10]);
+    let m = sync.metrics();
+    assert_eq!((m.fetches, m.coalesced, m.lag), (3, 8, 0));
+}
