@@ -268,19 +268,20 @@ impl Activity {
         self.inner.settle_due.notify_one();
     }
 
-    /// The settler: after every [`unsettled`](Self::unsettled), awaits the
-    /// backend's `settle` as work in flight. Runs as a task on the case
-    /// runtime for the whole case.
+    /// The settler: after every [`unsettled`](Self::unsettled), awaits
+    /// each backend's `settle` as work in flight. Runs as a task on the
+    /// case runtime for the whole case.
     pub(crate) async fn settle_after_work(
         self,
-        backend: Arc<dyn Backend>,
-        ledger: Arc<Ledger>,
+        backends: Vec<(Arc<dyn Backend>, Arc<Ledger>)>,
         runtime: Handle,
     ) {
         loop {
             self.inner.settle_due.notified().await;
             while self.inner.unsettled.swap(false, Ordering::AcqRel) {
-                self.settle(&*backend, &ledger, &runtime).await;
+                for (backend, ledger) in &backends {
+                    self.settle(&**backend, ledger, &runtime).await;
+                }
             }
         }
     }

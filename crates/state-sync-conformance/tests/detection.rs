@@ -76,9 +76,12 @@ enum Break {
     OneSubscriptionPerLabel,
     /// Unsubscribing panics the second time a window unsubscribes.
     PanicsOnSecondUnsubscribe,
+    /// Listeners live in one registry per thread, shared by every instance
+    /// of the transport opened there.
+    SharesListenersAcrossInstances,
 }
 
-const ALL: [Break; 24] = [
+const ALL: [Break; 25] = [
     Break::NeverUnsubscribes,
     Break::DropsAfterFirst,
     Break::NumericRevisions,
@@ -103,7 +106,14 @@ const ALL: [Break; 24] = [
     Break::TruncatesLargePayloads,
     Break::OneSubscriptionPerLabel,
     Break::PanicsOnSecondUnsubscribe,
+    Break::SharesListenersAcrossInstances,
 ];
+
+thread_local! {
+    /// The registry a [`Break::SharesListenersAcrossInstances`] transport
+    /// keeps its listeners in.
+    static LISTENERS: Arc<Mutex<Vec<Arc<Entry>>>> = Arc::default();
+}
 
 fn name(fault: Break) -> &'static str {
     match fault {
@@ -131,6 +141,7 @@ fn name(fault: Break) -> &'static str {
         Break::TruncatesLargePayloads => "truncates-large-payloads",
         Break::OneSubscriptionPerLabel => "one-subscription-per-label",
         Break::PanicsOnSecondUnsubscribe => "panics-on-second-unsubscribe",
+        Break::SharesListenersAcrossInstances => "shares-listeners-across-instances",
     }
 }
 
@@ -139,7 +150,10 @@ fn broken(fault: Break) -> Transport {
         BrokenBus(Arc::new(Shared {
             fault,
             handler: Mutex::new(None),
-            entries: Mutex::new(Vec::new()),
+            entries: match fault {
+                Break::SharesListenersAcrossInstances => LISTENERS.with(Arc::clone),
+                _ => Arc::default(),
+            },
             emitted: AtomicBool::new(false),
             held: Mutex::new(None),
             subscribes: AtomicUsize::new(0),
@@ -163,7 +177,7 @@ struct Entry {
 struct Shared {
     fault: Break,
     handler: Mutex<Option<SnapshotHandler>>,
-    entries: Mutex<Vec<Arc<Entry>>>,
+    entries: Arc<Mutex<Vec<Arc<Entry>>>>,
     emitted: AtomicBool,
     /// The payload a pair-swapping transport holds back.
     held: Mutex<Option<Value>>,

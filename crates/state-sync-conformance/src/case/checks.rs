@@ -26,12 +26,14 @@ const TEARDOWN_SETTLE_MS: u64 = 10_000;
 const SETTLE_ALLOWANCE_MS: u64 = 60_000;
 
 impl Case<'_> {
-    /// Compares the result of `start`/`refresh` (`Err`: out of budget, with
-    /// what the transport still had in flight).
+    /// Compares the result of `call` (`start` or `refresh`), made or
+    /// joined by step `what` (`Err`: out of budget, with what the transport
+    /// still had in flight).
     pub(super) fn check_call(
         &mut self,
         i: usize,
         what: &str,
+        call: &str,
         name: &str,
         result: Result<Result<(), SyncError>, String>,
         expect: Option<&Outcome>,
@@ -68,7 +70,7 @@ impl Case<'_> {
             self.fail(i, what, problem);
         }
         // A failed start must leave nothing subscribed (LIFE-4).
-        if what != "refresh"
+        if call == "start"
             && result.is_err()
             && let Some(w) = self.windows.get(name)
         {
@@ -95,7 +97,12 @@ impl Case<'_> {
             }
         }
         if let Some(bound) = e.subscriptions {
-            match self.backend.active_subscriptions() {
+            match self
+                .buses
+                .get(e.bus.as_deref())
+                .backend
+                .active_subscriptions()
+            {
                 Some(n) if bound.holds(n as u64) => {}
                 Some(n) => {
                     problems.push(format!("active subscriptions: expected {bound}, got {n}"))
@@ -105,7 +112,7 @@ impl Case<'_> {
         }
         if let Some(s) = &e.source {
             let topic = s.topic.as_deref().unwrap_or(DEFAULT_TOPIC);
-            let (rev, _) = self.sources.current(topic);
+            let (rev, _) = self.buses.sources.current(topic);
             if rev != s.revision.get() {
                 problems.push(format!(
                     "source {topic:?}: expected revision {}, got {rev}",
@@ -121,7 +128,10 @@ impl Case<'_> {
 
     /// The per-window fields of `expect`.
     fn check_window(&self, name: &str, w: &Window, e: &Expect, problems: &mut Vec<String>) {
-        let (source_rev, source_data) = self.sources.current(&w.topic);
+        if let Some(other) = &e.same_as {
+            self.check_same_as(name, w, other, problems);
+        }
+        let (source_rev, source_data) = self.buses.sources.current(&w.topic);
         let local = w.sync.local_revision();
         let rec = w.record.lock();
         if let Some(expected) = e.local_revision {
@@ -241,13 +251,39 @@ impl Case<'_> {
         }
     }
 
+    /// `same_as`: window `name` holds the revision and data `other` holds.
+    fn check_same_as(&self, name: &str, w: &Window, other: &str, problems: &mut Vec<String>) {
+        let Some(o) = self.windows.get(other) else {
+            problems.push(format!("window {other:?} is not open"));
+            return;
+        };
+        let (mine, theirs) = (w.sync.local_revision(), o.sync.local_revision());
+        if mine != theirs {
+            problems.push(format!(
+                "window {name:?}: expected the revision window {other:?} holds ({theirs}), got {mine}"
+            ));
+            return;
+        }
+        let mine = w.record.lock().data.clone();
+        let theirs = o.record.lock().data.clone();
+        if mine != theirs {
+            let show = |d: &Option<Value>| d.as_ref().map_or_else(|| "nothing".to_owned(), short);
+            problems.push(format!(
+                "window {name:?}: at revision {}: expected the data window {other:?} holds ({}), got {}",
+                w.sync.local_revision(),
+                show(&theirs),
+                show(&mine)
+            ));
+        }
+    }
+
     /// Stops every window, lets the transport finish its work, and checks
     /// the always-on invariants.
     pub(super) async fn teardown(&mut self) {
         for w in self.windows.values() {
             w.sync.stop();
             w.record.lock().stopped = true;
-            for handle in &w.background {
+            for (_, handle) in &w.background {
                 handle.abort();
             }
         }
@@ -283,13 +319,22 @@ impl Case<'_> {
                 ));
             }
         }
-        if let Some(n) = self.backend.active_subscriptions()
-            && n != 0
-        {
-            self.failures.push(format!(
-                "invariant: the transport still has {n} active subscription(s) after every window stopped"
-            ));
+        for bus in self.buses.all() {
+            if let Some(n) = bus.backend.active_subscriptions()
+                && n != 0
+            {
+                let which = if self.buses.all().len() > 1 {
+                    format!(" (bus {:?})", bus.name)
+                } else {
+                    String::new()
+                };
+                self.failures.push(format!(
+                    "invariant: the transport{which} still has {n} active subscription(s) after every window stopped"
+                ));
+            }
         }
+        let reacted = self.reactions.problems();
+        self.failures.extend(reacted);
     }
 
     /// A `start`/`refresh`/`join` did not finish within the budget.
@@ -322,8 +367,7 @@ impl Case<'_> {
     /// Awaits the backend's `settle`, for at most [`SETTLE_ALLOWANCE_MS`].
     pub(super) async fn settle_backend(&mut self, during: &str) {
         let allowance = Duration::from_millis(SETTLE_ALLOWANCE_MS);
-        let runtime = tokio::runtime::Handle::current();
-        let settle = self.activity.settle(&*self.backend, &self.ledger, &runtime);
+        let settle = self.buses.settle();
         if tokio::time::timeout(allowance, settle).await.is_err() {
             self.failures.push(format!(
                 "{during}: the transport's `Backend::settle` did not resolve within {SETTLE_ALLOWANCE_MS} virtual ms{}",

@@ -5,6 +5,8 @@
 //! | `isolate` | the case's own thread and tokio runtime on paused virtual time, the real-time watchdog, panic capture on every thread |
 //! | `real_time` | a case on real time: settling until the case is quiet, its budget |
 //! | `wiring` | a spec window made real: the transport's ends → observation (transport side) → fault layer → observation (engine side) → retry → engine |
+//! | `bus` | the transport's backends (one per bus the spec names), their ledgers, and the writing side: changes of the source, emits |
+//! | `reactions` | `on_apply`: changes made from inside a window's apply |
 //! | `steps` | the interpreter: one arm per step kind |
 //! | `checks` | `expect`, the outcome of `start`/`refresh`, and the invariants checked at teardown |
 //!
@@ -20,9 +22,11 @@
 //! * a fault: its setting in `spec::faults`, its decision in
 //!   `layers::faults::plan`, where it acts in `layers::faults`.
 
+mod bus;
 mod checks;
 mod isolate;
 mod outcome;
+mod reactions;
 mod real_time;
 mod steps;
 mod wiring;

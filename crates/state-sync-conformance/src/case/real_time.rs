@@ -26,10 +26,9 @@ impl Case<'_> {
             return;
         }
         let deadline = Instant::now() + span.min(LONGEST_SETTLE);
-        let runtime = tokio::runtime::Handle::current();
         let mut quiet_since: Option<Instant> = None;
         while Instant::now() < deadline {
-            let settle = self.activity.settle(&*self.backend, &self.ledger, &runtime);
+            let settle = self.buses.settle();
             if tokio::time::timeout_at(deadline, settle).await.is_err() {
                 return;
             }
@@ -50,6 +49,6 @@ impl Case<'_> {
             && self
                 .windows
                 .values()
-                .all(|w| w.sync.is_idle() && w.background.iter().all(|h| h.is_finished()))
+                .all(|w| w.sync.is_idle() && w.background.iter().all(|(_, h)| h.is_finished()))
     }
 }

@@ -9,34 +9,33 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use state_sync_transports::Backend;
-
-use serde_json::Value;
-
 use crate::activity::Activity;
 use crate::layers::faults::BackendFaults;
-use crate::layers::ledger::Ledger;
 use crate::layers::observe::Record;
 use crate::source::Sources;
-use crate::spec::{DEFAULT_TOPIC, Emit, Join, Mutate, Spec, Start, Step, StoppedWait, WindowSel};
+use crate::spec::{
+    Emit, EventRelease, Join, Mutate, Release, ReleaseOrder, Spec, Start, Step, StoppedWait,
+    WindowSel,
+};
 use crate::trace::Trace;
 use crate::transport::Transport;
 use crate::verdict::Verdict;
 
+use super::bus::Buses;
 use super::outcome::{
     DEFAULT_BUDGET_MS, DEFAULT_SETTLE_MS, Outcome, REAL_TIME_BUDGET, REAL_TIME_TOLERANCE,
 };
+use super::reactions::Reactions;
 use super::wiring::{self, Window};
 
 /// A case while it runs.
 pub(crate) struct Case<'a> {
     pub(super) spec: &'a Spec,
-    pub(super) backend: Arc<dyn Backend>,
+    /// The transport's backends and the source of truth they serve.
+    pub(super) buses: Buses,
     pub(super) activity: Activity,
-    /// What was emitted and what every subscription received.
-    pub(super) ledger: Arc<Ledger>,
-    pub(super) sources: Sources,
     pub(super) backend_faults: Arc<BackendFaults>,
+    pub(super) reactions: Reactions,
     pub(crate) trace: Trace,
     pub(super) seed: u64,
     pub(super) windows: BTreeMap<String, Window>,
@@ -58,30 +57,24 @@ impl<'a> Case<'a> {
         seed: u64,
         activity: Activity,
     ) -> Result<Self, String> {
-        let sources = Sources::default();
         let backend_faults = Arc::new(BackendFaults::default());
-        let backend: Arc<dyn Backend> = Arc::from(
-            transport
-                .open()
-                .map_err(|e| format!("the transport's backend did not open: {e}"))?,
-        );
-        backend.serve(backend_faults.handler(sources.handler()));
-        let runtime = tokio::runtime::Handle::current();
-        let ledger = Arc::new(Ledger::new(transport.capabilities()));
-        runtime.spawn(activity.clone().govern());
-        runtime.spawn(activity.clone().settle_after_work(
-            backend.clone(),
-            ledger.clone(),
-            runtime.clone(),
-        ));
+        let trace = Trace::new();
+        let buses = Buses::open(
+            spec,
+            transport,
+            Sources::default(),
+            &backend_faults,
+            &activity,
+            &trace,
+        )?;
+        tokio::runtime::Handle::current().spawn(activity.clone().govern());
         Ok(Self {
             spec,
-            backend,
+            buses,
             activity,
-            ledger,
-            sources,
             backend_faults,
-            trace: Trace::new(),
+            reactions: Reactions::default(),
+            trace,
             seed,
             windows: BTreeMap::new(),
             closed: Vec::new(),
@@ -104,7 +97,7 @@ impl<'a> Case<'a> {
         for (i, step) in self.spec.steps.iter().enumerate() {
             self.step(i, step).await;
             failure = self
-                .backend
+                .buses
                 .failure()
                 .map(|why| format!("the transport failed (seen after step {i}): {why}"));
             if self.timed_out || failure.is_some() {
@@ -114,7 +107,7 @@ impl<'a> Case<'a> {
         if !self.timed_out && failure.is_none() {
             self.teardown().await;
             failure = self
-                .backend
+                .buses
                 .failure()
                 .map(|why| format!("the transport failed (seen at teardown): {why}"));
         }
@@ -179,11 +172,12 @@ impl<'a> Case<'a> {
                         continue;
                     }
                     let cx = wiring::Context {
-                        backend: self.backend.as_ref(),
-                        sources: &self.sources,
+                        bus: self.buses.get(open.bus.as_deref()),
+                        sources: &self.buses.sources,
                         trace: &self.trace,
                         activity: &self.activity,
-                        ledger: &self.ledger,
+                        on_applied: self.reactions.hook(name, &self.buses),
+                        backend_faults: &self.backend_faults,
                         seed: self.seed,
                     };
                     let window = wiring::open(&cx, name, open);
@@ -206,23 +200,27 @@ impl<'a> Case<'a> {
                 }
             }
             Step::Backend(b) => {
-                self.trace.log(
-                    "source",
-                    format!("fail the next {} snapshot request(s)", b.fail_next),
-                );
-                self.backend_faults.fail_next(b.fail_next, b.error.clone());
-            }
-            Step::Release(r) => {
-                for name in r.window.names() {
-                    match self.windows.get(name) {
-                        Some(w) => {
-                            let n = w.faults.release_fetches(r.fetches.map(|n| n.get()));
-                            self.trace.log(name, format!("release {n} held fetch(es)"));
-                        }
-                        None => self.fail(i, "release", format!("window {name:?} is not open")),
-                    }
+                if b.fail_next > 0 {
+                    self.trace.log(
+                        "source",
+                        format!("fail the next {} snapshot request(s)", b.fail_next),
+                    );
+                    self.backend_faults.fail_next(b.fail_next, b.error.clone());
+                }
+                if let Some(serial) = b.serial {
+                    self.trace.log(
+                        "source",
+                        if serial {
+                            "serve one request at a time"
+                        } else {
+                            "serve requests concurrently"
+                        },
+                    );
+                    self.backend_faults.serial(serial);
                 }
             }
+            Step::Release(r) => self.release(i, r),
+            Step::OnApply(r) => self.reactions.add(i, r),
             Step::Advance(a) => tokio::time::sleep(Duration::from_millis(a.ms)).await,
             Step::Stopped(w) => self.wait_stopped(i, w).await,
             Step::Settle(s) => {
@@ -259,11 +257,11 @@ impl<'a> Case<'a> {
                 }
             };
             if s.background {
-                w.background.push(tokio::spawn(call));
+                w.background.push((what, tokio::spawn(call)));
                 continue;
             }
             let result = self.within_budget(call).await;
-            self.check_call(i, what, name, result, s.expect.as_ref());
+            self.check_call(i, what, what, name, result, s.expect.as_ref());
         }
     }
 
@@ -278,7 +276,7 @@ impl<'a> Case<'a> {
             if handles.is_empty() {
                 self.fail(i, "join", format!("window {name:?} has no background call"));
             }
-            for handle in handles {
+            for (call, handle) in handles {
                 let result = match self.within_budget(handle).await {
                     Ok(Ok(r)) => Ok(r),
                     Ok(Err(e)) => {
@@ -291,7 +289,7 @@ impl<'a> Case<'a> {
                     }
                     Err(waiting) => Err(waiting),
                 };
-                self.check_call(i, "join", name, result, j.expect.as_ref());
+                self.check_call(i, "join", call, name, result, j.expect.as_ref());
             }
         }
     }
@@ -314,30 +312,15 @@ impl<'a> Case<'a> {
 
     /// `mutate`: change the source, emitting each invalidation after it.
     async fn mutate(&mut self, i: usize, m: &Mutate) {
-        let topic = m.topic.as_deref().unwrap_or(DEFAULT_TOPIC);
-        let count = m.count.map_or(1, |n| n.get());
-        for k in 0..count {
+        for k in 0..m.changes() {
             if k > 0
                 && let Some(ms) = m.spacing_ms.filter(|ms| *ms > 0)
             {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            let event = match self.sources.mutate(
-                topic,
-                m.data.clone(),
-                m.pad_bytes,
-                m.source_id.as_deref(),
-            ) {
-                Ok(e) => e,
-                Err(e) => {
-                    self.fail(i, "mutate", e.to_string());
-                    return;
-                }
-            };
-            self.trace
-                .log("source", format!("{topic} -> revision {}", event.revision));
-            if m.emit.unwrap_or(true) {
-                self.emit_payload(&event.to_json());
+            if let Err(e) = self.buses.change(m, k) {
+                self.fail(i, "mutate", e);
+                return;
             }
         }
     }
@@ -350,16 +333,41 @@ impl<'a> Case<'a> {
                 "bus",
                 format!("emit raw {}", state_sync::protocol::preview(&payload, 80)),
             );
-            self.emit_payload(&payload);
+            self.buses.emit(e.bus.as_deref(), &payload);
         }
     }
 
-    /// Emits `payload` on the backend, through the ledger.
-    fn emit_payload(&self, payload: &Value) {
-        let seq = self.ledger.emitting(payload);
-        self.backend.emit(payload);
-        self.ledger.emitted(seq);
-        self.activity.unsettled();
+    /// `release`: let each window's held fetches, subscribes and events go.
+    fn release(&mut self, i: usize, r: &Release) {
+        let all = r.everything();
+        for name in r.window.names() {
+            let Some(w) = self.windows.get(name) else {
+                self.fail(i, "release", format!("window {name:?} is not open"));
+                continue;
+            };
+            let faults = w.faults.clone();
+            let holds = &faults.holds;
+            if all || r.fetches.is_some() {
+                let n = holds.release_fetches(r.fetches.map(|n| n.get()));
+                self.trace.log(name, format!("release {n} held fetch(es)"));
+            }
+            if all || r.subscribes.is_some() {
+                let n = holds.release_subscribes(r.subscribes.map(|n| n.get()));
+                self.trace
+                    .log(name, format!("release {n} held subscribe(s)"));
+            }
+            let events = match &r.events {
+                Some(which) => Some(which),
+                None if all => Some(&EventRelease::All(ReleaseOrder::OldestFirst)),
+                None => None,
+            };
+            if let Some(which) = events {
+                match holds.release_events(which) {
+                    Ok(n) => self.trace.log(name, format!("released {n} held event(s)")),
+                    Err(e) => self.fail(i, "release", format!("window {name:?}: {e}")),
+                }
+            }
+        }
     }
 
     /// `stopped`: each window's `stopped()` resolves within the bounds.

@@ -14,18 +14,17 @@ use std::time::Duration;
 use serde_json::Value;
 use state_sync::retry::RetryPolicy;
 use state_sync::{RevisionSync, SyncError, Throttle, with_retry};
-use state_sync_transports::Backend;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::activity::Activity;
-use crate::layers::faults::{self, FaultState, Injected, Notes};
-use crate::layers::ledger::Ledger;
-use crate::layers::observe::{self, Observer, Record};
+use crate::layers::faults::{self, BackendFaults, FaultState, Injected, Notes};
+use crate::layers::observe::{self, AppliedHook, Observer, Record};
 use crate::source::Sources;
 use crate::spec::{DEFAULT_TOPIC, Filter, Open, ThrottleSpec};
 use crate::trace::Trace;
 
+use super::bus::Bus;
 use super::outcome::{DELIBERATE, fnv1a};
 
 /// One window under test.
@@ -34,17 +33,21 @@ pub(super) struct Window {
     pub(super) sync: RevisionSync<Value>,
     pub(super) record: Record,
     pub(super) faults: Arc<FaultState>,
-    /// `start`/`refresh` calls running in the background (`join` waits).
-    pub(super) background: Vec<JoinHandle<Result<(), SyncError>>>,
+    /// `start`/`refresh` calls running in the background (`join` waits),
+    /// each with its name.
+    pub(super) background: Vec<(&'static str, JoinHandle<Result<(), SyncError>>)>,
 }
 
 /// What opening a window needs from the case.
 pub(super) struct Context<'a> {
-    pub(super) backend: &'a dyn Backend,
+    /// The bus the window uses.
+    pub(super) bus: &'a Bus,
     pub(super) sources: &'a Sources,
     pub(super) trace: &'a Trace,
     pub(super) activity: &'a Activity,
-    pub(super) ledger: &'a Arc<Ledger>,
+    /// What runs after each of the window's applies.
+    pub(super) on_applied: AppliedHook,
+    pub(super) backend_faults: &'a Arc<BackendFaults>,
     pub(super) seed: u64,
 }
 
@@ -59,9 +62,10 @@ pub(super) fn open(cx: &Context<'_>, name: &str, open: &Open) -> Window {
         record: Record::default(),
         trace: cx.trace.clone(),
         activity: cx.activity.clone(),
-        ledger: cx.ledger.clone(),
+        ledger: cx.bus.ledger.clone(),
         topic: Arc::from(topic.as_str()),
         runtime: Handle::current(),
+        on_applied: Some(cx.on_applied.clone()),
     };
     let state = Arc::new(FaultState::new(cx.seed ^ fnv1a(name.as_bytes())));
     let layer = faults::Layer {
@@ -69,8 +73,10 @@ pub(super) fn open(cx: &Context<'_>, name: &str, open: &Open) -> Window {
         notes: notes(cx.trace, name),
         runtime: Handle::current(),
         past: cx.sources.past(&topic),
+        backend: cx.backend_faults.clone(),
     };
     let ends = cx
+        .bus
         .backend
         .window_ends(open.label.as_deref().unwrap_or(name), &topic);
     let subscriber = observer.engine_side(Arc::new(
@@ -153,10 +159,16 @@ fn notes(trace: &Trace, name: &str) -> Notes {
     Arc::new(move |injected: Injected<'_>| {
         let line = match injected {
             Injected::SubscribeFails => "subscribe fails (fault)".to_owned(),
+            Injected::SubscribeHeld => "subscribe held until released (fault)".to_owned(),
+            Injected::SubscribeReleased => "held subscribe released".to_owned(),
             Injected::EventDropped(p) => format!("drop {} (fault)", observe::describe(p)),
             Injected::EventHeld(p) => {
                 format!("hold back {} (reorder fault)", observe::describe(p))
             }
+            Injected::EventHeldForRelease(p) => {
+                format!("hold {} until released (fault)", observe::describe(p))
+            }
+            Injected::EventReleased(p) => format!("release held {}", observe::describe(p)),
             Injected::FetchHangs => "fetch hangs (fault)".to_owned(),
             Injected::FetchHeld => "fetch held until released (fault)".to_owned(),
             Injected::FetchReleased => "held fetch released".to_owned(),

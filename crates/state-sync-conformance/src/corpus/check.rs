@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::spec::{Capability, Expect, Spec, Step, WindowSel};
+use crate::spec::{Capability, Expect, Mutate, Spec, Step, WindowSel};
 
 use super::error::SpecError;
 
@@ -99,14 +99,58 @@ pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -
                     );
                 }
             }
-            Step::Mutate(_)
-            | Step::Emit(_)
-            | Step::Backend(_)
-            | Step::Advance(_)
-            | Step::Settle(_) => {}
+            Step::Mutate(m) => {
+                for (field, message) in mutate_problems(m) {
+                    err(at(field), message);
+                }
+            }
+            Step::OnApply(r) => {
+                if !open.contains(r.window.as_str()) {
+                    err(
+                        at(".window"),
+                        format!("window {:?} is not open at this step", r.window),
+                    );
+                }
+                if r.mutate.spacing_ms.is_some() {
+                    err(
+                        at(".mutate.spacing_ms"),
+                        "a reaction changes the source at once: `spacing_ms` is not allowed".into(),
+                    );
+                }
+                for (field, message) in mutate_problems(&r.mutate) {
+                    err(at(&format!(".mutate{field}")), message);
+                }
+            }
+            Step::Emit(_) | Step::Backend(_) | Step::Advance(_) | Step::Settle(_) => {}
+        }
+        if let Step::Expect(e) = step
+            && let Some(other) = &e.same_as
+            && !open.contains(other.as_str())
+        {
+            err(
+                at(".same_as"),
+                format!("window {other:?} is not open at this step"),
+            );
         }
     }
     errors
+}
+
+/// What is wrong with a `mutate`: `(field, message)`.
+fn mutate_problems(m: &Mutate) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    if let Some(each) = &m.data_each {
+        if each.is_empty() {
+            problems.push((".data_each", "expected at least one value".to_owned()));
+        }
+        if m.data.is_some() {
+            problems.push((
+                ".data_each",
+                "give `data` or `data_each`, not both".to_owned(),
+            ));
+        }
+    }
+    problems
 }
 
 fn step_name(step: &Step) -> &'static str {
@@ -122,6 +166,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::Faults(_) => "faults",
         Step::Backend(_) => "backend",
         Step::Release(_) => "release",
+        Step::OnApply(_) => "on_apply",
         Step::Advance(_) => "advance",
         Step::Settle(_) => "settle",
         Step::Stopped(_) => "stopped",
@@ -143,4 +188,5 @@ fn has_window_checks(e: &Expect) -> bool {
         || e.metrics.is_some()
         || e.retry_delays_ms.is_some()
         || e.error_phases.is_some()
+        || e.same_as.is_some()
 }

@@ -71,7 +71,13 @@ pub(crate) struct Observer {
     /// The window's topic.
     pub(crate) topic: Arc<str>,
     pub(crate) runtime: Handle,
+    /// Called with each revision applied, after it is recorded.
+    pub(crate) on_applied: Option<AppliedHook>,
 }
+
+/// What runs when a window has applied a revision (an `on_apply`
+/// reaction), inside the apply.
+pub(crate) type AppliedHook = Arc<dyn Fn(Revision) + Send + Sync>;
 
 impl Observer {
     fn log(&self, event: impl Into<String>) {
@@ -359,10 +365,16 @@ pub(crate) struct Recorder(Observer);
 
 impl SnapshotApplier<Value> for Recorder {
     fn apply(&self, snapshot: SnapshotEnvelope<Value>) -> BoxFuture<'_, Result<(), PortError>> {
-        self.0.log(format!("apply {}", snapshot.revision));
-        let mut rec = self.0.record.lock();
-        rec.applied.push(snapshot.revision);
-        rec.data = Some(snapshot.data);
+        let revision = snapshot.revision;
+        self.0.log(format!("apply {revision}"));
+        {
+            let mut rec = self.0.record.lock();
+            rec.applied.push(revision);
+            rec.data = Some(snapshot.data);
+        }
+        if let Some(hook) = &self.0.on_applied {
+            hook(revision);
+        }
         Box::pin(std::future::ready(Ok(())))
     }
 }

@@ -66,9 +66,15 @@ pub struct Expect {
     /// `lag`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<BTreeMap<Metric, Bound>>,
+    /// The window holds the same revision and data as this other window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<String>,
     /// The bus's active subscriptions (needs `subscription-count`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriptions: Option<Bound>,
+    /// The bus `subscriptions` counts on (default `"main"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<String>,
     /// The source's revision of a topic: `{"topic": "...", "revision": "..."}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceExpect>,

@@ -20,6 +20,15 @@ pub struct Faults {
     /// Make the next N `subscribe` calls fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscribe_fail_next: Option<u32>,
+    /// Hold the next N `subscribe` calls before they reach the transport,
+    /// until a `release` lets them go (never: a subscribe that hangs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribe_hold_next: Option<u32>,
+    /// Hold every event delivered to the window from now on, until a
+    /// `release` delivers them in a chosen order (`false` stops holding;
+    /// what is held stays held).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_events: Option<bool>,
     /// Drop the next N incoming events (before any probability).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_next: Option<u32>,
@@ -48,8 +57,15 @@ pub struct Faults {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BackendFaults {
-    /// Fail the next N snapshot requests that reach the backend.
+    /// Fail the next N snapshot requests that reach the backend (default 0).
+    #[serde(default)]
     pub fail_next: u32,
+    /// From now on the backend serves one snapshot request at a time,
+    /// whichever window asks: the others wait their turn, oldest first
+    /// (`false` ends it). A request's turn lasts until it is answered,
+    /// snapshot delays included, so a slow answer delays every window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<bool>,
     /// The error value the backend fails with (default the string
     /// `"backend unavailable"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +93,10 @@ pub struct SnapshotFaults {
     /// Delay every fetch by a random time in `[min, max]` ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<RangeMs>,
+    /// With `delay_ms`: the provider reads the state when it answers, after
+    /// the delay, instead of when it was asked (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_late: Option<bool>,
     /// Serve the previous revision's snapshot with this probability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale: Option<Probability>,

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 pub use self::expect::{ErrorContextExpect, Expect, SourceExpect};
 pub use self::faults::{ApplyFaults, BackendFaults, Faults, Replace, SnapshotFaults};
 pub use self::steps::{
-    Advance, Emit, Filter, Join, MAX_NEST, MAX_PAD_BYTES, Mutate, Open, Outcome, RetrySpec, Settle,
-    Start, Step, StoppedWait, Targets, ThrottleSpec,
+    Advance, Emit, EventRelease, Filter, Join, MAIN_BUS, MAX_NEST, MAX_PAD_BYTES, Mutate, OnApply,
+    Open, Outcome, Release, ReleaseOrder, RetrySpec, Settle, Start, Step, StoppedWait, Targets,
+    ThrottleSpec,
 };
 pub use self::vocab::{
     Bound, LifecycleName, LocalRevision, Metric, PhaseName, Probability, Range, RangeMs, WindowSel,

@@ -8,6 +8,9 @@ use serde_json::Value;
 use super::expect::Expect;
 use super::faults::{BackendFaults, Faults};
 use super::vocab::{PhaseName, WindowSel};
+#[cfg(feature = "schema")]
+use super::vocab_schema::RevisionText;
+use state_sync::Revision;
 
 /// One step of a scenario. Written as an object with exactly one key, the
 /// step's name: `{"start": {"window": "a"}}`. More steps may be added in
@@ -39,8 +42,13 @@ pub enum Step {
     /// Make the backend's snapshot source fail: the transport must carry
     /// the failure to the window as an error.
     Backend(BackendFaults),
-    /// Let fetches held by a `hold_next` fault go on, oldest first.
+    /// Let what a window's fault layer holds go on: fetches held by
+    /// `snapshot.hold_next`, subscribes held by `subscribe_hold_next`,
+    /// events held by `hold_events` (in a chosen order).
     Release(Release),
+    /// A reaction: when a window applies a revision, change the source at
+    /// once, inside the apply (what an app whose applier writes back does).
+    OnApply(OnApply),
     /// Advance virtual time.
     Advance(Advance),
     /// Let everything in flight finish: advance virtual time until quiet.
@@ -83,6 +91,36 @@ pub struct Open {
     /// Make the `on_error` hook panic on every call (the engine must survive).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub panicking_error_hook: bool,
+    /// The bus the windows use (default [`MAIN_BUS`]): another name opens
+    /// another instance of the transport, serving the same source of truth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<String>,
+}
+
+/// The bus every step uses unless it names another.
+pub const MAIN_BUS: &str = "main";
+
+impl super::Spec {
+    /// Every bus the spec's steps name, [`MAIN_BUS`] first.
+    pub fn buses(&self) -> Vec<&str> {
+        let mut buses = vec![MAIN_BUS];
+        for step in &self.steps {
+            let bus = match step {
+                Step::Open(o) => o.bus.as_deref(),
+                Step::Mutate(m) => m.bus.as_deref(),
+                Step::OnApply(r) => r.mutate.bus.as_deref(),
+                Step::Emit(e) => e.bus.as_deref(),
+                Step::Expect(e) => e.bus.as_deref(),
+                _ => None,
+            };
+            if let Some(bus) = bus
+                && !buses.contains(&bus)
+            {
+                buses.push(bus);
+            }
+        }
+        buses
+    }
 }
 
 /// A `should_refresh` filter.
@@ -199,8 +237,13 @@ pub struct Mutate {
     /// The new data. Default: `{"n": <new revision>}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
-    /// How many changes in a row (default 1, at least 1); each bumps the
-    /// revision and, with `emit`, emits its invalidation.
+    /// The data of each change of a burst in turn, cycling (not with
+    /// `data`); `count` defaults to its length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_each: Option<Vec<Value>>,
+    /// How many changes in a row (default 1, or the length of `data_each`;
+    /// at least 1); each bumps the revision and, with `emit`, emits its
+    /// invalidation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<NonZeroU32>,
     /// Add a `"pad"` string of this many bytes to the default data (a large
@@ -216,6 +259,29 @@ pub struct Mutate {
     /// Virtual ms to advance between changes of a `count` burst (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spacing_ms: Option<u64>,
+    /// The bus the invalidations are emitted on (default [`MAIN_BUS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<String>,
+}
+
+impl Mutate {
+    /// How many changes the step makes.
+    pub fn changes(&self) -> u32 {
+        match (self.count, &self.data_each) {
+            (Some(n), _) => n.get(),
+            (None, Some(each)) => u32::try_from(each.len()).unwrap_or(u32::MAX).max(1),
+            (None, None) => 1,
+        }
+    }
+
+    /// The data of change `k` (0-based): `data`, or `data_each` in turn, or
+    /// `None` for the default data.
+    pub fn data_of(&self, k: u32) -> Option<&Value> {
+        match &self.data_each {
+            Some(each) if !each.is_empty() => each.get(k as usize % each.len()),
+            _ => self.data.as_ref(),
+        }
+    }
 }
 
 /// `emit`: a raw payload.
@@ -236,6 +302,9 @@ pub struct Emit {
     /// Wrap the payload in this many nested arrays (deeply nested junk).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nest: Option<u32>,
+    /// The bus it is emitted on (default [`MAIN_BUS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<String>,
 }
 
 /// The most bytes `pad_bytes` may ask for (16 MiB).
@@ -260,17 +329,70 @@ impl Emit {
     }
 }
 
-/// `release`: let held fetches go on to the transport.
+/// `release`: let what the fault layer holds go on. With none of
+/// `fetches`, `subscribes` and `events` given, everything held is released
+/// (events oldest first); otherwise only what is named.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Release {
     /// The windows.
     pub window: WindowSel,
-    /// How many of each window's held fetches, oldest first (default:
-    /// all).
+    /// How many of each window's held fetches, oldest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetches: Option<NonZeroU32>,
+    /// How many of each window's held subscribes, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribes: Option<NonZeroU32>,
+    /// Which held events to deliver, in which order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventRelease>,
+}
+
+impl Release {
+    /// Whether the step names nothing, so everything held goes.
+    pub fn everything(&self) -> bool {
+        self.fetches.is_none() && self.subscribes.is_none() && self.events.is_none()
+    }
+}
+
+/// Which of a window's held events a `release` delivers, and in what order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(untagged)]
+pub enum EventRelease {
+    /// All of them, `"oldest_first"` or `"newest_first"`.
+    All(ReleaseOrder),
+    /// These, by position among the held events (0 = the oldest), in this
+    /// order; the others stay held.
+    Picked(Vec<usize>),
+}
+
+/// The order of an [`EventRelease::All`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseOrder {
+    /// In the order they were delivered to the window.
+    OldestFirst,
+    /// The reverse.
+    NewestFirst,
+}
+
+/// `on_apply`: when `window` applies `revision`, make `mutate`'s changes
+/// at once, inside the apply, before it returns. Fires once; a reaction
+/// that never fires fails the case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OnApply {
+    /// The window whose apply triggers it.
+    pub window: String,
+    /// The revision whose apply triggers it.
+    #[cfg_attr(feature = "schema", schemars(with = "RevisionText"))]
+    pub revision: Revision,
+    /// The change to make (`spacing_ms` is not allowed: it happens at once).
+    pub mutate: Mutate,
 }
 
 /// `advance`: move virtual time forward.

@@ -9,6 +9,7 @@
 //! acted on left unparsed. It spawns its delayed deliveries on the runtime
 //! handle it was given, so a transport may call the handler from any thread.
 
+mod holds;
 mod plan;
 
 use std::sync::Arc;
@@ -34,10 +35,18 @@ const HOLD_LIMIT: Duration = Duration::from_millis(10);
 pub(crate) enum Injected<'a> {
     /// A `subscribe` call failed.
     SubscribeFails,
+    /// A `subscribe` call waits for a `release` step.
+    SubscribeHeld,
+    /// A held `subscribe` call was released.
+    SubscribeReleased,
     /// An event was dropped.
     EventDropped(&'a Value),
     /// An event was held back, to be delivered after the next one.
     EventHeld(&'a Value),
+    /// An event waits for a `release` step.
+    EventHeldForRelease(&'a Value),
+    /// A held event was released.
+    EventReleased(&'a Value),
     /// A fetch will never answer.
     FetchHangs,
     /// A fetch waits for a `release` step.
@@ -71,6 +80,8 @@ pub(crate) struct Layer {
     pub(crate) notes: Notes,
     pub(crate) runtime: Handle,
     pub(crate) past: PastSnapshot,
+    /// The case's backend faults (serving one request at a time).
+    pub(crate) backend: Arc<BackendFaults>,
 }
 
 impl Layer {
@@ -111,10 +122,19 @@ impl InvalidationSubscriber for FaultySubscriber {
         handler: InvalidationHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         let fails = self.layer.state.subscribe_fails();
+        let held = self.layer.state.holds.hold_subscribe();
         Box::pin(async move {
             if fails {
                 (self.layer.notes)(Injected::SubscribeFails);
                 return Err(PortError::new("injected subscribe failure"));
+            }
+            if let Some(held) = held {
+                (self.layer.notes)(Injected::SubscribeHeld);
+                // Released, or never: the call stays pending until dropped.
+                if held.await.is_err() {
+                    return futures::future::pending().await;
+                }
+                (self.layer.notes)(Injected::SubscribeReleased);
             }
             let closed = Arc::new(AtomicBool::new(false));
             let events = Events {
@@ -143,6 +163,17 @@ struct Events {
 
 impl Events {
     fn receive(&self, payload: &Value) {
+        let release = || -> holds::HeldEvent {
+            let (events, payload) = (self.clone(), payload.clone());
+            Box::new(move || {
+                (events.layer.notes)(Injected::EventReleased(&payload));
+                events.forward(&payload);
+            })
+        };
+        if self.layer.state.holds.hold_event(release) {
+            (self.layer.notes)(Injected::EventHeldForRelease(payload));
+            return;
+        }
         let plan = self.layer.state.event_plan();
         if plan.drop {
             (self.layer.notes)(Injected::EventDropped(payload));
@@ -214,8 +245,16 @@ impl SnapshotProvider for FaultyProvider {
                 }
                 notes(Injected::FetchReleased);
             }
+            let _turn = self.layer.backend.turn().await;
+            if plan.read_late
+                && let Some(delay) = plan.delay
+            {
+                tokio::time::sleep(delay).await;
+            }
             let result = self.inner.get_snapshot().await;
-            if let Some(delay) = plan.delay {
+            if !plan.read_late
+                && let Some(delay) = plan.delay
+            {
                 tokio::time::sleep(delay).await;
             }
             if plan.fail {
@@ -268,6 +307,8 @@ impl SnapshotApplier<Value> for FaultyApplier {
 #[derive(Debug, Default)]
 pub(crate) struct BackendFaults {
     next: Mutex<(u32, Option<Value>)>,
+    /// Set while the backend serves one request at a time.
+    serial: Mutex<Option<Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl BackendFaults {
@@ -275,6 +316,13 @@ impl BackendFaults {
     /// the string `"backend unavailable"`).
     pub(crate) fn fail_next(&self, count: u32, error: Option<Value>) {
         *self.next.lock() = (count, error);
+    }
+
+    /// Serves one request at a time from now on (or no longer): every
+    /// window's fetch waits for the one before it to be answered, its
+    /// snapshot faults' delays included.
+    pub(crate) fn serial(&self, on: bool) {
+        *self.serial.lock() = on.then(|| Arc::new(tokio::sync::Mutex::new(())));
     }
 
     /// `inner`, failing the requests [`fail_next`](Self::fail_next) asked
@@ -291,6 +339,13 @@ impl BackendFaults {
                 }
             }
         })
+    }
+
+    /// The turn a fetch must hold while [`serial`](Self::serial): `None`
+    /// when requests are served concurrently.
+    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let turn = self.serial.lock().clone()?;
+        Some(turn.lock_owned().await)
     }
 
     fn take(&self) -> Option<Value> {

@@ -1,19 +1,21 @@
 //! The fault settings of one window and the seeded decisions they give:
 //! what happens to the next event, fetch, apply or subscribe.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::holds::Holds;
 use crate::spec::{ApplyFaults, Faults, Probability, RangeMs, SnapshotFaults};
 
 /// The fault settings and random state of one window.
 #[derive(Debug)]
 pub(crate) struct FaultState {
     inner: Mutex<Settings>,
+    /// What waits for a `release` step.
+    pub(crate) holds: Holds,
 }
 
 #[derive(Debug)]
@@ -29,8 +31,6 @@ struct Settings {
     apply: ApplyFaults,
     /// The event held back by a reorder, until the next one passes.
     held: Option<Value>,
-    /// Fetches held by `hold_next`, oldest first, until released.
-    held_fetches: VecDeque<oneshot::Sender<()>>,
 }
 
 /// What to do with one incoming event.
@@ -52,6 +52,8 @@ pub(crate) struct FetchPlan {
     pub(crate) stale: bool,
     pub(crate) replace: Option<Value>,
     pub(crate) delay: Option<Duration>,
+    /// Wait out `delay` before reaching the transport.
+    pub(crate) read_late: bool,
 }
 
 /// What to do with one apply.
@@ -76,13 +78,15 @@ impl FaultState {
                 snapshot: SnapshotFaults::default(),
                 apply: ApplyFaults::default(),
                 held: None,
-                held_fetches: VecDeque::new(),
             }),
+            holds: Holds::default(),
         }
     }
 
     /// Applies a `faults` step: given fields replace the current ones.
     pub(crate) fn configure(&self, f: &Faults) {
+        self.holds
+            .configure(f.clear, f.subscribe_hold_next, f.hold_events);
         let mut s = self.inner.lock();
         if f.clear {
             s.drop = None;
@@ -111,6 +115,7 @@ impl FaultState {
             replace(&mut into.hang_next, snap.hang_next);
             replace(&mut into.hold_next, snap.hold_next);
             replace(&mut into.delay_ms, snap.delay_ms);
+            replace(&mut into.read_late, snap.read_late);
             replace(&mut into.stale, snap.stale);
             replace(&mut into.stale_next, snap.stale_next);
             replace(&mut into.replace_next, snap.replace_next.clone());
@@ -177,9 +182,7 @@ impl FaultState {
             return plan;
         }
         if take_one(&mut snap.hold_next) {
-            let (release, held) = oneshot::channel();
-            s.held_fetches.push_back(release);
-            plan.hold = Some(held);
+            plan.hold = Some(self.holds.hold_fetch());
         }
         plan.fail = take_one(&mut snap.fail_next) || chance(&mut s.rng, snap.fail);
         if let Some(replace) = &mut snap.replace_next
@@ -190,24 +193,8 @@ impl FaultState {
         }
         plan.stale = take_one(&mut snap.stale_next) || chance(&mut s.rng, snap.stale);
         plan.delay = snap.delay_ms.map(|r| pick(&mut s.rng, r));
+        plan.read_late = snap.read_late.unwrap_or(false);
         plan
-    }
-
-    /// Releases up to `count` held fetches (all of them for `None`), oldest
-    /// first; returns how many were released.
-    pub(crate) fn release_fetches(&self, count: Option<u32>) -> usize {
-        let mut s = self.inner.lock();
-        let n = count.map_or(s.held_fetches.len(), |c| c as usize);
-        let mut released = 0;
-        while released < n {
-            let Some(release) = s.held_fetches.pop_front() else {
-                break;
-            };
-            // A fetch cancelled meanwhile (stop) has dropped its end.
-            let _ = release.send(());
-            released += 1;
-        }
-        released
     }
 
     /// The fate of one apply.

@@ -1,0 +1,82 @@
+//! `on_apply` reactions: changes of the source made from inside a window's
+//! apply, the moment it applies a chosen revision.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use state_sync::Revision;
+
+use crate::layers::observe::AppliedHook;
+use crate::spec::OnApply;
+
+use super::bus::Buses;
+
+/// The reactions a case registered. Cheap to clone.
+#[derive(Clone, Default)]
+pub(super) struct Reactions {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    pending: Vec<Pending>,
+    /// Problems met while reacting, for the case's failures.
+    problems: Vec<String>,
+}
+
+struct Pending {
+    step: usize,
+    reaction: OnApply,
+}
+
+impl Reactions {
+    /// Registers the reaction of step `step`.
+    pub(super) fn add(&self, step: usize, reaction: &OnApply) {
+        self.inner.lock().pending.push(Pending {
+            step,
+            reaction: reaction.clone(),
+        });
+    }
+
+    /// What window `name` runs after each apply: the reactions waiting for
+    /// that revision fire, once each, their changes made through `buses`.
+    pub(super) fn hook(&self, name: &str, buses: &Buses) -> AppliedHook {
+        let (reactions, name, buses) = (self.clone(), name.to_owned(), buses.clone());
+        Arc::new(move |revision: Revision| {
+            let due: Vec<Pending> = {
+                let mut state = reactions.inner.lock();
+                let (due, waiting) = std::mem::take(&mut state.pending)
+                    .into_iter()
+                    .partition(|p| p.reaction.window == name && p.reaction.revision == revision);
+                state.pending = waiting;
+                due
+            };
+            for p in due {
+                let m = &p.reaction.mutate;
+                for k in 0..m.changes() {
+                    if let Err(e) = buses.change(m, k) {
+                        reactions.inner.lock().problems.push(format!(
+                            "step {} (on_apply): window {name:?} applied {revision}: {e}",
+                            p.step
+                        ));
+                        break;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Problems met while reacting, and a line for each reaction that never
+    /// fired.
+    pub(super) fn problems(&self) -> Vec<String> {
+        let mut state = self.inner.lock();
+        let mut problems = std::mem::take(&mut state.problems);
+        for p in &state.pending {
+            problems.push(format!(
+                "step {} (on_apply): window {:?} never applied revision {}, so the reaction never fired",
+                p.step, p.reaction.window, p.reaction.revision
+            ));
+        }
+        problems
+    }
+}
