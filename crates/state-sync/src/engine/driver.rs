@@ -96,6 +96,13 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
         f(&mut d.machine)
     }
 
+    /// Resolves once `stop` was called.
+    pub(super) async fn until_stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        // `self` holds the sender, so the channel outlives the wait.
+        let _ = stopping.wait_for(|stopped| *stopped).await;
+    }
+
     /// Waits until `answer` gives an answer from the machine.
     pub(super) async fn wait<R>(&self, answer: impl Fn(&Machine) -> Option<R>) -> R {
         loop {

@@ -193,10 +193,27 @@ impl<T: DeserializeOwned + Send + 'static> RevisionSync<T> {
             StartDecision::Reject(failure) => return Err(inner.fail(*failure)),
         };
         let mut cancelled = CancelledStart::new(inner, attempt);
-        let subscribed = inner
-            .subscriber
-            .subscribe_payloads(Inner::handler(inner))
-            .await;
+        let (subscriber, handler) = (inner.subscriber.clone(), Inner::handler(inner));
+        let mut subscribing = Box::pin(async move { subscriber.subscribe_payloads(handler).await });
+        let subscribed = tokio::select! {
+            biased;
+            subscribed = &mut subscribing => subscribed,
+            () = inner.until_stopped() => {
+                // Stopped while the transport is still subscribing: start
+                // rejects now (LIFE-4), and whatever the call subscribes
+                // when it completes is released at once.
+                cancelled.disarm();
+                tokio::spawn(async move {
+                    if let Ok(subscription) = subscribing.await {
+                        subscription.unsubscribe();
+                    }
+                });
+                // The machine is stopped: it answers this start as such.
+                let _ = inner.driver.lock().machine.subscribed(attempt);
+                inner.changed.notify_waiters();
+                return inner.start_result(attempt).await;
+            }
+        };
         cancelled.disarm();
         let subscription = match subscribed {
             Ok(subscription) => subscription,

@@ -189,6 +189,28 @@ async fn stop_during_subscribe_fails_start_and_leaves_nothing_subscribed() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn stop_during_a_subscribe_that_never_completes_fails_start_at_once() {
+    let h = Harness::new();
+    let gate = Gate::new();
+    h.bus.hold_subscribe(Some(gate.clone()));
+    let sync = h.engine();
+    let stop = async {
+        settle().await;
+        sync.stop();
+    };
+    let (result, ()) = tokio::join!(sync.start().within(), stop);
+    assert_eq!(result, Err(SyncError::StoppedDuringStart));
+    assert_eq!(sync.lifecycle(), Lifecycle::Stopped);
+    // The subscribe completes long after: what it subscribed is released.
+    tokio::time::sleep(LONG).await;
+    gate.open();
+    settle().await;
+    assert_eq!(h.bus.subscribe_calls(), 1);
+    assert_eq!(h.bus.active(), 0, "the late subscription was released");
+    assert_eq!(h.provider.calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_start_dropped_after_subscribing_leaves_the_initial_refresh_running() {
     let h = Harness::new();
     h.provider.set_revision(4);
