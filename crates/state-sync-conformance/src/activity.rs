@@ -145,15 +145,23 @@ impl Activity {
         u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
-    /// The runtime is about to park (nothing to run).
+    /// The runtime is about to park (nothing to run): with work in flight,
+    /// an inhibitor starts now, before the clock could jump.
     pub(crate) fn parking(&self) {
-        if !self.inner.work.lock().in_flight.is_empty() {
-            self.inner.waited.store(true, Ordering::Release);
-        }
         self.inner
             .last_switch
             .store(self.now_us(), Ordering::Release);
-        self.inner.parked.store(true, Ordering::Release);
+        self.inner.parked.store(true, Ordering::SeqCst);
+        let start = {
+            let mut work = self.inner.work.lock();
+            if !work.in_flight.is_empty() {
+                self.inner.waited.store(true, Ordering::Release);
+            }
+            self.should_inhibit(&mut work)
+        };
+        if start && let Ok(runtime) = Handle::try_current() {
+            self.start_inhibitor(&runtime);
+        }
     }
 
     /// The runtime unparked.
@@ -184,9 +192,18 @@ impl Activity {
         }
     }
 
-    /// Whether an inhibitor must start now (and notes that it does).
+    /// Whether an inhibitor must start now (and notes that it does): work
+    /// holds time still and the runtime is parked. While the runtime runs,
+    /// the clock cannot jump, so the start waits for [`parking`]: an
+    /// in-process transport whose work finishes before the runtime idles
+    /// never needs one.
+    ///
+    /// [`parking`]: Self::parking
     fn should_inhibit(&self, work: &mut Work) -> bool {
-        let start = work.holds() && !work.inhibiting && !self.inner.real_time;
+        let start = work.holds()
+            && !work.inhibiting
+            && !self.inner.real_time
+            && self.inner.parked.load(Ordering::SeqCst);
         work.inhibiting |= start;
         start
     }
