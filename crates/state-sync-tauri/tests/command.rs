@@ -147,7 +147,7 @@ fn rust_ends_hear_the_invalidation_as_text_and_read_the_same_source() {
     let subscription = futures::executor::block_on(subscriber.subscribe_payloads(
         std::sync::Arc::new(move |payload: Payload<'_>| {
             if let Payload::Text(text) = payload {
-                sink.lock().push(String::from_utf8_lossy(text).into_owned());
+                sink.lock().push(text.to_owned());
             }
         }),
     ))
