@@ -113,7 +113,7 @@ use crate::snapshot::{HandlerSlot, SnapshotHandler};
 
 mod subscriber;
 
-use self::subscriber::{Shared, TaskGuard, Work, deliver};
+use self::subscriber::{Emitted, Shared, TaskGuard, Work, deliver};
 
 /// The default number of payloads a subscriber's buffer holds.
 pub const DEFAULT_EVENT_CAPACITY: usize = 64;
@@ -252,10 +252,12 @@ impl Bus {
             .map_err(|_| PortError::new("snapshot request was dropped without a reply"))?
     }
 
-    fn subscribe_now(&self, topic: &str, handler: PayloadHandler) -> Subscription {
+    /// Subscribes `handler` to `topic`'s window; it is given text when
+    /// `text`, the emitted trees otherwise.
+    fn subscribe_now(&self, topic: &str, handler: PayloadHandler, text: bool) -> Subscription {
         let (tx, rx) = mpsc::channel(self.inner.config.event_capacity);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::new(Shared::new(id, topic, tx));
+        let shared = Arc::new(Shared::new(id, topic, tx, text));
         self.inner.subscribers.lock().push(shared.clone());
         let work = self.inner.work.clone();
         work.tasks.fetch_add(1, Ordering::AcqRel);
@@ -274,7 +276,7 @@ impl Bus {
 /// or dropped and the task of every ended subscription has finished.
 impl Backend for Bus {
     /// The payload is serialized once; every subscriber queues the same
-    /// text, and its engine reads the text itself.
+    /// text (and value), and its engine reads the text itself.
     fn emit(&self, payload: &Value) {
         let subscribers = self.inner.subscribers.lock().clone();
         if subscribers.is_empty() {
@@ -283,6 +285,10 @@ impl Backend for Bus {
         let Some(text) = crate::json::to_text(payload) else {
             return;
         };
+        let text = Arc::new(Emitted {
+            text,
+            value: payload.clone(),
+        });
         for shared in subscribers {
             if shared.offer(&text, &self.inner.work) {
                 self.inner.overflows.fetch_add(1, Ordering::Relaxed);
@@ -361,7 +367,7 @@ impl InvalidationSubscriber for Window {
         handler: InvalidationHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         let handler = state_sync::ports::tree_handler(handler);
-        Box::pin(async move { Ok(self.bus.subscribe_now(&self.topic, handler)) })
+        Box::pin(async move { Ok(self.bus.subscribe_now(&self.topic, handler, false)) })
     }
 
     /// Payloads are handed over as the text they were queued as.
@@ -369,7 +375,7 @@ impl InvalidationSubscriber for Window {
         &self,
         handler: PayloadHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
-        Box::pin(async move { Ok(self.bus.subscribe_now(&self.topic, handler)) })
+        Box::pin(async move { Ok(self.bus.subscribe_now(&self.topic, handler, true)) })
     }
 }
 

@@ -38,13 +38,23 @@ impl Work {
 pub(super) struct Shared {
     pub(super) id: u64,
     topic: String,
+    /// The handler reads text (`subscribe_payloads`), not trees.
+    text: bool,
     closed: AtomicBool,
     queue: Mutex<Queue>,
 }
 
-/// A payload as queued: its JSON text, serialized once per emit and
-/// shared by every subscriber.
-pub(super) type Text = Arc<str>;
+/// A payload as queued, shared by every subscriber: its JSON text,
+/// serialized once per emit, for engines that read text, and the value
+/// itself for handlers that take a tree (so that nothing is parsed back,
+/// whatever its depth).
+pub(super) type Text = Arc<Emitted>;
+
+/// One emitted payload.
+pub(super) struct Emitted {
+    pub(super) text: Arc<str>,
+    pub(super) value: serde_json::Value,
+}
 
 struct Queue {
     /// `None` once unsubscribed.
@@ -56,10 +66,20 @@ struct Queue {
 }
 
 impl Shared {
-    pub(super) fn new(id: u64, topic: &str, tx: mpsc::Sender<Text>) -> Self {
+    /// What this subscription's handler is given of `emitted`.
+    fn payload<'a>(&self, emitted: &'a Emitted) -> Payload<'a> {
+        if self.text {
+            Payload::from(&*emitted.text)
+        } else {
+            Payload::Value(&emitted.value)
+        }
+    }
+
+    pub(super) fn new(id: u64, topic: &str, tx: mpsc::Sender<Text>, text: bool) -> Self {
         Self {
             id,
             topic: topic.to_owned(),
+            text,
             closed: AtomicBool::new(false),
             queue: Mutex::new(Queue {
                 tx: Some(tx),
@@ -85,7 +105,7 @@ impl Shared {
                 Err(mpsc::error::TrySendError::Full(_)) => queue.lagging = true,
             }
         }
-        if Payload::from(&**payload).topic_is(&self.topic)
+        if Payload::from(&*payload.text).topic_is(&self.topic)
             && queue.newest.replace(payload.clone()).is_none()
         {
             work.add_payload();
@@ -156,7 +176,7 @@ pub(super) async fn deliver(
         let open = !shared.is_closed();
         if open
             && let Err(panic) =
-                std::panic::catch_unwind(AssertUnwindSafe(|| handler(Payload::from(&*payload))))
+                std::panic::catch_unwind(AssertUnwindSafe(|| handler(shared.payload(&payload))))
         {
             tracing::error!(
                 "state-sync-transports: invalidation handler panicked: {}",
