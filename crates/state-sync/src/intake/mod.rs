@@ -5,7 +5,7 @@
 //! [`Payload::Value`]. One that receives text — a Tauri listener, a socket,
 //! a queue of serialized messages — passes the text itself
 //! ([`Payload::Text`] from a `&str` or a
-//! [`RawValue`](serde_json::value::RawValue), [`Payload::Bytes`] from a
+//! [`RawValue`], [`Payload::Bytes`] from a
 //! `&[u8]`): the engine then reads only
 //! `topic`, `revision` and `sourceId`, borrowed from the bytes, and skips
 //! everything else without building a tree. A valid event costs no
