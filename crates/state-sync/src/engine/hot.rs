@@ -228,6 +228,18 @@ mod tests {
     }
 
     #[test]
+    fn each_publication_of_a_follow_up_is_told_apart() {
+        let gate = HotGate::new("t");
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..100 {
+            gate.publish(view(true, 0, Some(3)));
+            let word = gate.follow_up.load(SeqCst);
+            assert!(seen.insert(word), "two publications alike: {word:#x}");
+            assert!(gate.drain().is_some());
+        }
+    }
+
+    #[test]
     fn what_a_field_cannot_hold_goes_to_the_machine() {
         let gate = HotGate::new("t");
         gate.publish(view(true, 0, Some(10)));

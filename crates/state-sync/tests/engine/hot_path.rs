@@ -126,3 +126,30 @@ async fn what_joined_the_follow_up_is_fetched_even_without_stale_refetches() {
     let m = sync.metrics();
     assert_eq!((m.fetches, m.coalesced, m.lag), (3, 8, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_handler_of_a_dropped_engine_hears_nothing() {
+    let h = Harness::new();
+    h.provider.set_revision(1);
+    let filtered = Arc::new(AtomicUsize::new(0));
+    let count = filtered.clone();
+    let sync = h
+        .builder()
+        .should_refresh(move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+            true
+        })
+        .build();
+    sync.start().within().await.expect("start");
+    let handler = h.bus.handler();
+    h.provider.set_revision(2);
+    handler(&event(TOPIC, 2));
+    settle().await;
+    assert_eq!(filtered.load(Ordering::SeqCst), 1);
+    drop(sync);
+    settle().await;
+    // The transport still holds the handler; the engine is gone.
+    handler(&event(TOPIC, 3));
+    assert_eq!(filtered.load(Ordering::SeqCst), 1);
+    assert_eq!(h.provider.calls(), 2);
+}
