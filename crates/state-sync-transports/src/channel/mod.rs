@@ -13,11 +13,11 @@
 //! * [`Backend::emit`] never blocks or waits: it puts the payload into every
 //!   subscriber's buffer and returns. Each subscriber's task calls its
 //!   handler later, in emit order.
-//! * Payloads are not inspected or changed: garbage arrives intact. They
-//!   travel as JSON text, serialized once per emit: an engine is handed the
-//!   text (its text intake, [`state_sync::Payload`]); a handler that takes
-//!   a `serde_json::Value` gets the value parsed back, equal to the one
-//!   emitted.
+//! * Payloads are not inspected or changed: garbage arrives intact. Each
+//!   emit queues the payload's JSON text, serialized once, beside the value
+//!   itself: an engine is handed the text (its text intake,
+//!   [`state_sync::Payload`]); a handler that takes a `serde_json::Value`
+//!   gets the emitted value, nothing parsed back.
 //! * A payload reaches only subscribers present when `emit` is called:
 //!   nothing is replayed to a late subscriber.
 //! * Unsubscribing (or dropping the subscription) removes the subscriber
