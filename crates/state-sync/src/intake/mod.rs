@@ -16,9 +16,11 @@
 //! into a tree only then, for the report. Text that is not one JSON
 //! document — which no tree can stand for — is reported as `protocol` with
 //! [`ProblemKind::NotJson`](crate::protocol::ProblemKind::NotJson), the text
-//! carried as a JSON string. The text intake checks the grammar of what it
-//! skips, not whether a `Value` could hold it: a number beyond `f64` in an
-//! unknown field does not fail a valid event.
+//! carried as a JSON string; so is invalid text nested deeper than
+//! [`MAX_NESTING`], which is not parsed at all (a tree that deep can only
+//! arrive as [`Payload::Value`]). The text intake checks the grammar of
+//! what it skips, not whether a `Value` could hold it: a number beyond
+//! `f64` in an unknown field does not fail a valid event.
 //!
 //! ```
 //! use serde_json::json;
