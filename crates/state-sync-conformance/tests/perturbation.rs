@@ -1,8 +1,9 @@
 //! No false failures: every reference transport, wrapped in each change of
 //! behaviour the protocol allows — slower snapshots, deliveries on a later
-//! tick, subscriptions that become live a moment after `subscribe`
-//! resolves, small buffers that keep the newest payload per topic, events
-//! emitted before a subscription delivered to it — still passes every spec,
+//! tick or a few milliseconds late, subscriptions that become live a moment
+//! after `subscribe` resolves, a `subscribe` that takes time, small buffers
+//! that keep the newest payload per topic, events emitted before a
+//! subscription delivered to it — still passes every spec,
 //! or gets `unsupported` where a spec honestly requires what the
 //! perturbation takes away.
 //!
@@ -39,6 +40,12 @@ enum Perturbation {
     LateRegistration,
     /// A new subscription first gets the payload emitted last before it.
     EarlyDelivery,
+    /// `subscribe` takes this long to resolve (the subscription is live
+    /// once it has).
+    SubscribeLatency(Duration),
+    /// Each payload reaches each subscription this long after it was
+    /// emitted, in order.
+    EventLatency(Duration),
 }
 
 impl Perturbation {
@@ -48,14 +55,20 @@ impl Perturbation {
             Self::DeferredDelivery => "deferred in-order delivery".to_owned(),
             Self::LateRegistration => "late registration".to_owned(),
             Self::EarlyDelivery => "delivery of an earlier event".to_owned(),
+            Self::SubscribeLatency(d) => format!("subscribe latency {} ms", d.as_millis()),
+            Self::EventLatency(d) => format!("event latency {} ms", d.as_millis()),
         }
     }
 
     /// What a transport so changed can still honestly claim.
     fn capabilities(self, claimed: &Capabilities) -> Capabilities {
         match self {
-            Self::SnapshotLatency(_) | Self::EarlyDelivery => claimed.clone(),
-            Self::DeferredDelivery => claimed.clone().without(Capability::SynchronousDelivery),
+            Self::SnapshotLatency(_) | Self::EarlyDelivery | Self::SubscribeLatency(_) => {
+                claimed.clone()
+            }
+            Self::DeferredDelivery | Self::EventLatency(_) => {
+                claimed.clone().without(Capability::SynchronousDelivery)
+            }
             Self::LateRegistration => claimed
                 .clone()
                 .without(Capability::SynchronousDelivery)
@@ -153,6 +166,17 @@ impl InvalidationSubscriber for End {
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         match self.how {
             Perturbation::SnapshotLatency(_) => self.inner.subscriber.subscribe(handler),
+            Perturbation::SubscribeLatency(latency) => Box::pin(async move {
+                simulated_latency(latency).await;
+                self.inner.subscriber.subscribe(handler).await
+            }),
+            Perturbation::EventLatency(latency) => {
+                let pending = self.pending.clone();
+                Box::pin(async move {
+                    let handler = delayed(handler, pending, latency);
+                    self.inner.subscriber.subscribe(handler).await
+                })
+            }
             Perturbation::DeferredDelivery => self
                 .inner
                 .subscriber
@@ -191,6 +215,36 @@ impl InvalidationSubscriber for End {
             }),
         }
     }
+}
+
+/// `handler`, each payload handed to it `latency` after it arrived, in
+/// order (the wait is on virtual time).
+fn delayed(
+    handler: InvalidationHandler,
+    pending: Arc<Pending>,
+    latency: Duration,
+) -> InvalidationHandler {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Value)>();
+    let done = pending.clone();
+    tokio::spawn(async move {
+        while let Some((due, payload)) = rx.recv().await {
+            let wait = due.saturating_duration_since(tokio::time::Instant::now());
+            if !wait.is_zero() {
+                simulated_latency(wait).await;
+            }
+            handler(&payload);
+            done.finish();
+        }
+    });
+    Arc::new(move |payload: &Value| {
+        pending.start();
+        if tx
+            .send((tokio::time::Instant::now() + latency, payload.clone()))
+            .is_err()
+        {
+            pending.finish();
+        }
+    })
 }
 
 /// `handler`, called on a later tick, in order.
@@ -245,12 +299,14 @@ fn perturbed(reference: &Transport, how: Perturbation) -> Transport {
     .with_capabilities(how.capabilities(reference.capabilities()))
 }
 
-const PERTURBATIONS: [Perturbation; 5] = [
+const PERTURBATIONS: [Perturbation; 7] = [
     Perturbation::SnapshotLatency(Duration::from_millis(1)),
     Perturbation::SnapshotLatency(Duration::from_millis(50)),
     Perturbation::DeferredDelivery,
     Perturbation::LateRegistration,
     Perturbation::EarlyDelivery,
+    Perturbation::SubscribeLatency(Duration::from_millis(20)),
+    Perturbation::EventLatency(Duration::from_millis(5)),
 ];
 
 fn references() -> Vec<Transport> {
