@@ -9,3 +9,4 @@
 pub(crate) mod faults;
 pub(crate) mod ledger;
 pub(crate) mod observe;
+pub(crate) mod payload;

@@ -13,9 +13,11 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use serde_json::Value;
+use state_sync::ports::tree_handler;
 use state_sync::{
-    BoxFuture, ErrorContext, EventRef, InvalidationHandler, InvalidationSubscriber, Phase,
-    PortError, Revision, SnapshotApplier, SnapshotEnvelope, SnapshotProvider, Subscription,
+    BoxFuture, ErrorContext, EventRef, InvalidationHandler, InvalidationSubscriber, Payload,
+    PayloadHandler, Phase, PortError, Revision, SnapshotApplier, SnapshotEnvelope,
+    SnapshotProvider, Subscription,
 };
 
 use tokio::runtime::Handle;
@@ -24,6 +26,7 @@ use crate::activity::Activity;
 use crate::trace::Trace;
 
 use super::ledger::Ledger;
+use super::payload::tree;
 
 /// Everything recorded about one window.
 #[derive(Debug, Default)]
@@ -158,20 +161,30 @@ impl InvalidationSubscriber for TransportSide {
         &self,
         handler: InvalidationHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        self.subscribe_payloads(tree_handler(handler))
+    }
+
+    /// Asks the transport for payloads as it carries them (text, for a
+    /// transport that receives text), and hands them on as they came.
+    fn subscribe_payloads(
+        &self,
+        handler: PayloadHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         // The settle mark when the subscription ended, once it has.
         let closed: Arc<OnceLock<u64>> = Arc::default();
         let (observer, ended) = (self.observer.clone(), closed.clone());
         let sub = observer
             .ledger
             .subscribing(&observer.topic, observer.record.clone());
-        let watched: InvalidationHandler = Arc::new(move |payload| {
+        let watched: PayloadHandler = Arc::new(move |payload: Payload<'_>| {
             observer.activity.progress();
-            observer.ledger.delivered(sub, payload);
+            let value = tree(&payload);
+            observer.ledger.delivered(sub, &value);
             if let Some(&mark) = ended.get() {
                 if observer.activity.settled_since(mark) {
                     let msg = format!(
                         "event delivered after unsubscribe, once the transport had settled: {}",
-                        describe(payload)
+                        describe(&value)
                     );
                     observer.log(msg.clone());
                     observer.record.lock().violations.push(msg);
@@ -179,14 +192,14 @@ impl InvalidationSubscriber for TransportSide {
                 }
                 observer.log(format!(
                     "event delivered as the subscription ended (it raced with the unsubscribe): {}",
-                    describe(payload)
+                    describe(&value)
                 ));
             }
             handler(payload);
         });
         Box::pin(async move {
             let observer = &self.observer;
-            let subscribing = self.inner.subscribe(watched);
+            let subscribing = self.inner.subscribe_payloads(watched);
             let subscribed = observer
                 .activity
                 .track(
@@ -256,19 +269,28 @@ impl InvalidationSubscriber for EngineSide {
         &self,
         handler: InvalidationHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        self.subscribe_payloads(tree_handler(handler))
+    }
+
+    /// The engine is handed each payload as the transport carried it.
+    fn subscribe_payloads(
+        &self,
+        handler: PayloadHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         self.observer.record.lock().subscribes += 1;
         let closed = Arc::new(AtomicBool::new(false));
         let (observer, ended) = (self.observer.clone(), closed.clone());
-        let watched: InvalidationHandler = Arc::new(move |payload| {
+        let watched: PayloadHandler = Arc::new(move |payload: Payload<'_>| {
             observer.activity.progress();
             if ended.load(Ordering::SeqCst) {
                 return;
             }
-            // The one parse of the kit on the way in, for the trace and the
-            // count of invalid payloads the engine must report.
-            let (text, valid) = match EventRef::from_json(payload) {
+            // The kit's parse on the way in, for the trace and the count of
+            // invalid payloads the engine must report.
+            let value = tree(&payload);
+            let (text, valid) = match EventRef::from_json(&value) {
                 Ok(e) => (format!("event {}@{}", e.topic, e.revision), true),
-                Err(_) => (describe(payload), false),
+                Err(_) => (describe(&value), false),
             };
             observer.log(format!("deliver {text}"));
             if !valid {
@@ -278,7 +300,7 @@ impl InvalidationSubscriber for EngineSide {
         });
         Box::pin(async move {
             self.observer.log("subscribe");
-            let inner = match self.inner.subscribe(watched).await {
+            let inner = match self.inner.subscribe_payloads(watched).await {
                 Ok(s) => s,
                 Err(e) => {
                     self.observer.log(format!("subscribe failed: {e}"));

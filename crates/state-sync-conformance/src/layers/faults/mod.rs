@@ -18,14 +18,16 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::Value;
+use state_sync::ports::tree_handler;
 use state_sync::{
-    BoxFuture, InvalidationHandler, InvalidationSubscriber, PortError, Revision, SnapshotApplier,
-    SnapshotEnvelope, SnapshotProvider, Subscription,
+    BoxFuture, InvalidationHandler, InvalidationSubscriber, Payload, PayloadHandler, PortError,
+    Revision, SnapshotApplier, SnapshotEnvelope, SnapshotProvider, Subscription,
 };
 use state_sync_transports::SnapshotHandler;
 use tokio::runtime::Handle;
 
 pub(crate) use self::plan::FaultState;
+use super::payload::{Owned, tree};
 
 /// How long a reordered event is held back when no other event comes.
 const HOLD_LIMIT: Duration = Duration::from_millis(10);
@@ -121,6 +123,15 @@ impl InvalidationSubscriber for FaultySubscriber {
         &self,
         handler: InvalidationHandler,
     ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        self.subscribe_payloads(tree_handler(handler))
+    }
+
+    /// Payloads pass through as the transport carried them (text stays
+    /// text); the ones the layer keeps for later are copied.
+    fn subscribe_payloads(
+        &self,
+        handler: PayloadHandler,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
         let fails = self.layer.state.subscribe_fails();
         let held = self.layer.state.holds.hold_subscribe();
         Box::pin(async move {
@@ -142,8 +153,9 @@ impl InvalidationSubscriber for FaultySubscriber {
                 engine: handler,
                 closed: closed.clone(),
             };
-            let perturbed: InvalidationHandler = Arc::new(move |payload| events.receive(payload));
-            let inner = self.inner.subscribe(perturbed).await?;
+            let perturbed: PayloadHandler =
+                Arc::new(move |payload: Payload<'_>| events.receive(payload));
+            let inner = self.inner.subscribe_payloads(perturbed).await?;
             Ok(Subscription::new(move || {
                 // Delayed and held events die with the subscription.
                 closed.store(true, Ordering::SeqCst);
@@ -157,37 +169,37 @@ impl InvalidationSubscriber for FaultySubscriber {
 #[derive(Clone)]
 struct Events {
     layer: Layer,
-    engine: InvalidationHandler,
+    engine: PayloadHandler,
     closed: Arc<AtomicBool>,
 }
 
 impl Events {
-    fn receive(&self, payload: &Value) {
+    fn receive(&self, payload: Payload<'_>) {
         let release = || -> holds::HeldEvent {
-            let (events, payload) = (self.clone(), payload.clone());
+            let (events, kept) = (self.clone(), Owned::of(payload));
             Box::new(move || {
-                (events.layer.notes)(Injected::EventReleased(&payload));
-                events.forward(&payload);
+                (events.layer.notes)(Injected::EventReleased(&tree(&kept.as_payload())));
+                events.forward(kept.as_payload());
             })
         };
         if self.layer.state.holds.hold_event(release) {
-            (self.layer.notes)(Injected::EventHeldForRelease(payload));
+            (self.layer.notes)(Injected::EventHeldForRelease(&tree(&payload)));
             return;
         }
         let plan = self.layer.state.event_plan();
         if plan.drop {
-            (self.layer.notes)(Injected::EventDropped(payload));
+            (self.layer.notes)(Injected::EventDropped(&tree(&payload)));
             return;
         }
         if plan.hold {
-            (self.layer.notes)(Injected::EventHeld(payload));
-            self.layer.state.hold(payload.clone());
+            (self.layer.notes)(Injected::EventHeld(&tree(&payload)));
+            self.layer.state.hold(Owned::of(payload));
             // Released after the next event, or after a while if none comes.
             let events = self.clone();
             self.layer.runtime.spawn(async move {
                 tokio::time::sleep(HOLD_LIMIT).await;
                 if let Some(held) = events.layer.state.release_held() {
-                    events.forward(&held);
+                    events.forward(held.as_payload());
                 }
             });
             return;
@@ -196,26 +208,26 @@ impl Events {
         let held = self.layer.state.release_held();
         match plan.delay {
             Some(delay) => {
-                let (events, payload) = (self.clone(), payload.clone());
+                let (events, kept) = (self.clone(), Owned::of(payload));
                 self.layer.runtime.spawn(async move {
                     tokio::time::sleep(delay).await;
-                    events.deliver(&payload, copies, held.as_ref());
+                    events.deliver(kept.as_payload(), copies, held.as_ref());
                 });
             }
             None => self.deliver(payload, copies, held.as_ref()),
         }
     }
 
-    fn deliver(&self, payload: &Value, copies: usize, held: Option<&Value>) {
+    fn deliver(&self, payload: Payload<'_>, copies: usize, held: Option<&Owned>) {
         for _ in 0..copies {
             self.forward(payload);
         }
         if let Some(held) = held {
-            self.forward(held);
+            self.forward(held.as_payload());
         }
     }
 
-    fn forward(&self, payload: &Value) {
+    fn forward(&self, payload: Payload<'_>) {
         if !self.closed.load(Ordering::SeqCst) {
             (self.engine)(payload);
         }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::holds::Holds;
+use crate::layers::payload::Owned;
 use crate::spec::{ApplyFaults, Faults, Probability, RangeMs, SnapshotFaults};
 
 /// The fault settings and random state of one window.
@@ -30,7 +31,7 @@ struct Settings {
     snapshot: SnapshotFaults,
     apply: ApplyFaults,
     /// The event held back by a reorder, until the next one passes.
-    held: Option<Value>,
+    held: Option<Owned>,
 }
 
 /// What to do with one incoming event.
@@ -162,12 +163,12 @@ impl FaultState {
     }
 
     /// Keeps `payload` back until the next event passes.
-    pub(crate) fn hold(&self, payload: Value) {
+    pub(crate) fn hold(&self, payload: Owned) {
         self.inner.lock().held = Some(payload);
     }
 
     /// The event held back, if any (it is released now).
-    pub(crate) fn release_held(&self) -> Option<Value> {
+    pub(crate) fn release_held(&self) -> Option<Owned> {
         self.inner.lock().held.take()
     }
 
