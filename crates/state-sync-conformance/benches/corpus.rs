@@ -22,8 +22,11 @@ fn main() {
         .copied()
         .expect("the minimal spec is in the corpus");
     let options = RunOptions::default();
-    let transports: Vec<Transport> =
-        vec![reference::memory(), reference::channel(), reference::tauri_mock()];
+    let transports: Vec<Transport> = vec![
+        reference::memory(),
+        reference::channel(),
+        reference::tauri_mock(),
+    ];
     let time = |transport: &Transport, cases: &mut dyn Iterator<Item = _>| {
         let started = Instant::now();
         let mut n = 0_u32;
