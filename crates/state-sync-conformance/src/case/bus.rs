@@ -138,6 +138,18 @@ impl Buses {
         Ok(())
     }
 
+    /// A handle that does not keep the backends alive: what is handed to
+    /// code a transport may end up owning (a reaction inside an applier
+    /// the transport's handler reaches), so that no transport owns itself.
+    pub(super) fn downgrade(&self) -> WeakBuses {
+        WeakBuses {
+            buses: Arc::downgrade(&self.buses),
+            sources: self.sources.clone(),
+            activity: self.activity.clone(),
+            trace: self.trace.clone(),
+        }
+    }
+
     /// Emits `payload` on bus `name`, through its ledger.
     pub(super) fn emit(&self, name: Option<&str>, payload: &Value) {
         let bus = self.get(name);
@@ -145,5 +157,26 @@ impl Buses {
         bus.backend.emit(payload);
         bus.ledger.emitted(seq);
         self.activity.unsettled();
+    }
+}
+
+/// [`Buses`] that do not keep the backends alive.
+#[derive(Clone)]
+pub(super) struct WeakBuses {
+    buses: std::sync::Weak<[Bus]>,
+    sources: Sources,
+    activity: Activity,
+    trace: Trace,
+}
+
+impl WeakBuses {
+    /// The buses, while the case still holds them.
+    pub(super) fn upgrade(&self) -> Option<Buses> {
+        Some(Buses {
+            buses: self.buses.upgrade()?,
+            sources: self.sources.clone(),
+            activity: self.activity.clone(),
+            trace: self.trace.clone(),
+        })
     }
 }

@@ -41,7 +41,9 @@ impl Reactions {
     /// What window `name` runs after each apply: the reactions waiting for
     /// that revision fire, once each, their changes made through `buses`.
     pub(super) fn hook(&self, name: &str, buses: &Buses) -> AppliedHook {
-        let (reactions, name, buses) = (self.clone(), name.to_owned(), buses.clone());
+        // Weak: the hook ends up in handlers the transport owns, and the
+        // buses own the transport.
+        let (reactions, name, buses) = (self.clone(), name.to_owned(), buses.downgrade());
         Arc::new(move |revision: Revision| {
             let due: Vec<Pending> = {
                 let mut state = reactions.inner.lock();
@@ -50,6 +52,9 @@ impl Reactions {
                     .partition(|p| p.reaction.window == name && p.reaction.revision == revision);
                 state.pending = waiting;
                 due
+            };
+            let Some(buses) = buses.upgrade().filter(|_| !due.is_empty()) else {
+                return;
             };
             for p in due {
                 let m = &p.reaction.mutate;
