@@ -56,10 +56,12 @@
 mod activity;
 pub mod case;
 pub mod corpus;
+pub mod driver;
 pub mod harness;
 pub mod known_failures;
 mod layers;
 pub mod reference;
+pub mod reference_driver;
 pub mod report;
 #[cfg(feature = "schema")]
 pub mod schema;
@@ -72,7 +74,7 @@ pub mod transport;
 pub mod verdict;
 
 pub use crate::activity::simulated_latency;
-pub use crate::case::{RunOptions, VIRTUAL_TIME, run_case};
+pub use crate::case::{CallError, RunOptions, VIRTUAL_TIME, run_case};
 pub use crate::corpus::{Corpus, SpecError, SpecErrors};
 pub use crate::spec::{Capability, Level, Spec, Step};
 pub use crate::suite::{Suite, SuiteError};
