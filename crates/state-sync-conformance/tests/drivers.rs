@@ -157,3 +157,45 @@ fn a_driver_without_a_hello_is_an_error() {
     let text = messages(&report);
     assert!(text.contains("hello"), "{text}");
 }
+
+/// The JavaScript driver (drivers/js) over the fixture engine of its test
+/// folder, when `node` is on the machine: the corpus gives the verdicts the
+/// fixture's known-failures file lists, nothing else.
+#[test]
+fn the_js_driver_runs_the_corpus_against_the_fixture_engine() {
+    let js = concat!(env!("CARGO_MANIFEST_DIR"), "/drivers/js");
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `node` is not on this machine");
+        return;
+    }
+    let driver = Driver::new(
+        "node",
+        [
+            format!("{js}/driver.mjs"),
+            format!("{js}/test/fixture-engine.mjs"),
+        ],
+    );
+    let report = Suite::new()
+        .driver(driver.clone())
+        .known_failures(format!("{js}/test/known-failures.json"))
+        .run()
+        .expect("the suite runs");
+    let unexpected: Vec<String> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict.is_unexpected())
+        .map(|c| c.explain_brief(20))
+        .collect();
+    assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
+    assert!(
+        report.summary.verdicts[&Verdict::Pass] > 100,
+        "{:?}",
+        report.summary
+    );
+    let vectors = vectors::run(&driver).expect("the vectors run");
+    assert!(vectors.iter().all(|v| v.passed()), "{vectors:#?}");
+}
