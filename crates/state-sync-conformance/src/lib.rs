@@ -18,6 +18,11 @@
 //! * Each case ends with a [`Verdict`]; a [`SuiteReport`] renders as
 //!   canonical JSON (for `insta`), Markdown or JUnit ([`report`]). Expected
 //!   failures live in a file you own ([`known_failures`]).
+//! * Engines in other languages are checked through a [`driver`]: a child
+//!   process speaking a JSON-lines protocol, hosting the engine while the
+//!   kit plays the source of truth and the transport
+//!   ([`Suite::driver`], [`Transport::with_driver`]; `state-sync-reference-driver`
+//!   is the Rust one, [`reference_driver`]).
 //!
 //! The usual set-up is a test target with `harness = false` whose whole
 //! body is one [`main!`]: one `cargo test` trial per (transport, spec),
