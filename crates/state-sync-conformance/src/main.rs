@@ -297,7 +297,7 @@ fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
             let name = if args.transports.is_empty() {
                 d.subject_name()
             } else {
-                format!("{}+{}", d.subject_name(), t.name())
+                format!("{}-on-{}", d.subject_name(), t.name())
             };
             reruns.push((
                 name.clone(),

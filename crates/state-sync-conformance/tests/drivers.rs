@@ -199,3 +199,32 @@ fn the_js_driver_runs_the_corpus_against_the_fixture_engine() {
     let vectors = vectors::run(&driver).expect("the vectors run");
     assert!(vectors.iter().all(|v| v.passed()), "{vectors:#?}");
 }
+
+#[test]
+fn specs_needing_what_a_driver_does_not_claim_are_unsupported_never_failed() {
+    let report = Suite::new()
+        .driver(Driver::new(
+            "sh",
+            ["-c".to_owned(), format!("echo '{HELLO}'; cat > /dev/null")],
+        ))
+        .run_filtered(|_, spec| {
+            spec.id == "debounce-burst" || spec.id == "metrics-count-what-happened"
+        })
+        .expect("the suite runs");
+    assert_eq!(report.cases.len(), 2);
+    for case in &report.cases {
+        assert_eq!(
+            case.verdict,
+            Verdict::Unsupported,
+            "{}",
+            case.explain_brief(5)
+        );
+        assert!(
+            case.missing.iter().all(|m| m.starts_with("driver:")),
+            "{:?}",
+            case.missing
+        );
+    }
+    let debounce = report.cases.iter().find(|c| c.spec == "debounce-burst");
+    assert!(debounce.is_some_and(|c| c.missing.contains(&"driver:throttle".to_owned())));
+}

@@ -294,9 +294,7 @@ impl Case<'_> {
         self.settle_backend("teardown").await;
         self.pass_time(Duration::from_millis(TEARDOWN_SETTLE_MS))
             .await;
-        if let Some(driver) = &self.driver {
-            driver.quiet().await;
-        }
+        self.driver_quiet("teardown").await;
         self.settle_backend("teardown").await;
         let records: Vec<(String, Record)> = self
             .windows
@@ -366,6 +364,29 @@ impl Case<'_> {
         } else {
             format!("; the transport never finished {}", in_flight.join(", "))
         }
+    }
+
+    /// Waits until the driver, if the engines are in one, has acknowledged
+    /// every command sent so far — what it reported (state, errors,
+    /// unsubscriptions) is then in — for at most [`SETTLE_ALLOWANCE_MS`];
+    /// false (and the case timed out) if it did not.
+    pub(super) async fn driver_quiet(&mut self, during: &str) -> bool {
+        let Some(driver) = &self.driver else {
+            return true;
+        };
+        let allowance = Duration::from_millis(SETTLE_ALLOWANCE_MS);
+        if tokio::time::timeout(allowance, driver.quiet())
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        self.failures.push(format!(
+            "{during}: the driver did not acknowledge every command within {SETTLE_ALLOWANCE_MS} virtual ms{}",
+            self.still_in_flight()
+        ));
+        self.timed_out = true;
+        false
     }
 
     /// Awaits the backend's `settle`, for at most [`SETTLE_ALLOWANCE_MS`].

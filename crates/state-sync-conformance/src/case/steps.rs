@@ -244,8 +244,8 @@ impl<'a> Case<'a> {
                 // What a driver's engines reported is in once it has
                 // acknowledged every command (an in-process engine's state
                 // is read directly).
-                if let Some(driver) = &self.driver {
-                    driver.quiet().await;
+                if !self.driver_quiet("expect").await {
+                    return;
                 }
                 if e.subscriptions.is_some() {
                     // A transport that counts elsewhere (in another
