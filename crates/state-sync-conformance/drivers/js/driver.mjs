@@ -427,4 +427,5 @@ for (;;) {
   write(done);
   if (quit) break;
 }
-process.exit(0);
+// Exit once everything written has reached the pipe.
+process.stdout.write('', () => process.exit(0));
