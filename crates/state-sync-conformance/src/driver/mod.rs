@@ -15,7 +15,7 @@
 //! |---|---|
 //! | `protocol` | the messages, both ways |
 //! | `process` | the child process: start, handshake, output lines, stderr, the end |
-//! | `connection` | one case's conversation with its driver: commands, acknowledgements, the clock, the ports served |
+//! | `connection` | one case's conversation with its driver: commands in batches, acknowledgements, the driver's timers; its `reports` module takes the driver's reports in and serves the window's ports |
 //! | `needs` | what a spec needs of a driver (its capabilities) |
 //! | `vectors` | the revision golden vectors, run against the driver's parser |
 

@@ -13,9 +13,11 @@
 //!
 //! | module | what it owns |
 //! |---|---|
+//! | `engine` | an engine as the `open` options describe it; its values in the protocol's words |
 //! | `ports` | the engine's subscriber, provider and applier: requests to the kit, answered by its commands |
 //! | `serve` | the command loop: the clock, the windows, the answers |
 
+mod engine;
 mod ports;
 mod serve;
 
