@@ -15,6 +15,8 @@ use super::{DriverInfo, MAX_SHOWN};
 
 /// How long a driver may take to print its `hello`.
 pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the end of the driver's output waits for its stderr to end.
+const STDERR_GRACE: Duration = Duration::from_millis(500);
 /// How much of the driver's stderr is kept.
 const STDERR_TAIL: usize = 4096;
 
@@ -52,9 +54,13 @@ pub(crate) fn start(
         .spawn()
         .map_err(|e| format!("could not start the driver `{}`: {e}", argv.join(" ")))?;
     let stderr = Arc::new(Mutex::new(String::new()));
+    let (stderr_done, stderr_ended) = mpsc::channel::<()>();
     if let Some(err) = child.stderr.take() {
         let tail = stderr.clone();
-        std::thread::spawn(move || keep_tail(err, &tail));
+        std::thread::spawn(move || {
+            keep_tail(err, &tail);
+            let _ = stderr_done.send(());
+        });
     }
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         let _ = child.kill();
@@ -64,10 +70,18 @@ pub(crate) fn start(
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
         let first = read_line(&mut reader);
+        if matches!(first, Line::End) {
+            let _ = stderr_ended.recv_timeout(STDERR_GRACE);
+            let _ = hello_tx.send(first);
+            return;
+        }
         let _ = hello_tx.send(first);
         loop {
             match read_line(&mut reader) {
                 Line::End => {
+                    // What a crashing driver said last is on stderr: have
+                    // it in before the end is reported.
+                    let _ = stderr_ended.recv_timeout(STDERR_GRACE);
                     lines(Line::End);
                     return;
                 }
