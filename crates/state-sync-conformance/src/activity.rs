@@ -89,7 +89,12 @@ struct Inner {
     /// waited on something outside its runtime, in real time.
     waited: AtomicBool,
     settle_due: Notify,
+    /// What runs each time the case runtime is about to park.
+    on_park: Mutex<Vec<ParkHook>>,
 }
+
+/// Runs when the case runtime is about to park ([`Activity::on_park`]).
+pub(crate) type ParkHook = Box<dyn Fn() + Send + Sync>;
 
 #[derive(Default)]
 struct Work {
@@ -148,6 +153,9 @@ impl Activity {
     /// The runtime is about to park (nothing to run): with work in flight,
     /// an inhibitor starts now, before the clock could jump.
     pub(crate) fn parking(&self) {
+        for hook in self.inner.on_park.lock().iter() {
+            hook();
+        }
         self.inner
             .last_switch
             .store(self.now_us(), Ordering::Release);
@@ -162,6 +170,13 @@ impl Activity {
         if start && let Ok(runtime) = Handle::try_current() {
             self.start_inhibitor(&runtime);
         }
+    }
+
+    /// Runs `hook` each time the case runtime is about to park: when
+    /// everything runnable has run (a driver's commands go out then, as
+    /// one batch).
+    pub(crate) fn on_park(&self, hook: ParkHook) {
+        self.inner.on_park.lock().push(hook);
     }
 
     /// The runtime unparked.

@@ -18,6 +18,11 @@
 //! * Each case ends with a [`Verdict`]; a [`SuiteReport`] renders as
 //!   canonical JSON (for `insta`), Markdown or JUnit ([`report`]). Expected
 //!   failures live in a file you own ([`known_failures`]).
+//! * Engines in other languages are checked through a [`driver`]: a child
+//!   process speaking a JSON-lines protocol, hosting the engine while the
+//!   kit plays the source of truth and the transport
+//!   ([`Suite::driver`], [`Transport::with_driver`]; `state-sync-reference-driver`
+//!   is the Rust one, [`reference_driver`]).
 //!
 //! The usual set-up is a test target with `harness = false` whose whole
 //! body is one [`main!`]: one `cargo test` trial per (transport, spec),
@@ -56,10 +61,12 @@
 mod activity;
 pub mod case;
 pub mod corpus;
+pub mod driver;
 pub mod harness;
 pub mod known_failures;
 mod layers;
 pub mod reference;
+pub mod reference_driver;
 pub mod report;
 #[cfg(feature = "schema")]
 pub mod schema;
@@ -72,7 +79,7 @@ pub mod transport;
 pub mod verdict;
 
 pub use crate::activity::simulated_latency;
-pub use crate::case::{RunOptions, VIRTUAL_TIME, run_case};
+pub use crate::case::{CallError, RunOptions, VIRTUAL_TIME, run_case};
 pub use crate::corpus::{Corpus, SpecError, SpecErrors};
 pub use crate::spec::{Capability, Level, Spec, Step};
 pub use crate::suite::{Suite, SuiteError};

@@ -5,6 +5,8 @@
 //! state-sync-conformance run                       # the whole suite, reports in ./conformance-report
 //! state-sync-conformance run --transport memory --spec late-join-after-changes --seed 42
 //! state-sync-conformance run --known-failures known.json --bless
+//! state-sync-conformance run --driver "node drivers/js/driver.mjs my-engine.mjs"
+//! state-sync-conformance vectors --driver state-sync-reference-driver
 //! state-sync-conformance list --tag coalescing
 //! state-sync-conformance check my-specs/
 //! state-sync-conformance schema > spec.schema.json
@@ -20,9 +22,10 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use state_sync_conformance::corpus::Corpus;
+use state_sync_conformance::driver::{Driver, vectors};
 use state_sync_conformance::known_failures;
 use state_sync_conformance::summary::{self, Style};
-use state_sync_conformance::{Suite, report, schema};
+use state_sync_conformance::{RunOptions, Suite, report, schema};
 
 /// The conformance kit for state-sync transports.
 #[derive(Debug, Parser)]
@@ -48,6 +51,12 @@ enum Command {
         /// Check the files on their own, not against the embedded corpus.
         #[arg(long)]
         no_embedded: bool,
+    },
+    /// Run the revision golden vectors against a driver's revision parser.
+    Vectors {
+        /// The driver's command line.
+        #[arg(long, value_name = "COMMAND LINE")]
+        driver: String,
     },
     /// Serve as the backend process of the `ipc-child` transport (an IPC
     /// server controlled over standard input and output).
@@ -79,6 +88,12 @@ struct RunArgs {
     /// tauri-mock, ipc, ipc-child.
     #[arg(long = "transport", value_name = "NAME")]
     transports: Vec<String>,
+    /// Check the engine of a driver process instead of the in-process
+    /// engine (repeatable): its command line, speaking the driver protocol
+    /// (docs/driver-protocol.md). Runs over the memory transport, or over
+    /// each `--transport` given.
+    #[arg(long = "driver", value_name = "COMMAND LINE")]
+    drivers: Vec<String>,
     /// Run every case with this seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -138,6 +153,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { paths, no_embedded } => check(&paths, no_embedded, &mut out),
+        Command::Vectors { driver } => vectors(&driver, &mut out),
         Command::IpcBackend => match state_sync_transports::ipc::serve_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -190,6 +206,47 @@ impl Output {
     }
 }
 
+/// `vectors --driver`: every golden vector through the driver's parser.
+fn vectors(line: &str, out: &mut Output) -> ExitCode {
+    let results = Driver::parse(line).and_then(|d| vectors::run(&d));
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let failed: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
+    for r in &failed {
+        out.print(&format!(
+            "FAIL {}: expected {}, got {}\n",
+            r.input, r.expected, r.got
+        ));
+    }
+    out.print(&format!(
+        "{} of {} revision vectors classified as the vectors file says\n",
+        results.len() - failed.len(),
+        results.len()
+    ));
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `word` quoted for a shell when it needs it.
+fn shell_quote(word: &str) -> String {
+    if word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=:@+".contains(c))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
     let mut suite = args.corpus.suite();
     let mut available = state_sync_conformance::reference::all();
@@ -210,10 +267,55 @@ fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     }
-    for t in available {
-        if args.transports.is_empty() || args.transports.iter().any(|n| n == t.name()) {
-            suite = suite.transport(if args.real_time { t.on_real_time() } else { t });
+    let mut drivers = Vec::new();
+    for line in &args.drivers {
+        match Driver::parse(line) {
+            Ok(d) => drivers.push((line.clone(), d)),
+            Err(e) => {
+                eprintln!("error: --driver {line:?}: {e}");
+                return ExitCode::from(USAGE);
+            }
         }
+    }
+    // Rerun hints name the driver's command line, not a reference transport.
+    let mut reruns: Vec<(String, String)> = Vec::new();
+    for t in available {
+        let selected = if args.transports.is_empty() {
+            drivers.is_empty() || t.name() == "memory"
+        } else {
+            args.transports.iter().any(|n| n == t.name())
+        };
+        if !selected {
+            continue;
+        }
+        let t = if args.real_time { t.on_real_time() } else { t };
+        if drivers.is_empty() {
+            suite = suite.transport(t);
+            continue;
+        }
+        for (line, d) in &drivers {
+            let name = if args.transports.is_empty() {
+                d.subject_name()
+            } else {
+                format!("{}-on-{}", d.subject_name(), t.name())
+            };
+            reruns.push((
+                name.clone(),
+                format!("--driver {} --transport {}", shell_quote(line), t.name()),
+            ));
+            suite = suite.transport(t.clone().renamed(name).with_driver(d.clone()));
+        }
+    }
+    if !reruns.is_empty() {
+        suite = suite.options(
+            RunOptions::default().with_rerun(move |subject, spec, seed| {
+                let which = reruns
+                    .iter()
+                    .find(|(name, _)| name == subject)
+                    .map_or_else(|| format!("--transport {subject}"), |(_, r)| r.clone());
+                format!("state-sync-conformance run {which} --spec {spec} --seed {seed}")
+            }),
+        );
     }
     if let Some(seed) = args.seed {
         suite = suite.seed(seed);

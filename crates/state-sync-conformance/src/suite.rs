@@ -103,6 +103,17 @@ impl Suite {
         self
     }
 
+    /// Adds an engine in another process to test, through its driver
+    /// (`docs/driver-protocol.md`): every spec runs with the driver's
+    /// engines over the memory transport, named after the driver's
+    /// handshake. A driver that does not start gives `error` cases.
+    pub fn driver(mut self, driver: crate::driver::Driver) -> Self {
+        let name = driver.subject_name();
+        self.transports
+            .push(crate::reference::memory().renamed(name).with_driver(driver));
+        self
+    }
+
     /// Adds every spec file under `dir` to the corpus.
     pub fn specs_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spec_dirs.push(dir.into());
@@ -249,6 +260,10 @@ fn info(t: &Transport) -> TransportInfo {
             .into_iter()
             .map(str::to_owned)
             .collect(),
+        driver: t.driver().map(|d| match d.info() {
+            Ok(info) => info.describe(),
+            Err(_) => format!("`{}` (did not start)", d.argv().join(" ")),
+        }),
     }
 }
 

@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use state_sync_transports::Backend;
 
+use crate::driver::Driver;
 use crate::spec::Capability;
 
 type OpenFn = dyn Fn() -> Result<Box<dyn Backend>, String> + Send + Sync;
@@ -47,6 +48,7 @@ pub struct Transport {
     capabilities: Capabilities,
     real_time: bool,
     open: Arc<OpenFn>,
+    driver: Option<Driver>,
 }
 
 impl Transport {
@@ -63,6 +65,7 @@ impl Transport {
             capabilities: Capabilities::none(),
             real_time: false,
             open: Arc::new(move || Ok(Box::new(open()))),
+            driver: None,
         }
     }
 
@@ -92,6 +95,7 @@ impl Transport {
                 Ok(backend) => Ok(Box::new(backend) as Box<dyn Backend>),
                 Err(e) => Err(e.to_string()),
             }),
+            driver: None,
         }
     }
 
@@ -115,6 +119,27 @@ impl Transport {
     /// 20 s.
     pub fn on_real_time(mut self) -> Self {
         self.real_time = true;
+        self
+    }
+
+    /// Runs every window's engine in `driver` (a process speaking the
+    /// driver protocol) instead of `state-sync`'s in-process engine: the
+    /// transport carries the events and snapshots, the driver's engine
+    /// does the rest. Specs needing what the driver does not claim are
+    /// `unsupported`.
+    pub fn with_driver(mut self, driver: Driver) -> Self {
+        self.driver = Some(driver);
+        self
+    }
+
+    /// The driver hosting the engines, if any ([`Transport::with_driver`]).
+    pub fn driver(&self) -> Option<&Driver> {
+        self.driver.as_ref()
+    }
+
+    /// Renames the transport (what a report and a test name show).
+    pub fn renamed(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
         self
     }
 

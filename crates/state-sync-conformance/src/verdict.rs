@@ -194,6 +194,10 @@ pub struct TransportInfo {
     pub name: String,
     /// Its capabilities, sorted.
     pub capabilities: Vec<String>,
+    /// The driver whose engines ran its cases (`name version (language)`
+    /// from the handshake), when the engines were not in-process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
 }
 
 /// Counts of verdicts.

@@ -229,3 +229,70 @@ fn bless_writes_the_known_failures_file() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn run_driver_checks_the_drivers_engine_over_each_transport_given() {
+    let out = temp_dir("driver");
+    let o = cli(&[
+        "run",
+        "--driver",
+        env!("CARGO_BIN_EXE_state-sync-reference-driver"),
+        "--transport",
+        "memory",
+        "--transport",
+        "channel",
+        "--spec",
+        "late-join-after-changes",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "conformant: 2 cases — 2 pass\n");
+    let json = std::fs::read_to_string(out.join("report.json")).expect("report");
+    for name in ["state-sync-on-memory", "state-sync-on-channel"] {
+        assert!(
+            json.contains(&format!("\"transport\": \"{name}\"")),
+            "{json}"
+        );
+    }
+    assert!(
+        json.contains("\"driver\": \"state-sync 0.1.0 (rust)\""),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_driver_that_does_not_start_errors_every_case_with_a_rerun_naming_it() {
+    let out = temp_dir("no-driver");
+    let o = cli(&[
+        "run",
+        "--driver",
+        "/nonexistent/driver --flag",
+        "--spec",
+        "late-join-after-changes",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let json = std::fs::read_to_string(out.join("report.json")).expect("report");
+    assert!(json.contains("\"verdict\": \"error\""), "{json}");
+    assert!(json.contains("could not start the driver"), "{json}");
+    assert!(
+        json.contains("run --driver '/nonexistent/driver --flag' --transport memory --spec late-join-after-changes"),
+        "{json}"
+    );
+}
+
+#[test]
+fn vectors_runs_the_golden_vectors_through_a_driver() {
+    let o = cli(&[
+        "vectors",
+        "--driver",
+        env!("CARGO_BIN_EXE_state-sync-reference-driver"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "58 of 58 revision vectors classified as the vectors file says\n"
+    );
+}

@@ -149,7 +149,11 @@ impl Drop for ThreadBus {
         if let Some(jobs) = self.jobs.lock().take() {
             let _ = jobs.send(Job::Shutdown);
         }
-        if let Some(worker) = self.worker.lock().take() {
+        // The last reference may go on the I/O thread itself (with a
+        // handler it drops): a thread cannot join itself.
+        if let Some(worker) = self.worker.lock().take()
+            && worker.thread().id() != std::thread::current().id()
+        {
             let _ = worker.join();
         }
     }

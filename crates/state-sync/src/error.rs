@@ -195,7 +195,10 @@ impl SyncError {
 /// The error hook's argument: what went wrong, where, and the revisions
 /// known at that moment.
 ///
-/// Built by the engine only; more fields may be added in later versions.
+/// Built by the engine — and by adapters that carry an engine's reports
+/// from elsewhere, such as a conformance driver for an engine in another
+/// language ([`ErrorContext::new`]); more fields may be added in later
+/// versions.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ErrorContext {
@@ -227,7 +230,9 @@ pub struct ErrorContext {
 }
 
 impl ErrorContext {
-    pub(crate) fn new(phase: Phase, topic: &str, message: String) -> Self {
+    /// A report of `phase` on `topic` with `message` and no other field set
+    /// (set them afterwards: they are public).
+    pub fn new(phase: Phase, topic: &str, message: String) -> Self {
         Self {
             phase,
             topic: topic.to_owned(),

@@ -16,6 +16,7 @@ use crate::spec::{
     DEFAULT_TOPIC, ErrorContextExpect, Expect, LifecycleName, LocalRevision, Outcome,
 };
 
+use super::engine::CallError;
 use super::steps::Case;
 use super::wiring::Window;
 
@@ -35,7 +36,7 @@ impl Case<'_> {
         what: &str,
         call: &str,
         name: &str,
-        result: Result<Result<(), SyncError>, String>,
+        result: Result<Result<(), CallError>, String>,
         expect: Option<&Outcome>,
     ) {
         let result = match result {
@@ -49,21 +50,21 @@ impl Case<'_> {
             Ok(()) => self.trace.log(name, format!("{what} ok")),
             Err(e) => self
                 .trace
-                .log(name, format!("{what} failed [{}]: {e}", e.phase())),
+                .log(name, format!("{what} failed [{}]: {e}", e.phase)),
         }
         let problem = match (expect.copied().unwrap_or(Outcome::Ok), &result) {
             (Outcome::Ok, Ok(())) => None,
-            (Outcome::Fail(phase), Err(e)) if e.phase() == phase.0 => None,
+            (Outcome::Fail(phase), Err(e)) if e.phase == phase.0 => None,
             (Outcome::Ok, Err(e)) => Some(format!(
                 "window {name:?}: expected ok, got error in phase {}: {e}",
-                e.phase()
+                e.phase
             )),
             (Outcome::Fail(phase), Ok(())) => Some(format!(
                 "window {name:?}: expected failure in phase {phase}, got ok"
             )),
             (Outcome::Fail(phase), Err(e)) => Some(format!(
                 "window {name:?}: expected failure in phase {phase}, got phase {}: {e}",
-                e.phase()
+                e.phase
             )),
         };
         if let Some(problem) = problem {
@@ -293,6 +294,7 @@ impl Case<'_> {
         self.settle_backend("teardown").await;
         self.pass_time(Duration::from_millis(TEARDOWN_SETTLE_MS))
             .await;
+        self.driver_quiet("teardown").await;
         self.settle_backend("teardown").await;
         let records: Vec<(String, Record)> = self
             .windows
@@ -362,6 +364,29 @@ impl Case<'_> {
         } else {
             format!("; the transport never finished {}", in_flight.join(", "))
         }
+    }
+
+    /// Waits until the driver, if the engines are in one, has acknowledged
+    /// every command sent so far — what it reported (state, errors,
+    /// unsubscriptions) is then in — for at most [`SETTLE_ALLOWANCE_MS`];
+    /// false (and the case timed out) if it did not.
+    pub(super) async fn driver_quiet(&mut self, during: &str) -> bool {
+        let Some(driver) = &self.driver else {
+            return true;
+        };
+        let allowance = Duration::from_millis(SETTLE_ALLOWANCE_MS);
+        if tokio::time::timeout(allowance, driver.quiet())
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        self.failures.push(format!(
+            "{during}: the driver did not acknowledge every command within {SETTLE_ALLOWANCE_MS} virtual ms{}",
+            self.still_in_flight()
+        ));
+        self.timed_out = true;
+        false
     }
 
     /// Awaits the backend's `settle`, for at most [`SETTLE_ALLOWANCE_MS`].

@@ -5,6 +5,7 @@
 //! | `isolate` | the case's own thread and tokio runtime on paused virtual time, the real-time watchdog, panic capture on every thread |
 //! | `real_time` | a case on real time: settling until the case is quiet, its budget |
 //! | `wiring` | a spec window made real: the transport's ends → observation (transport side) → fault layer → observation (engine side) → retry → engine |
+//! | `engine` | the engine a window drives: `state-sync`'s, in-process, or one hosted by a driver process — the one seam between the two |
 //! | `bus` | the transport's backends (one per bus the spec names), their ledgers, and the writing side: changes of the source, emits |
 //! | `reactions` | `on_apply`: changes made from inside a window's apply |
 //! | `steps` | the interpreter: one arm per step kind |
@@ -24,6 +25,7 @@
 
 mod bus;
 mod checks;
+mod engine;
 mod isolate;
 mod outcome;
 mod reactions;
@@ -38,6 +40,7 @@ use crate::spec::Spec;
 use crate::transport::Transport;
 use crate::verdict::{CaseResult, Verdict};
 
+pub use self::engine::CallError;
 pub use self::outcome::{DEFAULT_BUDGET_MS, DEFAULT_SETTLE_MS};
 use self::outcome::{Outcome, fnv1a};
 
@@ -133,7 +136,21 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
     if transport.runs_on_real_time() && spec.needs_virtual_time().is_some() {
         missing.push(VIRTUAL_TIME.to_owned());
     }
-    let outcome = if missing.is_empty() {
+    let mut broken_driver = None;
+    if let Some(driver) = transport.driver() {
+        match driver.info() {
+            Ok(info) => missing.extend(
+                crate::driver::needs(spec)
+                    .into_iter()
+                    .filter(|c| !info.capabilities.contains(*c))
+                    .map(|c| format!("driver:{c}")),
+            ),
+            Err(why) => broken_driver = Some(why.to_owned()),
+        }
+    }
+    let outcome = if let Some(why) = broken_driver {
+        Outcome::broken(Verdict::Error, why)
+    } else if missing.is_empty() {
         isolate::run(spec, transport, seed, options.watchdog)
     } else {
         Outcome {

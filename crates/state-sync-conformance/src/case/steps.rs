@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::activity::Activity;
+use crate::driver::Connection;
 use crate::layers::faults::BackendFaults;
 use crate::layers::observe::Record;
 use crate::source::Sources;
@@ -46,6 +47,8 @@ pub(crate) struct Case<'a> {
     pub(super) budget: Duration,
     /// The case runs on real time ([`Transport::on_real_time`]).
     pub(super) real_time: bool,
+    /// The driver hosting the windows' engines, if they are not in-process.
+    pub(super) driver: Option<Connection>,
 }
 
 impl<'a> Case<'a> {
@@ -68,7 +71,12 @@ impl<'a> Case<'a> {
             &trace,
         )?;
         tokio::runtime::Handle::current().spawn(activity.clone().govern());
+        let driver = match transport.driver() {
+            Some(d) => Some(Connection::start(d, &activity)?),
+            None => None,
+        };
         Ok(Self {
+            driver,
             spec,
             buses,
             activity,
@@ -96,20 +104,14 @@ impl<'a> Case<'a> {
         let mut failure = None;
         for (i, step) in self.spec.steps.iter().enumerate() {
             self.step(i, step).await;
-            failure = self
-                .buses
-                .failure()
-                .map(|why| format!("the transport failed (seen after step {i}): {why}"));
+            failure = self.failure(&format!("after step {i}"));
             if self.timed_out || failure.is_some() {
                 break;
             }
         }
         if !self.timed_out && failure.is_none() {
             self.teardown().await;
-            failure = self
-                .buses
-                .failure()
-                .map(|why| format!("the transport failed (seen at teardown): {why}"));
+            failure = self.failure("at teardown");
         }
         if let Some(failure) = failure {
             self.failures.insert(0, failure);
@@ -135,6 +137,16 @@ impl<'a> Case<'a> {
             virtual_ms: self.trace.now_ms(),
             waited_on_real_time: false,
         }
+    }
+
+    /// Why the transport or the driver broke, if one did (seen `when`).
+    fn failure(&self, when: &str) -> Option<String> {
+        if let Some(why) = self.driver.as_ref().and_then(Connection::failure) {
+            return Some(format!("the driver failed (seen {when}): {why}"));
+        }
+        self.buses
+            .failure()
+            .map(|why| format!("the transport failed (seen {when}): {why}"))
     }
 
     /// Records a failure of step `index`.
@@ -179,6 +191,7 @@ impl<'a> Case<'a> {
                         on_applied: self.reactions.hook(name, &self.buses),
                         backend_faults: &self.backend_faults,
                         seed: self.seed,
+                        driver: self.driver.as_ref(),
                     };
                     let window = wiring::open(&cx, name, open);
                     self.windows.insert(name.clone(), window);
@@ -228,6 +241,12 @@ impl<'a> Case<'a> {
                     .await;
             }
             Step::Expect(e) => {
+                // What a driver's engines reported is in once it has
+                // acknowledged every command (an in-process engine's state
+                // is read directly).
+                if !self.driver_quiet("expect").await {
+                    return;
+                }
                 if e.subscriptions.is_some() {
                     // A transport that counts elsewhere (in another
                     // process) is exact once settled.

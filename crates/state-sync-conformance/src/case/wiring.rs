@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 use state_sync::retry::RetryPolicy;
-use state_sync::{RevisionSync, SyncError, Throttle, with_retry};
+use state_sync::{RevisionSync, Throttle, with_retry};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::activity::Activity;
+use crate::driver::protocol::WindowOptions;
+use crate::driver::{self, Connection};
 use crate::layers::faults::{self, BackendFaults, FaultState, Injected, Notes};
 use crate::layers::observe::{self, AppliedHook, Observer, Record};
 use crate::source::Sources;
@@ -25,17 +27,18 @@ use crate::spec::{DEFAULT_TOPIC, Filter, Open, ThrottleSpec};
 use crate::trace::Trace;
 
 use super::bus::Bus;
+use super::engine::{CallError, Engine};
 use super::outcome::{DELIBERATE, fnv1a};
 
 /// One window under test.
 pub(super) struct Window {
     pub(super) topic: String,
-    pub(super) sync: RevisionSync<Value>,
+    pub(super) sync: Engine,
     pub(super) record: Record,
     pub(super) faults: Arc<FaultState>,
     /// `start`/`refresh` calls running in the background (`join` waits),
     /// each with its name.
-    pub(super) background: Vec<(&'static str, JoinHandle<Result<(), SyncError>>)>,
+    pub(super) background: Vec<(&'static str, JoinHandle<Result<(), CallError>>)>,
 }
 
 /// What opening a window needs from the case.
@@ -49,6 +52,8 @@ pub(super) struct Context<'a> {
     pub(super) on_applied: AppliedHook,
     pub(super) backend_faults: &'a Arc<BackendFaults>,
     pub(super) seed: u64,
+    /// The driver hosting the engines, when they are not in-process.
+    pub(super) driver: Option<&'a Connection>,
 }
 
 /// Opens window `name` as the `open` step describes it.
@@ -86,6 +91,50 @@ pub(super) fn open(cx: &Context<'_>, name: &str, open: &Open) -> Window {
         layer.provider(Arc::new(observer.transport_provider(ends.provider))),
     ));
     let applier = observer.applier(Arc::new(layer.applier(Arc::new(observer.recorder()))));
+    cx.trace.log(name, format!("open on topic {topic:?}"));
+    let record = observer.record.clone();
+    let sync = match cx.driver {
+        Some(driver) => {
+            let options = WindowOptions {
+                should_refresh: open.should_refresh.clone(),
+                throttle: open.throttle.clone(),
+                retry: open.retry.clone(),
+                retry_seed: open.retry.as_ref().map(|_| cx.seed),
+                max_stale_refetches: open.max_stale_refetches,
+                panicking_error_hook: open.panicking_error_hook,
+            };
+            let ports = driver::Ports {
+                subscriber: Arc::new(subscriber),
+                provider: Arc::new(provider),
+                applier: Arc::new(applier),
+                observer,
+            };
+            Engine::Driver(driver.open(name, &topic, options, ports))
+        }
+        None => Engine::InProcess(in_process(
+            cx, &topic, open, observer, subscriber, provider, applier,
+        )),
+    };
+    Window {
+        topic,
+        sync,
+        record,
+        faults: state,
+        background: Vec::new(),
+    }
+}
+
+/// `state-sync`'s own engine over the window's ports.
+fn in_process(
+    cx: &Context<'_>,
+    topic: &str,
+    open: &Open,
+    observer: Observer,
+    subscriber: observe::EngineSide,
+    provider: observe::WatchedProvider,
+    applier: observe::WatchedApplier,
+) -> RevisionSync<Value> {
+    let topic = topic.to_owned();
     let builder = match &open.retry {
         Some(r) => {
             let mut policy = RetryPolicy::default().seed(cx.seed);
@@ -143,14 +192,7 @@ pub(super) fn open(cx: &Context<'_>, name: &str, open: &Open) -> Window {
             Filter::Panic => panic!("{DELIBERATE} in should_refresh"),
         });
     }
-    cx.trace.log(name, format!("open on topic {topic:?}"));
-    Window {
-        topic,
-        sync: builder.build(),
-        record: observer.record,
-        faults: state,
-        background: Vec::new(),
-    }
+    builder.build()
 }
 
 /// The fault layer's notes, as lines of the trace.

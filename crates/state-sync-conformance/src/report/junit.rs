@@ -34,18 +34,17 @@ pub fn to_junit(report: &SuiteReport) -> Result<String, ReportError> {
     let mut junit = Report::new(report.kit.as_str());
     for transport in transport_names(report) {
         let mut suite = TestSuite::new(transport.as_str());
-        let caps = report
-            .transports
-            .iter()
-            .find(|t| t.name == transport)
-            .map(|t| t.capabilities.join(","))
-            .unwrap_or_default();
+        let info = report.transports.iter().find(|t| t.name == transport);
+        let caps = info.map(|t| t.capabilities.join(",")).unwrap_or_default();
         suite.add_properties([
             Property::new("kit", report.kit.as_str()),
             Property::new("kit-version", report.kit_version.as_str()),
             Property::new("suite-version", report.suite_version.as_str()),
             Property::new("capabilities", caps),
         ]);
+        if let Some(driver) = info.and_then(|t| t.driver.as_deref()) {
+            suite.add_property(Property::new("driver", driver));
+        }
         for case in report.cases.iter().filter(|c| c.transport == transport) {
             suite.add_test_case(junit_case(case));
         }

@@ -162,6 +162,17 @@ pub fn to_markdown(report: &SuiteReport) -> String {
     if !with_caps.is_empty() {
         let _ = writeln!(out, "Capabilities — {}\n", with_caps.join("; "));
     }
+    let drivers: Vec<String> = report
+        .transports
+        .iter()
+        .filter_map(|t| {
+            let d = t.driver.as_ref()?;
+            Some(format!("{}: {}", md_code(&t.name), md_text(d)))
+        })
+        .collect();
+    if !drivers.is_empty() {
+        let _ = writeln!(out, "Engines run by drivers — {}\n", drivers.join("; "));
+    }
 
     // Failures.
     let unexpected: Vec<&CaseResult> = report

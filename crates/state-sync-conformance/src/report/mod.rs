@@ -131,10 +131,12 @@ pub(crate) mod fixtures {
             TransportInfo {
                 name: "memory".to_owned(),
                 capabilities: vec!["exact-json".to_owned(), "subscription-count".to_owned()],
+                driver: None,
             },
             TransportInfo {
                 name: "channel".to_owned(),
                 capabilities: vec![],
+                driver: None,
             },
         ]
     }

@@ -304,6 +304,15 @@ impl<T: DeserializeOwned + Send + 'static> RevisionSync<T> {
         self.inner.driver.lock().machine.is_idle()
     }
 
+    /// When the armed debounce or throttle timer fires, if one is armed.
+    ///
+    /// For code that runs the engine on a clock of its own and must know
+    /// the next moment the engine wants time to reach — a conformance
+    /// driver moving paused tokio time only where it is told to.
+    pub fn timer_deadline(&self) -> Option<tokio::time::Instant> {
+        self.inner.driver.lock().machine.timer_deadline()
+    }
+
     /// The topic.
     pub fn topic(&self) -> String {
         self.inner.driver.lock().machine.topic().to_owned()

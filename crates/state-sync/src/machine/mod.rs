@@ -289,6 +289,11 @@ impl Machine {
     }
 
     /// The armed timer fired at `now`.
+    /// When the armed timer fires, if one is armed.
+    pub(crate) fn timer_deadline(&self) -> Option<Instant> {
+        self.timer_at
+    }
+
     pub(crate) fn timer_fired(&mut self, now: Instant) -> Wake {
         let throttle = match self.throttle.as_mut() {
             Some(t) if self.lifecycle != Lifecycle::Stopped => t,

@@ -1,0 +1,255 @@
+// FIXTURE — NOT A PRODUCT. A small JavaScript engine written for the JS
+// driver's own test, from the design documents' contract (the
+// `createRevisionSync` API of the original TypeScript design, and the
+// clauses of docs/protocol.md and docs/lifecycle.md). It exists so that
+// CI can run the driver against something; it is deliberately simple
+// (no throttle, no stale-snapshot refetch, no metrics), and the specs it
+// does not meet are listed in the driver's README.
+
+export const name = 'js-fixture';
+export const version = '0.0.0-fixture';
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/** The canonical revision string `value` is, or throws with `reason`. */
+export function parseRevision(value) {
+  const fail = (reason) => {
+    const e = new Error(`invalid revision: ${reason}`);
+    e.reason = reason;
+    throw e;
+  };
+  if (typeof value !== 'string') fail('not_a_string');
+  if (value.length === 0) fail('empty');
+  if (!/^[0-9]+$/.test(value)) fail('not_digits');
+  if (value.length > 1 && value[0] === '0') fail('leading_zero');
+  if (BigInt(value) > U64_MAX) fail('overflow');
+  return value;
+}
+
+function isCanonical(value) {
+  try {
+    parseRevision(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function newer(a, b) {
+  return BigInt(a) > BigInt(b);
+}
+
+/** The retry wrapper: exponential back-off with equal jitter, seeded. */
+export function withRetry(provider, policy = {}) {
+  const maxAttempts = policy.maxAttempts ?? 3;
+  const base = policy.baseDelayMs ?? 100;
+  const cap = policy.maxDelayMs ?? 2000;
+  let state = BigInt.asUintN(64, BigInt(policy.seed ?? 0x5eed) || 1n);
+  const random = () => {
+    state ^= BigInt.asUintN(64, state << 13n);
+    state ^= state >> 7n;
+    state ^= BigInt.asUintN(64, state << 17n);
+    return Number(state % 1000000n) / 1000000;
+  };
+  return {
+    async getSnapshot() {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await provider.getSnapshot();
+        } catch (e) {
+          if (attempt >= maxAttempts) {
+            if (e && typeof e === 'object') e.attempt = attempt;
+            throw e;
+          }
+          const d = Math.min(cap, base * 2 ** (attempt - 1));
+          const delay = Math.round(d / 2 + random() * (d / 2));
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    },
+  };
+}
+
+function protocolError(message) {
+  const e = new Error(message);
+  e.phase = 'protocol';
+  return e;
+}
+
+export function createRevisionSync(options) {
+  const { topic, subscriber, provider, applier, shouldRefresh, onError } = options;
+  let lifecycle = 'idle';
+  let local = null; // the last applied revision
+  let unsubscribe = null;
+  let starting = null; // the running start's promise
+  let fetching = false;
+  let followUp = null; // { promise, resolve, reject } of the queued fetch
+  let generation = 0; // bumped by a failed start and by stop
+
+  function report(ctx) {
+    try {
+      onError?.({ topic, localRevision: local ?? undefined, ...ctx });
+    } catch {
+      // a throwing hook never stops the engine
+    }
+  }
+
+  function deferred() {
+    let resolve;
+    let reject;
+    const promise = new Promise((a, b) => {
+      resolve = a;
+      reject = b;
+    });
+    promise.catch(() => {});
+    return { promise, resolve, reject };
+  }
+
+  async function fetchOnce(gen) {
+    let envelope;
+    try {
+      envelope = await provider.getSnapshot();
+    } catch (error) {
+      if (gen === generation) report({ phase: 'getSnapshot', error, attempt: error?.attempt, willRetry: false });
+      throw error;
+    }
+    if (gen !== generation) return;
+    const valid =
+      envelope !== null && typeof envelope === 'object' && !Array.isArray(envelope) && isCanonical(envelope.revision) && 'data' in envelope;
+    if (!valid) {
+      const error = protocolError('invalid snapshot: expected {revision: canonical string, data}');
+      report({ phase: 'protocol', error });
+      throw error;
+    }
+    if (local !== null && !newer(envelope.revision, local)) return;
+    try {
+      await applier.apply({ revision: envelope.revision, data: envelope.data });
+    } catch (error) {
+      if (gen === generation) report({ phase: 'apply', error, snapshotRevision: envelope.revision });
+      throw error;
+    }
+    if (gen === generation || lifecycle !== 'stopped') local = envelope.revision;
+  }
+
+  /** One fetch now, or the follow-up queued behind the one in flight. */
+  function requestRefresh() {
+    if (fetching) {
+      followUp ??= deferred();
+      return followUp.promise;
+    }
+    fetching = true;
+    const first = deferred();
+    (async () => {
+      let current = first;
+      for (;;) {
+        const gen = generation;
+        try {
+          await fetchOnce(gen);
+          current.resolve();
+        } catch (e) {
+          current.reject(e);
+        }
+        // A failed fetch keeps the follow-up queued behind it.
+        if (!followUp || lifecycle === 'stopped') break;
+        current = followUp;
+        followUp = null;
+      }
+      if (followUp && lifecycle === 'stopped') {
+        followUp.resolve();
+        followUp = null;
+      }
+      fetching = false;
+    })();
+    return first.promise;
+  }
+
+  function handler(payload) {
+    if (lifecycle === 'stopped' || lifecycle === 'idle') return;
+    const isObject = payload !== null && typeof payload === 'object' && !Array.isArray(payload);
+    if (!isObject || typeof payload.topic !== 'string' || payload.topic.trim() === '' || !isCanonical(payload.revision)) {
+      report({ phase: 'protocol', error: protocolError('invalid invalidation event'), sourceEvent: payload });
+      return;
+    }
+    if (payload.topic !== topic) return;
+    if (local !== null && !newer(payload.revision, local)) return;
+    if (shouldRefresh) {
+      try {
+        if (!shouldRefresh(payload)) return;
+      } catch (error) {
+        report({ phase: 'invalidation', error, sourceEvent: payload, eventRevision: payload.revision });
+        return;
+      }
+    }
+    requestRefresh().catch(() => {});
+  }
+
+  return {
+    start() {
+      if (lifecycle === 'stopped') {
+        const error = new Error('start after stop');
+        error.phase = 'start';
+        report({ phase: 'start', error });
+        return Promise.reject(error);
+      }
+      if (starting) return starting;
+      if (lifecycle === 'running') return Promise.resolve();
+      lifecycle = 'starting';
+      const gen = generation;
+      starting = (async () => {
+        let unsub;
+        try {
+          unsub = await subscriber.subscribe(handler);
+        } catch (error) {
+          report({ phase: 'subscribe', error });
+          if (lifecycle !== 'stopped') lifecycle = 'idle';
+          starting = null;
+          throw error;
+        }
+        if (lifecycle === 'stopped' || gen !== generation) {
+          unsub();
+          const error = new Error('stopped while starting');
+          error.phase = 'start';
+          throw error;
+        }
+        unsubscribe = unsub;
+        try {
+          await requestRefresh();
+        } catch (error) {
+          if (unsubscribe) unsubscribe();
+          unsubscribe = null;
+          if (lifecycle !== 'stopped') {
+            lifecycle = 'idle';
+            generation++;
+          }
+          starting = null;
+          throw error;
+        }
+        if (lifecycle === 'stopped') {
+          const error = new Error('stopped while starting');
+          error.phase = 'start';
+          throw error;
+        }
+        lifecycle = 'running';
+        starting = null;
+      })();
+      return starting;
+    },
+    stop() {
+      if (lifecycle === 'stopped') return;
+      lifecycle = 'stopped';
+      generation++;
+      if (unsubscribe) unsubscribe();
+      unsubscribe = null;
+    },
+    refresh() {
+      if (lifecycle === 'stopped') return Promise.resolve();
+      return requestRefresh();
+    },
+    getLocalRevision() {
+      return local ?? '0';
+    },
+    getLifecycle() {
+      return lifecycle;
+    },
+  };
+}

@@ -1,0 +1,112 @@
+//! The engine a window drives: the one seam between the interpreter and
+//! what it checks. A window's engine is either `state-sync`'s own
+//! [`RevisionSync`], in the case's process, or an engine in a driver
+//! process ([`crate::driver`]); the steps, the fault and observation
+//! layers and the checks are the same code for both.
+
+use std::fmt;
+
+use serde_json::Value;
+use state_sync::{Lifecycle, Metrics, Phase, Revision, RevisionSync, SyncError};
+
+use crate::driver::RemoteWindow;
+
+/// A window's engine. Cheap to clone.
+#[derive(Clone)]
+pub(crate) enum Engine {
+    /// `state-sync`'s engine, in this process.
+    InProcess(RevisionSync<Value>),
+    /// An engine hosted by a driver.
+    Driver(RemoteWindow),
+}
+
+/// Why `start` or `refresh` failed: the phase and the message, whichever
+/// engine said it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    /// The phase of the error.
+    pub phase: Phase,
+    /// What the engine said.
+    pub message: String,
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<SyncError> for CallError {
+    fn from(e: SyncError) -> Self {
+        Self {
+            phase: e.phase(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Engine {
+    /// `start`.
+    pub(crate) async fn start(self) -> Result<(), CallError> {
+        match self {
+            Engine::InProcess(s) => s.start().await.map_err(CallError::from),
+            Engine::Driver(w) => w.start().await,
+        }
+    }
+
+    /// `refresh`.
+    pub(crate) async fn refresh(self) -> Result<(), CallError> {
+        match self {
+            Engine::InProcess(s) => s.refresh().await.map_err(CallError::from),
+            Engine::Driver(w) => w.refresh().await,
+        }
+    }
+
+    /// `stop`.
+    pub(crate) fn stop(&self) {
+        match self {
+            Engine::InProcess(s) => s.stop(),
+            Engine::Driver(w) => w.stop(),
+        }
+    }
+
+    /// Resolves once the engine has stopped and nothing of it runs.
+    pub(crate) async fn stopped(self) {
+        match self {
+            Engine::InProcess(s) => s.stopped().await,
+            Engine::Driver(w) => w.stopped().await,
+        }
+    }
+
+    /// The last applied revision.
+    pub(crate) fn local_revision(&self) -> Revision {
+        match self {
+            Engine::InProcess(s) => s.local_revision(),
+            Engine::Driver(w) => w.local_revision(),
+        }
+    }
+
+    /// The lifecycle state.
+    pub(crate) fn lifecycle(&self) -> Lifecycle {
+        match self {
+            Engine::InProcess(s) => s.lifecycle(),
+            Engine::Driver(w) => w.lifecycle(),
+        }
+    }
+
+    /// The engine's counters.
+    pub(crate) fn metrics(&self) -> Metrics {
+        match self {
+            Engine::InProcess(s) => s.metrics(),
+            Engine::Driver(w) => w.metrics(),
+        }
+    }
+
+    /// Whether nothing is under way.
+    pub(crate) fn is_idle(&self) -> bool {
+        match self {
+            Engine::InProcess(s) => s.is_idle(),
+            Engine::Driver(w) => w.is_idle(),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Engines behind the driver protocol: the Rust reference driver gives the
+//! verdicts of the in-process engine on the whole corpus, and broken
+//! drivers (crashing, silent, garbage, another protocol version) give
+//! `error` or `timeout` with a clear message while the suite goes on.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use state_sync_conformance::driver::{Driver, vectors};
+use state_sync_conformance::{RunOptions, Suite, Verdict, reference};
+
+fn reference_driver() -> Driver {
+    Driver::new(env!("CARGO_BIN_EXE_state-sync-reference-driver"), [])
+}
+
+#[test]
+fn the_reference_driver_gives_the_in_process_verdicts_on_the_whole_corpus() {
+    let in_process = Suite::new()
+        .transport(reference::memory())
+        .run()
+        .expect("the in-process suite runs");
+    let driven = Suite::new()
+        .driver(reference_driver())
+        .run()
+        .expect("the driver suite runs");
+    let verdicts = |r: &state_sync_conformance::SuiteReport| -> BTreeMap<String, Verdict> {
+        r.cases
+            .iter()
+            .map(|c| (c.spec.clone(), c.verdict))
+            .collect()
+    };
+    let (a, b) = (verdicts(&in_process), verdicts(&driven));
+    let differ: Vec<String> = a
+        .iter()
+        .filter(|(spec, v)| b.get(*spec) != Some(v))
+        .map(|(spec, v)| {
+            let case = driven.cases.iter().find(|c| &c.spec == spec);
+            format!(
+                "{spec}: in-process {v:?}, through the driver {:?}\n{}",
+                b.get(spec),
+                case.map(|c| c.explain_brief(30)).unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(a.len(), b.len(), "the same specs ran");
+    assert!(
+        differ.is_empty(),
+        "{} verdict(s) differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+    let header = &driven.transports[0];
+    assert_eq!(header.name, "state-sync");
+    assert!(
+        header
+            .driver
+            .as_deref()
+            .is_some_and(|d| d.starts_with("state-sync ")),
+        "{header:?}"
+    );
+}
+
+#[test]
+fn the_reference_driver_classifies_every_golden_vector() {
+    let results = vectors::run(&reference_driver()).expect("the vectors run");
+    assert!(results.len() >= 50, "{} vectors", results.len());
+    let failed: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+/// A suite of one spec through a driver started by `sh -c script`.
+fn run_shell_driver(script: &str) -> state_sync_conformance::SuiteReport {
+    let driver = Driver::new("sh", ["-c".to_owned(), script.to_owned()]);
+    Suite::new()
+        .driver(driver)
+        .options(RunOptions::default().with_watchdog(Duration::from_secs(10)))
+        .run_filtered(|_, spec| {
+            spec.id == "late-join-after-changes" || spec.id == "topic-isolation"
+        })
+        .expect("the suite runs")
+}
+
+const HELLO: &str =
+    r#"{"type":"hello","protocol":1,"name":"broken","version":"0","capabilities":[]}"#;
+
+fn messages(report: &state_sync_conformance::SuiteReport) -> String {
+    report
+        .cases
+        .iter()
+        .map(|c| c.explain_brief(5))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_driver_speaking_another_protocol_version_is_an_error_naming_both() {
+    let report = run_shell_driver(
+        r#"echo '{"type":"hello","protocol":99,"name":"x","version":"0","capabilities":[]}'; sleep 5"#,
+    );
+    assert_eq!(report.cases.len(), 2, "the suite goes on");
+    assert!(report.cases.iter().all(|c| c.verdict == Verdict::Error));
+    let text = messages(&report);
+    assert!(
+        text.contains("protocol version 99") && text.contains("version 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_driver_printing_garbage_is_an_error_showing_the_line() {
+    let report = run_shell_driver(&format!(
+        "echo '{HELLO}'; read line; echo 'this is not json'; sleep 5"
+    ));
+    assert!(
+        report.cases.iter().all(|c| c.verdict == Verdict::Error),
+        "{}",
+        messages(&report)
+    );
+    let text = messages(&report);
+    assert!(text.contains("this is not json"), "{text}");
+}
+
+#[test]
+fn a_driver_that_crashes_is_an_error_with_its_stderr() {
+    let report = run_shell_driver(&format!(
+        "echo '{HELLO}'; read line; echo 'boom: engine crashed' >&2; exit 3"
+    ));
+    assert!(
+        report.cases.iter().all(|c| c.verdict == Verdict::Error),
+        "{}",
+        messages(&report)
+    );
+    let text = messages(&report);
+    assert!(
+        text.contains("output ended") && text.contains("boom"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_driver_that_never_answers_times_out() {
+    let report = run_shell_driver(&format!("echo '{HELLO}'; sleep 30"));
+    assert!(
+        report
+            .cases
+            .iter()
+            .all(|c| matches!(c.verdict, Verdict::Timeout)),
+        "{}",
+        messages(&report)
+    );
+}
+
+#[test]
+fn a_driver_without_a_hello_is_an_error() {
+    let report = run_shell_driver("echo hi; exit 0");
+    assert!(report.cases.iter().all(|c| c.verdict == Verdict::Error));
+    let text = messages(&report);
+    assert!(text.contains("hello"), "{text}");
+}
+
+/// The JavaScript driver (drivers/js) over the fixture engine of its test
+/// folder, when `node` is on the machine: the corpus gives the verdicts the
+/// fixture's known-failures file lists, nothing else.
+#[test]
+fn the_js_driver_runs_the_corpus_against_the_fixture_engine() {
+    let js = concat!(env!("CARGO_MANIFEST_DIR"), "/drivers/js");
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `node` is not on this machine");
+        return;
+    }
+    let driver = Driver::new(
+        "node",
+        [
+            format!("{js}/driver.mjs"),
+            format!("{js}/test/fixture-engine.mjs"),
+        ],
+    );
+    let report = Suite::new()
+        .driver(driver.clone())
+        .known_failures(format!("{js}/test/known-failures.json"))
+        .run()
+        .expect("the suite runs");
+    let unexpected: Vec<String> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict.is_unexpected())
+        .map(|c| c.explain_brief(20))
+        .collect();
+    assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
+    assert!(
+        report.summary.verdicts[&Verdict::Pass] > 100,
+        "{:?}",
+        report.summary
+    );
+    let vectors = vectors::run(&driver).expect("the vectors run");
+    assert!(vectors.iter().all(|v| v.passed()), "{vectors:#?}");
+}
+
+#[test]
+fn specs_needing_what_a_driver_does_not_claim_are_unsupported_never_failed() {
+    let report = Suite::new()
+        .driver(Driver::new(
+            "sh",
+            ["-c".to_owned(), format!("echo '{HELLO}'; cat > /dev/null")],
+        ))
+        .run_filtered(|_, spec| {
+            spec.id == "debounce-burst" || spec.id == "metrics-count-what-happened"
+        })
+        .expect("the suite runs");
+    assert_eq!(report.cases.len(), 2);
+    for case in &report.cases {
+        assert_eq!(
+            case.verdict,
+            Verdict::Unsupported,
+            "{}",
+            case.explain_brief(5)
+        );
+        assert!(
+            case.missing.iter().all(|m| m.starts_with("driver:")),
+            "{:?}",
+            case.missing
+        );
+    }
+    let debounce = report.cases.iter().find(|c| c.spec == "debounce-burst");
+    assert!(debounce.is_some_and(|c| c.missing.contains(&"driver:throttle".to_owned())));
+}
