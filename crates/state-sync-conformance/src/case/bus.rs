@@ -28,9 +28,11 @@ pub(super) struct Bus {
 /// Every bus of a case, the source of truth they serve, and where changes
 /// are traced. Cheap to clone.
 #[derive(Clone)]
-pub(super) struct Buses {
-    buses: Arc<[Bus]>,
-    pub(super) sources: Sources,
+pub(super) struct Buses(Arc<Inner>);
+
+struct Inner {
+    buses: Vec<Bus>,
+    sources: Sources,
     activity: Activity,
     trace: Trace,
 }
@@ -69,35 +71,41 @@ impl Buses {
             .map(|b| (b.backend.clone(), b.ledger.clone()))
             .collect();
         runtime.spawn(activity.clone().settle_after_work(settled, runtime.clone()));
-        Ok(Self {
-            buses: buses.into(),
+        Ok(Self(Arc::new(Inner {
+            buses,
             sources,
             activity: activity.clone(),
             trace: trace.clone(),
-        })
+        })))
+    }
+
+    /// The source of truth every bus serves.
+    pub(super) fn sources(&self) -> &Sources {
+        &self.0.sources
     }
 
     /// The bus called `name` (default [`MAIN_BUS`]); every bus the spec
     /// names was opened.
     pub(super) fn get(&self, name: Option<&str>) -> &Bus {
         let name = name.unwrap_or(MAIN_BUS);
-        self.buses
+        self.0
+            .buses
             .iter()
             .find(|b| b.name == name)
-            .unwrap_or(&self.buses[0])
+            .unwrap_or(&self.0.buses[0])
     }
 
     /// Every bus, [`MAIN_BUS`] first.
     pub(super) fn all(&self) -> &[Bus] {
-        &self.buses
+        &self.0.buses
     }
 
     /// The first failure a backend reported, naming its bus when there are
     /// several.
     pub(super) fn failure(&self) -> Option<String> {
-        self.buses.iter().find_map(|b| {
+        self.0.buses.iter().find_map(|b| {
             b.backend.failure().map(|why| {
-                if self.buses.len() > 1 {
+                if self.0.buses.len() > 1 {
                     format!("bus {:?}: {why}", b.name)
                 } else {
                     why
@@ -109,8 +117,9 @@ impl Buses {
     /// Awaits every backend's `settle` (see [`Activity::settle`]).
     pub(super) async fn settle(&self) {
         let runtime = Handle::current();
-        for bus in self.buses.iter() {
-            self.activity
+        for bus in self.0.buses.iter() {
+            self.0
+                .activity
                 .settle(&*bus.backend, &bus.ledger, &runtime)
                 .await;
         }
@@ -122,6 +131,7 @@ impl Buses {
     pub(super) fn change(&self, m: &Mutate, k: u32) -> Result<(), String> {
         let topic = m.topic.as_deref().unwrap_or(DEFAULT_TOPIC);
         let event = self
+            .0
             .sources
             .mutate(
                 topic,
@@ -130,7 +140,8 @@ impl Buses {
                 m.source_id.as_deref(),
             )
             .map_err(|e| e.to_string())?;
-        self.trace
+        self.0
+            .trace
             .log("source", format!("{topic} -> revision {}", event.revision));
         if m.emit.unwrap_or(true) {
             self.emit(m.bus.as_deref(), &event.to_json());
@@ -142,12 +153,7 @@ impl Buses {
     /// code a transport may end up owning (a reaction inside an applier
     /// the transport's handler reaches), so that no transport owns itself.
     pub(super) fn downgrade(&self) -> WeakBuses {
-        WeakBuses {
-            buses: Arc::downgrade(&self.buses),
-            sources: self.sources.clone(),
-            activity: self.activity.clone(),
-            trace: self.trace.clone(),
-        }
+        WeakBuses(Arc::downgrade(&self.0))
     }
 
     /// Emits `payload` on bus `name`, through its ledger.
@@ -156,27 +162,17 @@ impl Buses {
         let seq = bus.ledger.emitting(payload);
         bus.backend.emit(payload);
         bus.ledger.emitted(seq);
-        self.activity.unsettled();
+        self.0.activity.unsettled();
     }
 }
 
 /// [`Buses`] that do not keep the backends alive.
 #[derive(Clone)]
-pub(super) struct WeakBuses {
-    buses: std::sync::Weak<[Bus]>,
-    sources: Sources,
-    activity: Activity,
-    trace: Trace,
-}
+pub(super) struct WeakBuses(std::sync::Weak<Inner>);
 
 impl WeakBuses {
     /// The buses, while the case still holds them.
     pub(super) fn upgrade(&self) -> Option<Buses> {
-        Some(Buses {
-            buses: self.buses.upgrade()?,
-            sources: self.sources.clone(),
-            activity: self.activity.clone(),
-            trace: self.trace.clone(),
-        })
+        self.0.upgrade().map(Buses)
     }
 }

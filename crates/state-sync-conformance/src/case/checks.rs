@@ -113,7 +113,7 @@ impl Case<'_> {
         }
         if let Some(s) = &e.source {
             let topic = s.topic.as_deref().unwrap_or(DEFAULT_TOPIC);
-            let (rev, _) = self.buses.sources.current(topic);
+            let (rev, _) = self.buses.sources().current(topic);
             if rev != s.revision.get() {
                 problems.push(format!(
                     "source {topic:?}: expected revision {}, got {rev}",
@@ -132,7 +132,7 @@ impl Case<'_> {
         if let Some(other) = &e.same_as {
             self.check_same_as(name, w, other, problems);
         }
-        let (source_rev, source_data) = self.buses.sources.current(&w.topic);
+        let (source_rev, source_data) = self.buses.sources().current(&w.topic);
         let local = w.sync.local_revision();
         let rec = w.record.lock();
         if let Some(expected) = e.local_revision {

@@ -185,7 +185,7 @@ impl<'a> Case<'a> {
                     }
                     let cx = wiring::Context {
                         bus: self.buses.get(open.bus.as_deref()),
-                        sources: &self.buses.sources,
+                        sources: self.buses.sources(),
                         trace: &self.trace,
                         activity: &self.activity,
                         on_applied: self.reactions.hook(name, &self.buses),

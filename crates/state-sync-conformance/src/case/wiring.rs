@@ -9,11 +9,9 @@
 //! and turns the fault layer's notes into trace lines.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
-use state_sync::retry::RetryPolicy;
-use state_sync::{RevisionSync, Throttle, with_retry};
+use state_sync::{RevisionSync, with_retry};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
@@ -23,7 +21,7 @@ use crate::driver::{self, Connection};
 use crate::layers::faults::{self, BackendFaults, FaultState, Injected, Notes};
 use crate::layers::observe::{self, AppliedHook, Observer, Record};
 use crate::source::Sources;
-use crate::spec::{DEFAULT_TOPIC, Filter, Open, ThrottleSpec};
+use crate::spec::{DEFAULT_TOPIC, Open};
 use crate::trace::Trace;
 
 use super::bus::Bus;
@@ -136,24 +134,12 @@ fn in_process(
 ) -> RevisionSync<Value> {
     let topic = topic.to_owned();
     let builder = match &open.retry {
-        Some(r) => {
-            let mut policy = RetryPolicy::default().seed(cx.seed);
-            if let Some(n) = r.max_attempts {
-                policy = policy.max_attempts(n);
-            }
-            if let Some(ms) = r.base_delay_ms {
-                policy = policy.base_delay(Duration::from_millis(ms));
-            }
-            if let Some(ms) = r.max_delay_ms {
-                policy = policy.max_delay(Duration::from_millis(ms));
-            }
-            RevisionSync::builder(
-                topic.clone(),
-                subscriber,
-                with_retry(provider, policy),
-                applier,
-            )
-        }
+        Some(r) => RevisionSync::builder(
+            topic.clone(),
+            subscriber,
+            with_retry(provider, r.policy(cx.seed)),
+            applier,
+        ),
         None => RevisionSync::builder(topic.clone(), subscriber, provider, applier),
     };
     let hook = {
@@ -170,27 +156,10 @@ fn in_process(
         builder = builder.max_stale_refetches(n);
     }
     if let Some(t) = &open.throttle {
-        builder = builder.throttle(match *t {
-            ThrottleSpec::DebounceMs(ms) => Throttle::debounce(Duration::from_millis(ms)),
-            ThrottleSpec::Throttle {
-                interval_ms,
-                leading,
-                trailing,
-            } => Throttle::Throttle {
-                interval: Duration::from_millis(interval_ms),
-                leading,
-                trailing,
-            },
-        });
+        builder = builder.throttle(t.throttle());
     }
     if let Some(filter) = &open.should_refresh {
-        let filter = filter.clone();
-        builder = builder.should_refresh(move |event| match &filter {
-            Filter::IgnoreSourceId(id) => event.source_id != Some(id.as_str()),
-            Filter::OnlySourceId(id) => event.source_id == Some(id.as_str()),
-            Filter::Never => false,
-            Filter::Panic => panic!("{DELIBERATE} in should_refresh"),
-        });
+        builder = builder.should_refresh(filter.clone().should_refresh(DELIBERATE));
     }
     builder.build()
 }

@@ -2,16 +2,13 @@
 //! describe it, and the engine's values in the protocol's words.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
-use state_sync::retry::RetryPolicy;
-use state_sync::{Lifecycle, RevisionError, RevisionSync, SyncError, Throttle, with_retry};
+use state_sync::{Lifecycle, RevisionError, RevisionSync, SyncError, with_retry};
 use tokio::time::Instant;
 
 use super::ports::{Proxy, Shared};
 use crate::driver::protocol::{ErrorReport, Report, TEXT_DEPTH, WindowOptions, depth};
-use crate::spec::{Filter, ThrottleSpec};
 
 /// What a deliberate panic (a spec's panicking hook or filter) says.
 pub(super) const DELIBERATE: &str = "state-sync-reference-driver: deliberate panic";
@@ -29,23 +26,15 @@ pub(super) fn build(
     };
     let builder = match &options.retry {
         Some(r) => {
-            let mut policy = RetryPolicy::default().seed(options.retry_seed.unwrap_or(0));
-            if let Some(n) = r.max_attempts {
-                policy = policy.max_attempts(n);
-            }
-            if let Some(ms) = r.base_delay_ms {
-                policy = policy.base_delay(Duration::from_millis(ms));
-            }
-            if let Some(ms) = r.max_delay_ms {
-                policy = policy.max_delay(Duration::from_millis(ms));
-            }
             let (shared, window) = (shared.clone(), name.to_owned());
-            policy = policy.on_retry(move |ev| {
-                shared
-                    .backoffs
-                    .lock()
-                    .insert(window.clone(), Instant::now() + ev.next_delay);
-            });
+            let policy = r
+                .policy(options.retry_seed.unwrap_or(0))
+                .on_retry(move |ev| {
+                    shared
+                        .backoffs
+                        .lock()
+                        .insert(window.clone(), Instant::now() + ev.next_delay);
+                });
             RevisionSync::builder(
                 topic,
                 proxy.clone(),
@@ -72,27 +61,11 @@ pub(super) fn build(
     if let Some(n) = options.max_stale_refetches {
         builder = builder.max_stale_refetches(n);
     }
-    if let Some(t) = options.throttle {
-        builder = builder.throttle(match t {
-            ThrottleSpec::DebounceMs(ms) => Throttle::debounce(Duration::from_millis(ms)),
-            ThrottleSpec::Throttle {
-                interval_ms,
-                leading,
-                trailing,
-            } => Throttle::Throttle {
-                interval: Duration::from_millis(interval_ms),
-                leading,
-                trailing,
-            },
-        });
+    if let Some(t) = &options.throttle {
+        builder = builder.throttle(t.throttle());
     }
     if let Some(filter) = options.should_refresh {
-        builder = builder.should_refresh(move |event| match &filter {
-            Filter::IgnoreSourceId(id) => event.source_id != Some(id.as_str()),
-            Filter::OnlySourceId(id) => event.source_id == Some(id.as_str()),
-            Filter::Never => false,
-            Filter::Panic => panic!("{DELIBERATE} in should_refresh"),
-        });
+        builder = builder.should_refresh(filter.should_refresh(DELIBERATE));
     }
     builder.build()
 }

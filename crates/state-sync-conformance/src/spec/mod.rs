@@ -8,6 +8,7 @@
 //! describes every step with an example; the JSON Schema in
 //! `contract-specs/schema/spec.schema.json` is generated from these types.
 
+mod engine_options;
 mod expect;
 mod faults;
 mod steps;

@@ -19,6 +19,7 @@ use state_sync_conformance::{Backend, Capabilities, SnapshotHandler, Transport, 
 use state_sync_tauri::{
     BuilderExt, DEFAULT_COMMAND, DEFAULT_EVENT, SnapshotSource, StateSync, StateSyncExt,
 };
+use state_sync_transports::tauri_mock::InvokeError;
 use tauri::ipc::{CallbackFn, InvokeBody, InvokeResponse};
 use tauri::test::{INVOKE_KEY, MockRuntime, mock_builder, mock_context, noop_assets};
 use tauri::webview::InvokeRequest;
@@ -41,12 +42,12 @@ impl SnapshotSource for KitSource {
             let Some(handler) = handler else {
                 return Err(json!("no source is served yet"));
             };
-            // A backend error rejects with its JSON value, or its message.
-            handler.call(topic).await.map_err(|e| {
-                e.detail()
-                    .cloned()
-                    .unwrap_or_else(|| Value::String(e.message().to_owned()))
-            })
+            // A backend error rejects with its JSON value, or its message,
+            // as the Tauri mock's command does.
+            handler
+                .call(topic)
+                .await
+                .map_err(|e| InvokeError::from_port_error(&e).0)
         })
     }
 }
