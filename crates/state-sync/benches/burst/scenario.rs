@@ -24,6 +24,9 @@ use crate::common::bare::{self, BareGate};
 use crate::common::feed::{CHUNK, Chunk};
 use crate::common::harness::{Engines, Intake, Outcome};
 
+/// The fewest rounds a figure is the median of.
+const MIN_ROUNDS: u64 = 10;
+
 /// What to run.
 #[derive(Debug, Clone, Copy)]
 pub struct Setup {
@@ -83,7 +86,10 @@ pub async fn run(setup: Setup) -> Measured {
     for phase in [Phase::Engine, Phase::Bare, Phase::Parse] {
         timed(&mut emitters, |e| work(phase, setup.intake, &engines, e));
     }
-    let per_round = (CHUNK * threads) as u64;
+    // Small bursts in smaller chunks, so that every figure is a median of
+    // at least MIN_ROUNDS rounds.
+    let chunk = (setup.burst / (MIN_ROUNDS * threads as u64)).clamp(1, CHUNK as u64);
+    let per_round = chunk * threads as u64;
     let mut next = 1;
     let mut round = 0;
     while next <= setup.burst {

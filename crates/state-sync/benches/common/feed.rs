@@ -8,7 +8,7 @@ use serde_json::Value;
 /// The topic every engine syncs.
 pub const TOPIC: &str = "bench";
 
-/// Payloads built, and delivered, per chunk (per emitter thread).
+/// The most payloads built, and delivered, per chunk (per emitter thread).
 pub const CHUNK: usize = 10_000;
 
 /// An invalidation as a source of truth emits it (all four fields).

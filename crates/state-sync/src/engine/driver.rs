@@ -4,7 +4,7 @@
 //! reports.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -18,11 +18,9 @@ use tokio::time::Instant;
 
 use super::core::{Core, CoreGuard};
 use crate::error::{ErrorContext, PortError, SyncError};
-use crate::intake::{Payload, Read};
 use crate::machine::{ApplyDecision, EventVerdict, Failure, Fetched, Machine, Wake};
 use crate::ports::{
-    InvalidationSubscriber, PayloadHandler, SnapshotApplier, SnapshotProvider, Subscription,
-    panic_message,
+    InvalidationSubscriber, SnapshotApplier, SnapshotProvider, Subscription, panic_message,
 };
 use crate::protocol::{EventRef, ProtocolError, SnapshotEnvelope};
 use crate::revision::Revision;
@@ -52,7 +50,7 @@ pub(super) struct Inner<T> {
     pub(super) subscriber: Arc<dyn InvalidationSubscriber>,
     provider: Arc<dyn SnapshotProvider>,
     applier: Arc<dyn SnapshotApplier<T>>,
-    should_refresh: Option<RefreshFilter>,
+    pub(super) should_refresh: Option<RefreshFilter>,
     on_error: Option<ErrorHook>,
     /// Cancels a fetch in flight.
     stopping: watch::Sender<bool>,
@@ -120,62 +118,8 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
         self.wait(|m| m.start_result(attempt)).await
     }
 
-    /// The subscriber's handler: the hot path. It validates without a
-    /// lock and decides ignored and coalesced events on the published gate
-    /// alone; only what changes the machine (a fetch to start, a follow-up
-    /// to queue, a report) reaches the engine, under its lock. It holds the
-    /// engine only weakly, so a transport keeping the handler does not keep
-    /// the engine alive (a dropped engine's gate lets nothing through).
-    pub(super) fn handler(this: &Arc<Self>) -> PayloadHandler {
-        let inner: Weak<Self> = Arc::downgrade(this);
-        let gate = this.driver.gate.clone();
-        let filter = this.should_refresh.clone();
-        Arc::new(move |payload: Payload<'_>| {
-            if !gate.listening() {
-                return;
-            }
-            let text;
-            let event = match payload.read() {
-                Read::Tree(event) => event,
-                Read::Text(decoded) => {
-                    text = decoded;
-                    text.as_ref()
-                }
-                Read::Invalid(invalid) => {
-                    if let Some(inner) = inner.upgrade() {
-                        let (error, value) = *invalid;
-                        inner.invalid(error, &value);
-                    }
-                    return;
-                }
-            };
-            if !gate.candidate(&event) {
-                return;
-            }
-            if let Some(filter) = &filter {
-                match catch_unwind(AssertUnwindSafe(|| filter(&event))) {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    Err(panic) => {
-                        if let Some(inner) = inner.upgrade() {
-                            let value = payload.for_report();
-                            inner.filter_panicked(&event, &value, panic_message(&*panic));
-                        }
-                        return;
-                    }
-                }
-            }
-            if gate.coalesce(event.revision) {
-                return;
-            }
-            if let Some(inner) = inner.upgrade() {
-                Inner::request(&inner, event);
-            }
-        })
-    }
-
     /// An invalid payload: the machine counts and reports it, if listening.
-    fn invalid(&self, error: ProtocolError, payload: &Value) {
+    pub(super) fn invalid(&self, error: ProtocolError, payload: &Value) {
         let verdict = self.driver.lock().machine.invalid(error, payload);
         if let EventVerdict::Invalid(report) = verdict {
             self.deliver(*report);
@@ -183,7 +127,7 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
     }
 
     /// The `should_refresh` filter panicked on `event` (GATE-4).
-    fn filter_panicked(&self, event: &EventRef<'_>, payload: &Value, panic: &str) {
+    pub(super) fn filter_panicked(&self, event: &EventRef<'_>, payload: &Value, panic: &str) {
         let report = self
             .driver
             .lock()
@@ -194,7 +138,7 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
 
     /// A candidate the gate could not settle: the machine decides, under
     /// its lock, and has the last word (the gate may have moved).
-    fn request(this: &Arc<Self>, event: EventRef<'_>) {
+    pub(super) fn request(this: &Arc<Self>, event: EventRef<'_>) {
         let mut d = this.driver.lock();
         if !matches!(d.machine.gate(event), EventVerdict::Candidate(_)) {
             return;

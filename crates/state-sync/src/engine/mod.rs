@@ -12,6 +12,7 @@
 
 mod core;
 mod driver;
+mod handler;
 mod hot;
 
 use std::fmt;
@@ -193,7 +194,7 @@ impl<T: DeserializeOwned + Send + 'static> RevisionSync<T> {
             StartDecision::Reject(failure) => return Err(inner.fail(*failure)),
         };
         let mut cancelled = CancelledStart::new(inner, attempt);
-        let (subscriber, handler) = (inner.subscriber.clone(), Inner::handler(inner));
+        let (subscriber, handler) = (inner.subscriber.clone(), handler::handler(inner));
         let mut subscribing = Box::pin(async move { subscriber.subscribe_payloads(handler).await });
         let subscribed = tokio::select! {
             biased;
