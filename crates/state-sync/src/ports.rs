@@ -180,6 +180,16 @@ impl<P: SnapshotProvider + ?Sized> SnapshotProvider for Box<P> {
 
 /// An active subscription. [`Subscription::unsubscribe`] ends it; dropping it
 /// ends it too. The unsubscribe action runs exactly once.
+///
+/// Ending a subscription never unwinds into the code that ends it: a panic
+/// in the unsubscribe action is caught and logged (`tracing`, level
+/// `error`), so that a transport's bug cannot break the engine's `stop` or
+/// abort a process that drops a subscription while unwinding.
+///
+/// ```
+/// let ended = state_sync::Subscription::new(|| panic!("transport bug"));
+/// ended.unsubscribe(); // logged, not propagated
+/// ```
 pub struct Subscription {
     on_unsubscribe: Option<Box<dyn FnOnce() + Send>>,
 }
@@ -205,8 +215,13 @@ impl Subscription {
     }
 
     fn run(&mut self) {
-        if let Some(f) = self.on_unsubscribe.take() {
-            f();
+        if let Some(f) = self.on_unsubscribe.take()
+            && let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        {
+            tracing::error!(
+                "state-sync: a subscription's unsubscribe panicked: {}",
+                panic_message(&*panic)
+            );
         }
     }
 }

@@ -367,7 +367,7 @@ impl<T> Drop for CancelledStart<'_, T> {
 /// Runs a port call so that a panic, while building its future or while it
 /// runs, becomes a [`PortError`] instead of killing the fetch loop (which
 /// would leave the engine wedged "fetching" forever).
-fn guarded<'a, X: Send + 'a>(
+pub(super) fn guarded<'a, X: Send + 'a>(
     what: &'static str,
     call: impl FnOnce() -> BoxFuture<'a, Result<X, PortError>>,
 ) -> BoxFuture<'a, Result<X, PortError>> {

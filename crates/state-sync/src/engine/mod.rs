@@ -29,7 +29,7 @@ use crate::protocol::EventRef;
 use crate::revision::Revision;
 use crate::throttle::Throttle;
 
-use self::driver::{CancelledStart, Inner};
+use self::driver::{CancelledStart, Inner, guarded};
 pub use self::driver::{ErrorHook, RefreshFilter};
 
 /// The default bound on refetches after a snapshot older than an announced
@@ -195,7 +195,10 @@ impl<T: DeserializeOwned + Send + 'static> RevisionSync<T> {
         };
         let mut cancelled = CancelledStart::new(inner, attempt);
         let (subscriber, handler) = (inner.subscriber.clone(), handler::handler(inner));
-        let mut subscribing = Box::pin(async move { subscriber.subscribe_payloads(handler).await });
+        // A panicking subscriber fails the start like a failing one (TR-3).
+        let mut subscribing = Box::pin(async move {
+            guarded("the subscriber", || subscriber.subscribe_payloads(handler)).await
+        });
         let subscribed = tokio::select! {
             biased;
             subscribed = &mut subscribing => subscribed,

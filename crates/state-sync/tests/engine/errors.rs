@@ -126,3 +126,75 @@ async fn a_retry_wrapper_that_gives_up_reports_its_attempts() {
     assert_eq!(errors[0].attempt, Some(3));
     assert_eq!(errors[0].will_retry, Some(false));
 }
+
+/// A subscriber that panics — while building its future, or inside it —
+/// fails the start with a subscribe error (TR-3) instead of unwinding into
+/// the caller; a later start works.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_subscriber_fails_the_start_and_a_later_start_works() {
+    use futures::future::BoxFuture;
+    use state_sync::{InvalidationHandler, InvalidationSubscriber, PortError, Subscription};
+
+    /// Panics on its first call, inside the future on its second, then
+    /// subscribes through the harness's bus.
+    struct Panicky(AtomicUsize, Arc<crate::support::Bus>);
+    impl InvalidationSubscriber for Panicky {
+        fn subscribe(
+            &self,
+            handler: InvalidationHandler,
+        ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+            match self.0.fetch_add(1, Ordering::SeqCst) {
+                0 => panic!("subscriber bug"),
+                1 => Box::pin(async { panic!("subscriber future bug") }),
+                _ => self.1.subscribe(handler),
+            }
+        }
+    }
+    let h = Harness::new();
+    let sync = RevisionSync::builder(
+        TOPIC,
+        Panicky(AtomicUsize::new(0), h.bus.clone()),
+        h.provider.clone(),
+        h.applier.clone(),
+    )
+    .on_error(h.errors.hook())
+    .build();
+    for bug in ["subscriber bug", "subscriber future bug"] {
+        let err = sync.start().within().await.expect_err(bug);
+        assert_eq!(err.phase(), Phase::Subscribe);
+        assert!(err.to_string().contains(bug), "{err}");
+        assert_eq!(sync.lifecycle(), Lifecycle::Idle, "rolled back");
+    }
+    sync.start()
+        .within()
+        .await
+        .expect("the third subscribe works");
+    h.publish(1);
+    settle().await;
+    assert_eq!(sync.local_revision(), rev(1));
+    let phases: Vec<Phase> = h.errors.all().iter().map(|c| c.phase).collect();
+    assert_eq!(phases, [Phase::Subscribe, Phase::Subscribe]);
+}
+
+/// An unsubscribe that panics does not unwind out of `stop` (or a drop):
+/// the engine still ends stopped, and applies nothing more.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_unsubscribe_does_not_break_stop() {
+    let h = Harness::new();
+    h.bus.on_unsubscribe(|| panic!("unsubscribe bug"));
+    let sync = h.engine();
+    sync.start().within().await.expect("start");
+    sync.stop();
+    assert_eq!(sync.lifecycle(), Lifecycle::Stopped);
+    assert_eq!(h.bus.unsubscribe_calls(), 1);
+    assert_eq!(h.bus.active(), 0);
+    let applied = h.applier.finished();
+    h.publish(1);
+    settle().await;
+    assert_eq!(h.applier.finished(), applied, "nothing applied after stop");
+    // A subscription dropped by a dropped engine does not unwind either.
+    let dropped = h.engine();
+    dropped.start().within().await.expect("start");
+    drop(dropped);
+    assert_eq!(h.bus.unsubscribe_calls(), 2);
+}
