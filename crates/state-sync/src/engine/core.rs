@@ -6,9 +6,36 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
-use super::driver::Driver;
 use super::hot::HotGate;
+use crate::machine::Machine;
+use crate::ports::Subscription;
+
+/// The machine and what the driver holds on its behalf: what the lock
+/// guards.
+pub(super) struct Driver {
+    pub(super) machine: Machine,
+    pub(super) subscription: Option<Subscription>,
+    /// The runtime the engine was started on: its tasks run there, and its
+    /// clock is the engine's, whatever thread a handler is called from.
+    pub(super) runtime: Option<Handle>,
+    /// The throttle's timer, when armed.
+    pub(super) timer: Option<JoinHandle<()>>,
+}
+
+impl Driver {
+    /// The machine, with nothing subscribed, started or armed yet.
+    pub(super) fn new(machine: Machine) -> Self {
+        Self {
+            machine,
+            subscription: None,
+            runtime: None,
+            timer: None,
+        }
+    }
+}
 
 /// The driver behind its lock, and the gate the hot path reads (shared
 /// with the handlers, which outlive the engine in a transport's hands).

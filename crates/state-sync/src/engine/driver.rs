@@ -13,15 +13,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::core::{Core, CoreGuard};
+use super::core::{Core, CoreGuard, Driver};
 use crate::error::{ErrorContext, PortError, SyncError};
 use crate::machine::{ApplyDecision, EventVerdict, Failure, Fetched, Machine, Wake};
-use crate::ports::{
-    InvalidationSubscriber, SnapshotApplier, SnapshotProvider, Subscription, panic_message,
-};
+use crate::ports::{InvalidationSubscriber, SnapshotApplier, SnapshotProvider, panic_message};
 use crate::protocol::{EventRef, ProtocolError, SnapshotEnvelope};
 use crate::revision::Revision;
 
@@ -29,16 +26,6 @@ use crate::revision::Revision;
 pub type RefreshFilter = Arc<dyn Fn(&EventRef<'_>) -> bool + Send + Sync>;
 /// Receives every error the engine reports.
 pub type ErrorHook = Arc<dyn Fn(&ErrorContext) + Send + Sync>;
-
-/// The machine and what the driver holds on its behalf.
-pub(super) struct Driver {
-    pub(super) machine: Machine,
-    pub(super) subscription: Option<Subscription>,
-    /// The runtime the engine was started on: its tasks run there, and its
-    /// clock is the engine's, whatever thread a handler is called from.
-    pub(super) runtime: Option<Handle>,
-    timer: Option<JoinHandle<()>>,
-}
 
 pub(super) struct Inner<T> {
     /// The driver behind its lock, and the hot path's copy of the gate.
@@ -69,12 +56,7 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
         on_error: Option<ErrorHook>,
     ) -> Self {
         Self {
-            driver: Core::new(Driver {
-                machine,
-                subscription: None,
-                runtime: None,
-                timer: None,
-            }),
+            driver: Core::new(Driver::new(machine)),
             apply_gate: ReentrantMutex::new(()),
             subscriber,
             provider,

@@ -95,7 +95,7 @@ impl<'a> Payload<'a> {
         match self {
             Self::Value(value) => value.get("topic").and_then(Value::as_str) == Some(topic),
             Self::Text(text) => {
-                scan::fields(text).is_some_and(|fields| fields.topic.as_str() == Some(topic))
+                fields(text).is_some_and(|fields| fields.topic.as_str() == Some(topic))
             }
             Self::Bytes(bytes) => {
                 std::str::from_utf8(bytes).is_ok_and(|text| Self::Text(text).topic_is(topic))
@@ -146,7 +146,7 @@ impl<'a> Payload<'a> {
     /// Text: read without a tree, unless it is not a valid event.
     #[inline]
     fn read_text(text: &'a str) -> Read<'a> {
-        match scan::fields(text).and_then(scan::Fields::into_event) {
+        match fields(text).and_then(scan::Fields::into_event) {
             Some(event) => Read::Text(event),
             None => Self::read_tree(text.as_bytes()),
         }
@@ -195,6 +195,13 @@ pub fn read_event(
             Err((error, value.into_owned()))
         }
     }
+}
+
+/// The fields of `text` when it is one JSON object; `None` when it is
+/// anything else (another JSON value, or not JSON). The byte scanner of
+/// [`fast`] reads the common shape; serde reads the rest.
+fn fields(text: &str) -> Option<scan::Fields<'_>> {
+    fast::fields(text).or_else(|| scan::serde_fields(text))
 }
 
 /// A validated payload.

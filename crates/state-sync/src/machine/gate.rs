@@ -13,22 +13,8 @@ use serde_json::Value;
 use crate::protocol::{EventRef, ProtocolError};
 use crate::revision::Revision;
 
+use super::view::GateView;
 use super::{EventVerdict, IgnoreReason, Lifecycle, Machine};
-
-/// What the machine lets the hot path decide on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct GateView {
-    /// Starting or running: events are heard.
-    pub(crate) listening: bool,
-    /// The local revision: an event not newer is ignored (GATE-2).
-    pub(crate) local: Revision,
-    /// A follow-up of the fetch in flight is queued, owed to events up to
-    /// this revision, and any event may join it (CO-1): it only raises
-    /// this revision and counts as coalesced. `None` when an event needs
-    /// the machine (no fetch or no follow-up yet, subscribing, stopped,
-    /// or throttled: a throttle reads the clock for every event).
-    pub(crate) open_follow_up: Option<Revision>,
-}
 
 impl Machine {
     /// The view the hot path decides from until the lock is taken again.
@@ -87,15 +73,6 @@ impl Machine {
         }
         self.metrics.protocol_errors += 1;
         EventVerdict::Invalid(Box::new(self.invalid_event(error, payload)))
-    }
-}
-
-impl GateView {
-    /// Whether the hot path may call `event` a candidate (the machine has
-    /// the last word, under its lock).
-    #[inline]
-    pub(crate) fn admits(&self, topic_matches: bool, revision: Revision) -> bool {
-        self.listening && topic_matches && revision > self.local
     }
 }
 

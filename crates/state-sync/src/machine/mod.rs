@@ -30,6 +30,7 @@ mod decisions;
 mod gate;
 mod reports;
 mod status;
+mod view;
 
 #[cfg(test)]
 use serde_json::Value;
@@ -45,8 +46,8 @@ pub(crate) use self::decisions::{
     ApplyDecision, CycleEnd, EventVerdict, Failure, Fetched, IgnoreReason, Origin, RequestDecision,
     StartDecision, Subscribed, Wake,
 };
-pub(crate) use self::gate::GateView;
 pub use self::status::{Lifecycle, Metrics};
+pub(crate) use self::view::GateView;
 
 /// The engine's decision state for one window and one topic.
 #[derive(Debug, Clone)]
