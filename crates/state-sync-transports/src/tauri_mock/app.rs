@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use super::command::CommandFn;
 use super::config::TauriMockConfig;
-use super::events::Registry;
+use super::events::EventCore;
 
 /// An emulated Tauri v2 app: its core (Rust side) with the event system and
 /// the command table, and any number of [`Webview`](super::Webview)s (the
@@ -43,8 +43,7 @@ pub struct MockApp {
 
 pub(crate) struct AppInner {
     pub(crate) config: TauriMockConfig,
-    pub(crate) registry: Mutex<Registry>,
-    pub(crate) next_id: AtomicU32,
+    pub(crate) events: EventCore,
     pub(crate) commands: Mutex<HashMap<String, CommandFn>>,
     /// Held by a running command in [`CommandExecution::Serial`](super::CommandExecution::Serial) mode.
     pub(crate) serial: Arc<tokio::sync::Mutex<()>>,
@@ -60,9 +59,8 @@ impl Default for AppInner {
 impl AppInner {
     fn new(config: TauriMockConfig) -> Self {
         Self {
-            registry: Mutex::new(Registry::new(config.listener_order)),
+            events: EventCore::new(&config),
             config,
-            next_id: AtomicU32::new(0),
             commands: Mutex::new(HashMap::new()),
             serial: Arc::default(),
             in_flight: Arc::default(),

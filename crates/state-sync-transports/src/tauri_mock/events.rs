@@ -1,17 +1,17 @@
-//! Events: targets, listeners and dispatch in the core. The webview side
+//! Events: targets, listeners and dispatch in the core. The app's API
+//! (`emit`, `listen`) is in `emit.rs`, the webview side
 //! of `listen` is in `webview.rs`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use serde::Serialize;
+use std::sync::atomic::AtomicU32;
+
+use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::TauriError;
-use super::app::{AppInner, MockApp};
-use super::config::ListenerOrder;
-use super::wire::validate_event_name;
+use super::config::{ListenerOrder, TauriMockConfig};
 
 /// The id of a listener (not of an event: every delivery to one listener
 /// carries the same id).
@@ -182,28 +182,28 @@ pub struct JsEvent {
 
 pub(crate) type Callback = Arc<dyn Fn(Event) + Send + Sync>;
 
-pub(crate) struct Listener {
+struct Listener {
     id: EventId,
     event: Arc<str>,
     target: EventTarget,
     callback: Callback,
 }
 
-pub(crate) struct EmitArgs {
+struct EmitArgs {
     event: Arc<str>,
     /// `None` for a plain `emit` (reaches every listener).
     to: Option<EventTarget>,
     payload: Arc<str>,
 }
 
-pub(crate) enum Op {
+enum Op {
     Emit(EmitArgs),
     Listen(Listener),
     Unlisten(EventId),
 }
 
 /// The core's listener table.
-pub(crate) struct Registry {
+struct Registry {
     listeners: Vec<Listener>,
     dispatching: bool,
     pending: VecDeque<Op>,
@@ -211,7 +211,7 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new(order: ListenerOrder) -> Self {
+    fn new(order: ListenerOrder) -> Self {
         let seed = match order {
             ListenerOrder::Registration => 0,
             ListenerOrder::Unspecified { seed } => seed,
@@ -224,7 +224,7 @@ impl Registry {
         }
     }
 
-    pub(crate) fn count(&self, event: Option<&str>) -> usize {
+    fn count(&self, event: Option<&str>) -> usize {
         match event {
             None => self.listeners.len(),
             Some(event) => self.listeners.iter().filter(|l| &*l.event == event).count(),
@@ -268,7 +268,7 @@ impl Registry {
 
 /// Resets the dispatching flag if a listener panics, so later emits are
 /// not queued forever.
-struct DispatchGuard<'a>(&'a AppInner);
+struct DispatchGuard<'a>(&'a EventCore);
 
 impl Drop for DispatchGuard<'_> {
     fn drop(&mut self) {
@@ -288,12 +288,53 @@ fn call_all(args: &EmitArgs, recipients: Vec<(EventId, Callback)>) {
     }
 }
 
-impl AppInner {
+/// The core's event system: the listener table behind its lock, and how
+/// it dispatches.
+pub(crate) struct EventCore {
+    registry: Mutex<Registry>,
+    next_id: AtomicU32,
+    order: ListenerOrder,
+    defer_reentrant: bool,
+}
+
+impl EventCore {
+    /// An empty table dispatching as `config` says.
+    pub(crate) fn new(config: &TauriMockConfig) -> Self {
+        Self {
+            registry: Mutex::new(Registry::new(config.listener_order)),
+            next_id: AtomicU32::new(0),
+            order: config.listener_order,
+            defer_reentrant: config.defer_reentrant,
+        }
+    }
+
+    /// How many listeners the table holds, for `event` or for every event.
+    pub(crate) fn count(&self, event: Option<&str>) -> usize {
+        self.registry.lock().count(event)
+    }
+
+    /// Adds a listener (queued behind a dispatch in progress); its id.
+    pub(crate) fn register(&self, event: &str, target: EventTarget, callback: Callback) -> EventId {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.run(Op::Listen(Listener {
+            id,
+            event: event.into(),
+            target,
+            callback,
+        }));
+        id
+    }
+
+    /// Removes a listener (queued behind a dispatch in progress).
+    pub(crate) fn unlisten(&self, id: EventId) {
+        self.run(Op::Unlisten(id));
+    }
+
     /// Runs `op` now, or queues it behind the dispatch in progress.
-    pub(crate) fn run(&self, op: Op) {
-        let order = self.config.listener_order;
+    fn run(&self, op: Op) {
+        let order = self.order;
         let mut trash = Vec::new();
-        if !self.config.defer_reentrant {
+        if !self.defer_reentrant {
             let mut registry = self.registry.lock();
             let emit = registry.apply(op, &mut trash);
             let recipients = emit.as_ref().map(|args| registry.recipients(args, order));
@@ -331,103 +372,13 @@ impl AppInner {
         }
     }
 
-    fn emit_text(&self, event: &str, to: Option<EventTarget>, payload: String) {
+    /// Emits `payload`, already JSON text, to the listeners `to` reaches
+    /// (every listener of `event` when `None`).
+    pub(crate) fn emit_text(&self, event: &str, to: Option<EventTarget>, payload: String) {
         self.run(Op::Emit(EmitArgs {
             event: event.into(),
             to,
             payload: payload.into(),
         }));
-    }
-}
-
-fn to_json_text<S: Serialize + ?Sized>(payload: &S) -> Result<String, TauriError> {
-    serde_json::to_string(payload).map_err(|e| TauriError::Serialize(e.to_string()))
-}
-
-impl MockApp {
-    /// Emits `event` to every listener (Tauri's `Emitter::emit`). The
-    /// payload is serialized to JSON text once, here; listeners get that
-    /// text (Rust) or a parsed copy of it (webviews).
-    ///
-    /// Fails on an illegal event name or a payload that does not
-    /// serialize. Emitting with no listener succeeds.
-    pub fn emit<S: Serialize + ?Sized>(&self, event: &str, payload: &S) -> Result<(), TauriError> {
-        validate_event_name(event)?;
-        let text = to_json_text(payload)?;
-        self.inner.emit_text(event, None, text);
-        Ok(())
-    }
-
-    /// Emits `event` to the listeners `target` reaches (Tauri's
-    /// `Emitter::emit_to`; see [`EventTarget::reaches`]). `Any` listeners
-    /// always receive it. A label nobody uses is not an error.
-    pub fn emit_to<S: Serialize + ?Sized>(
-        &self,
-        target: impl Into<EventTarget>,
-        event: &str,
-        payload: &S,
-    ) -> Result<(), TauriError> {
-        validate_event_name(event)?;
-        let text = to_json_text(payload)?;
-        let to = match target.into() {
-            EventTarget::Any => None,
-            target => Some(target),
-        };
-        self.inner.emit_text(event, to, text);
-        Ok(())
-    }
-
-    /// Registers a Rust listener at once (Tauri's `Listener::listen`; a
-    /// call made during a dispatch is queued behind it, see
-    /// [`TauriMockConfig::defer_reentrant`](super::TauriMockConfig::defer_reentrant)).
-    ///
-    /// Registering the same handler twice delivers every event twice. An
-    /// illegal event name is an error here (Tauri panics).
-    pub fn listen<F>(
-        &self,
-        event: &str,
-        target: EventTarget,
-        handler: F,
-    ) -> Result<EventId, TauriError>
-    where
-        F: Fn(Event) + Send + Sync + 'static,
-    {
-        validate_event_name(event)?;
-        Ok(self.register(event, target, Arc::new(handler)))
-    }
-
-    /// [`MockApp::listen`] on [`EventTarget::Any`].
-    pub fn listen_any<F>(&self, event: &str, handler: F) -> Result<EventId, TauriError>
-    where
-        F: Fn(Event) + Send + Sync + 'static,
-    {
-        self.listen(event, EventTarget::Any, handler)
-    }
-
-    /// Removes a listener at once (queued behind a dispatch in progress).
-    /// An unknown id is ignored.
-    pub fn unlisten(&self, id: EventId) {
-        self.inner.run(Op::Unlisten(id));
-    }
-
-    /// How many listeners the core holds, for every event.
-    pub fn listener_count(&self) -> usize {
-        self.inner.registry.lock().count(None)
-    }
-
-    /// How many listeners the core holds for `event`.
-    pub fn listeners_for(&self, event: &str) -> usize {
-        self.inner.registry.lock().count(Some(event))
-    }
-
-    pub(super) fn register(&self, event: &str, target: EventTarget, callback: Callback) -> EventId {
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        self.inner.run(Op::Listen(Listener {
-            id,
-            event: event.into(),
-            target,
-            callback,
-        }));
-        id
     }
 }

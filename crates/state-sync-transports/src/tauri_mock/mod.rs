@@ -111,7 +111,10 @@
 mod app;
 mod command;
 mod config;
+mod emit;
+mod error;
 mod events;
+mod invoke;
 mod webview;
 mod wire;
 
@@ -129,6 +132,7 @@ use state_sync::{
 pub use self::app::MockApp;
 pub use self::command::{CommandArgs, InvokeError};
 pub use self::config::{ArgCase, CommandExecution, ListenerOrder, NumberMode, TauriMockConfig};
+pub use self::error::TauriError;
 pub use self::events::{Event, EventId, EventTarget, JsEvent};
 pub use self::webview::{JsListener, Webview};
 pub use self::wire::validate_event_name;
@@ -140,17 +144,6 @@ use crate::snapshot::SnapshotHandler;
 pub const INVALIDATION_EVENT: &str = "state-sync:invalidation";
 /// The command windows invoke for a snapshot, with `{"topic": ...}`.
 pub const SNAPSHOT_COMMAND: &str = "get_snapshot";
-
-/// An error of the mock's Rust API.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TauriError {
-    /// The event name has a character Tauri does not allow.
-    #[error("only alphanumeric, '-', '/', ':', '_' permitted for event names: {0:?}")]
-    IllegalEventName(String),
-    /// The payload could not be serialized to JSON.
-    #[error("payload does not serialize to JSON: {0}")]
-    Serialize(String),
-}
 
 /// The backend end of the state-sync protocol over the Tauri mock.
 ///

@@ -1,5 +1,5 @@
 //! The JavaScript side of a webview: `listen` (an IPC hop to register,
-//! another to answer), the unlisten handle, and `invoke` (in `command.rs`).
+//! another to answer), the unlisten handle (`invoke` is in `invoke.rs`).
 
 use std::fmt;
 use std::future::Future;
@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use state_sync::Subscription;
 use tokio::runtime::Handle;
 
-use super::TauriError;
 use super::app::MockApp;
+use super::error::TauriError;
 use super::events::{Callback, Event, EventId, EventTarget, JsEvent};
 use super::wire::{parse, validate_event_name};
 

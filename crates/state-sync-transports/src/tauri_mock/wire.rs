@@ -2,8 +2,8 @@
 
 use serde_json::{Number, Value};
 
-use super::TauriError;
 use super::config::NumberMode;
+use super::error::TauriError;
 
 /// Checks an event name with Tauri's rule: only alphanumeric characters
 /// (Unicode letters and digits count), `-`, `/`, `:` and `_`.
