@@ -59,6 +59,7 @@
 //! `state-sync-conformance = { version = "0.1", default-features = false }`.
 
 mod activity;
+mod capabilities;
 pub mod case;
 pub mod corpus;
 pub mod driver;
@@ -79,11 +80,12 @@ pub mod transport;
 pub mod verdict;
 
 pub use crate::activity::simulated_latency;
+pub use crate::capabilities::Capabilities;
 pub use crate::case::{CallError, RunOptions, VIRTUAL_TIME, run_case};
 pub use crate::corpus::{Corpus, SpecError, SpecErrors};
 pub use crate::spec::{Capability, Level, Spec, Step};
 pub use crate::suite::{Suite, SuiteError};
-pub use crate::transport::{Capabilities, Transport};
+pub use crate::transport::Transport;
 pub use crate::verdict::{CaseResult, SuiteReport, TraceEntry, TransportInfo, Verdict};
 pub use state_sync_transports::{Backend, SnapshotHandler, WindowEnds};
 

@@ -7,8 +7,9 @@ use std::process::Command;
 
 use state_sync_transports::{channel, ipc, memory, tauri_mock};
 
+use crate::capabilities::Capabilities;
 use crate::spec::Capability;
-use crate::transport::{Capabilities, Transport};
+use crate::transport::Transport;
 
 /// The in-memory transport: synchronous delivery in subscription order.
 pub fn memory() -> Transport {

@@ -28,14 +28,14 @@
 //! otherwise; engines sharing a label model one window syncing several
 //! topics) — and drops the backend when the case ends.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
 use state_sync_transports::Backend;
 
 use crate::driver::Driver;
-use crate::spec::Capability;
+
+pub use crate::capabilities::Capabilities;
 
 type OpenFn = dyn Fn() -> Result<Box<dyn Backend>, String> + Send + Sync;
 
@@ -188,53 +188,5 @@ impl fmt::Debug for Transport {
             .field("name", &self.name)
             .field("capabilities", &self.capabilities)
             .finish_non_exhaustive()
-    }
-}
-
-/// A set of [`Capability`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Capabilities(BTreeSet<Capability>);
-
-impl Capabilities {
-    /// No capabilities.
-    pub fn none() -> Self {
-        Self::default()
-    }
-
-    /// Every capability.
-    pub fn all() -> Self {
-        Self(Capability::ALL.into_iter().collect())
-    }
-
-    /// These capabilities.
-    pub fn of(caps: impl IntoIterator<Item = Capability>) -> Self {
-        Self(caps.into_iter().collect())
-    }
-
-    /// Adds one.
-    pub fn with(mut self, cap: Capability) -> Self {
-        self.0.insert(cap);
-        self
-    }
-
-    /// Removes one.
-    pub fn without(mut self, cap: Capability) -> Self {
-        self.0.remove(&cap);
-        self
-    }
-
-    /// Whether `cap` is present.
-    pub fn has(&self, cap: Capability) -> bool {
-        self.0.contains(&cap)
-    }
-
-    /// The capabilities of `required` that are missing, in order.
-    pub fn missing(&self, required: &[Capability]) -> Vec<Capability> {
-        required.iter().copied().filter(|c| !self.has(*c)).collect()
-    }
-
-    /// The names, sorted.
-    pub fn names(&self) -> Vec<&'static str> {
-        self.0.iter().map(|c| c.as_str()).collect()
     }
 }

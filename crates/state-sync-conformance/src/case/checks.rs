@@ -11,12 +11,12 @@ use std::time::Duration;
 use serde_json::Value;
 use state_sync::{ErrorContext, Revision, SyncError};
 
-use crate::layers::observe::Record;
+use crate::layers::record::Record;
 use crate::spec::{
     DEFAULT_TOPIC, ErrorContextExpect, Expect, LifecycleName, LocalRevision, Outcome,
 };
 
-use super::engine::CallError;
+use super::call_error::CallError;
 use super::steps::Case;
 use super::wiring::Window;
 

@@ -4,11 +4,10 @@
 //! process ([`crate::driver`]); the steps, the fault and observation
 //! layers and the checks are the same code for both.
 
-use std::fmt;
-
 use serde_json::Value;
-use state_sync::{Lifecycle, Metrics, Phase, Revision, RevisionSync, SyncError};
+use state_sync::{Lifecycle, Metrics, Revision, RevisionSync};
 
+use super::call_error::CallError;
 use crate::driver::RemoteWindow;
 
 /// A window's engine. Cheap to clone.
@@ -18,31 +17,6 @@ pub(crate) enum Engine {
     InProcess(RevisionSync<Value>),
     /// An engine hosted by a driver.
     Driver(RemoteWindow),
-}
-
-/// Why `start` or `refresh` failed: the phase and the message, whichever
-/// engine said it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallError {
-    /// The phase of the error.
-    pub phase: Phase,
-    /// What the engine said.
-    pub message: String,
-}
-
-impl fmt::Display for CallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl From<SyncError> for CallError {
-    fn from(e: SyncError) -> Self {
-        Self {
-            phase: e.phase(),
-            message: e.to_string(),
-        }
-    }
 }
 
 impl Engine {

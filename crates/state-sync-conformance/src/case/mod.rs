@@ -24,6 +24,7 @@
 //!   `layers::faults::plan`, where it acts in `layers::faults`.
 
 mod bus;
+mod call_error;
 mod checks;
 mod engine;
 mod isolate;
@@ -40,7 +41,7 @@ use crate::spec::Spec;
 use crate::transport::Transport;
 use crate::verdict::{CaseResult, Verdict};
 
-pub use self::engine::CallError;
+pub use self::call_error::CallError;
 pub use self::outcome::{DEFAULT_BUDGET_MS, DEFAULT_SETTLE_MS};
 use self::outcome::{Outcome, fnv1a};
 

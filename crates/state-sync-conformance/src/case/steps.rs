@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::activity::Activity;
 use crate::driver::Connection;
 use crate::layers::faults::BackendFaults;
-use crate::layers::observe::Record;
+use crate::layers::record::Record;
 use crate::source::Sources;
 use crate::spec::{
     Emit, EventRelease, Join, Mutate, Release, ReleaseOrder, Spec, Start, Step, StoppedWait,

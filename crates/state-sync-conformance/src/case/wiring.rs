@@ -19,13 +19,15 @@ use crate::activity::Activity;
 use crate::driver::protocol::WindowOptions;
 use crate::driver::{self, Connection};
 use crate::layers::faults::{self, BackendFaults, FaultState, Injected, Notes};
-use crate::layers::observe::{self, AppliedHook, Observer, Record};
+use crate::layers::observe::{self, AppliedHook, Observer};
+use crate::layers::record::Record;
 use crate::source::Sources;
 use crate::spec::{DEFAULT_TOPIC, Open};
 use crate::trace::Trace;
 
 use super::bus::Bus;
-use super::engine::{CallError, Engine};
+use super::call_error::CallError;
+use super::engine::Engine;
 use super::outcome::{DELIBERATE, fnv1a};
 
 /// One window under test.

@@ -3,6 +3,7 @@
 //! own, its stderr kept (the tail) for error messages, and killed when the
 //! kit is done with it.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command as Process, Stdio};
 use std::sync::{Arc, mpsc};
@@ -11,7 +12,33 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::protocol::{PROTOCOL_VERSION, Report};
-use super::{DriverInfo, MAX_SHOWN};
+
+/// How much of an offending line a message shows.
+pub(crate) const MAX_SHOWN: usize = 200;
+
+/// What a driver's handshake says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DriverInfo {
+    /// The implementation's name.
+    pub name: String,
+    /// The implementation's version.
+    pub version: String,
+    /// The implementation's language, when given.
+    pub language: Option<String>,
+    /// What it supports ([`CAPABILITIES`](super::CAPABILITIES) lists the known ones).
+    pub capabilities: BTreeSet<String>,
+}
+
+impl DriverInfo {
+    /// `name version (language)`, for reports.
+    pub fn describe(&self) -> String {
+        match &self.language {
+            Some(l) => format!("{} {} ({l})", self.name, self.version),
+            None => format!("{} {}", self.name, self.version),
+        }
+    }
+}
 
 /// How long a driver may take to print its `hello`.
 pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(20);

@@ -21,10 +21,10 @@ use std::fmt::Write as _;
 use parking_lot::Mutex;
 use serde_json::Value;
 
+use crate::capabilities::Capabilities;
 use crate::spec::Capability;
-use crate::transport::Capabilities;
 
-use super::observe::Record;
+use super::record::Record;
 
 /// A subscription's number in the ledger.
 pub(crate) type SubId = u64;

@@ -10,3 +10,4 @@ pub(crate) mod faults;
 pub(crate) mod ledger;
 pub(crate) mod observe;
 pub(crate) mod payload;
+pub(crate) mod record;

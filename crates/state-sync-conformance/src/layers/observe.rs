@@ -11,7 +11,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::Mutex;
 use serde_json::Value;
 use state_sync::ports::tree_handler;
 use state_sync::{
@@ -27,31 +26,7 @@ use crate::trace::Trace;
 
 use super::ledger::Ledger;
 use super::payload::tree;
-
-/// Everything recorded about one window.
-#[derive(Debug, Default)]
-pub(crate) struct WindowRecord {
-    pub(crate) applied: Vec<Revision>,
-    pub(crate) data: Option<Value>,
-    pub(crate) errors: Vec<ErrorContext>,
-    pub(crate) stopped: bool,
-    pub(crate) violations: Vec<String>,
-    pub(crate) fetches: u64,
-    /// Each fetch attempt's start and end (virtual ms; end `None` while it
-    /// runs).
-    pub(crate) attempts: Vec<(u64, Option<u64>)>,
-    /// Calls to the window's `subscribe`.
-    pub(crate) subscribes: u64,
-    /// Invalid payloads handed to the engine while subscribed.
-    pub(crate) garbage_forwarded: u64,
-    /// Protocol errors the engine reported for an event payload.
-    pub(crate) event_protocol_errors: u64,
-    /// Successful subscribes minus unsubscribes.
-    pub(crate) open_subscriptions: i64,
-}
-
-/// A window's shared record.
-pub(crate) type Record = Arc<Mutex<WindowRecord>>;
+use super::record::Record;
 
 /// A short description of an invalidation payload for the trace.
 pub(crate) fn describe(payload: &Value) -> String {

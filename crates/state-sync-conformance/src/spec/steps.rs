@@ -100,29 +100,6 @@ pub struct Open {
 /// The bus every step uses unless it names another.
 pub const MAIN_BUS: &str = "main";
 
-impl super::Spec {
-    /// Every bus the spec's steps name, [`MAIN_BUS`] first.
-    pub fn buses(&self) -> Vec<&str> {
-        let mut buses = vec![MAIN_BUS];
-        for step in &self.steps {
-            let bus = match step {
-                Step::Open(o) => o.bus.as_deref(),
-                Step::Mutate(m) => m.bus.as_deref(),
-                Step::OnApply(r) => r.mutate.bus.as_deref(),
-                Step::Emit(e) => e.bus.as_deref(),
-                Step::Expect(e) => e.bus.as_deref(),
-                _ => None,
-            };
-            if let Some(bus) = bus
-                && !buses.contains(&bus)
-            {
-                buses.push(bus);
-            }
-        }
-        buses
-    }
-}
-
 /// A `should_refresh` filter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

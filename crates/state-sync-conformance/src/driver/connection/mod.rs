@@ -34,8 +34,9 @@ use crate::activity::{Activity, Busy};
 use crate::case::CallError;
 use crate::layers::observe::Observer;
 
+use super::process::{self, DriverInfo};
+use super::program::Driver;
 use super::protocol::{Command, CommandBody, Reply, WindowOptions};
-use super::{Driver, DriverInfo, process};
 
 /// A case's driver, running.
 pub(crate) struct Connection {
