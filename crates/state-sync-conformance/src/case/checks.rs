@@ -474,6 +474,14 @@ fn check_error_context(
         want.message.as_ref().map(|m| format!("{m:?}")),
         Some(format!("{:?}", ctx.message)),
     );
+    if let Some(part) = &want.message_contains
+        && !ctx.message.contains(part.as_str())
+    {
+        problems.push(format!(
+            "window {name:?}: last {phase} error: message: expected it to contain {part:?}, got {:?}",
+            ctx.message
+        ));
+    }
     let detail = match &ctx.error {
         Some(SyncError::Subscribe(p) | SyncError::GetSnapshot(p) | SyncError::Apply(p)) => {
             p.detail().cloned().unwrap_or(Value::Null)
@@ -498,7 +506,48 @@ fn short(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::retry_delays;
+    use state_sync::{ErrorContext, Phase};
+
+    use super::{check_error_context, retry_delays};
+    use crate::spec::{ErrorContextExpect, PhaseName};
+
+    fn expect(message: Option<&str>, message_contains: Option<&str>) -> ErrorContextExpect {
+        let mut want: ErrorContextExpect = serde_json::from_value(serde_json::json!({
+            "phase": "getSnapshot"
+        }))
+        .expect("an expectation");
+        want.message = message.map(str::to_owned);
+        want.message_contains = message_contains.map(str::to_owned);
+        want
+    }
+
+    #[test]
+    fn messages_are_checked_exactly_or_for_a_part() {
+        let errors = [ErrorContext::new(
+            Phase::GetSnapshot,
+            "t",
+            "getSnapshot failed: disk full".to_owned(),
+        )];
+        let problems = |want: ErrorContextExpect| {
+            let mut problems = Vec::new();
+            check_error_context("a", &errors, &want, &mut problems);
+            problems
+        };
+        assert!(problems(expect(Some("getSnapshot failed: disk full"), None)).is_empty());
+        assert!(problems(expect(None, Some("disk full"))).is_empty());
+        let exact = problems(expect(Some("disk full"), None));
+        assert_eq!(exact.len(), 1, "{exact:?}");
+        assert!(
+            exact[0].contains("message: expected \"disk full\""),
+            "{exact:?}"
+        );
+        let part = problems(expect(None, Some("disk empty")));
+        assert_eq!(part.len(), 1, "{part:?}");
+        assert!(part[0].contains("to contain \"disk empty\""), "{part:?}");
+        let mut other = expect(None, None);
+        other.phase = PhaseName(Phase::Apply);
+        assert!(problems(other)[0].contains("no error in phase"));
+    }
 
     #[test]
     fn retry_delays_run_from_the_end_of_one_attempt_to_the_start_of_the_next() {

@@ -115,9 +115,14 @@ pub struct ErrorContextExpect {
     /// Whether another attempt follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub will_retry: Option<bool>,
-    /// The error's message, exactly.
+    /// The error's message, exactly (what an engine says around a port's
+    /// message is its own: prefer `message_contains` in portable specs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Text the error's message contains, such as the failing port's own
+    /// message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_contains: Option<String>,
     /// The JSON value the failing port's error carried
     /// (`PortError::detail`), exactly; `null` for an error without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
