@@ -25,6 +25,16 @@ pub(super) struct Bus {
     pub(super) ledger: Arc<Ledger>,
 }
 
+/// How a message names the bus `name`: not at all for [`MAIN_BUS`] (most
+/// cases have no other), ` (bus "name")` otherwise.
+pub(super) fn which_bus(name: &str) -> String {
+    if name == MAIN_BUS {
+        String::new()
+    } else {
+        format!(" (bus {name:?})")
+    }
+}
+
 /// Every bus of a case, the source of truth they serve, and where changes
 /// are traced. Cheap to clone.
 #[derive(Clone)]
@@ -51,12 +61,10 @@ impl Buses {
         let mut buses = Vec::new();
         for name in spec.buses() {
             let backend: Arc<dyn Backend> = Arc::from(transport.open().map_err(|e| {
-                let which = if name == MAIN_BUS {
-                    String::new()
-                } else {
-                    format!(" (bus {name:?})")
-                };
-                format!("the transport's backend{which} did not open: {e}")
+                format!(
+                    "the transport's backend{} did not open: {e}",
+                    which_bus(name)
+                )
             })?);
             backend.serve(faults.handler(sources.handler()));
             buses.push(Bus {

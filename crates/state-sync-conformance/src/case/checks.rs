@@ -16,6 +16,7 @@ use crate::spec::{
     DEFAULT_TOPIC, ErrorContextExpect, Expect, LifecycleName, LocalRevision, Outcome,
 };
 
+use super::bus::which_bus;
 use super::call_error::CallError;
 use super::steps::Case;
 use super::wiring::Window;
@@ -325,13 +326,9 @@ impl Case<'_> {
             if let Some(n) = bus.backend.active_subscriptions()
                 && n != 0
             {
-                let which = if self.buses.all().len() > 1 {
-                    format!(" (bus {:?})", bus.name)
-                } else {
-                    String::new()
-                };
                 self.failures.push(format!(
-                    "invariant: the transport{which} still has {n} active subscription(s) after every window stopped"
+                    "invariant: the transport{} still has {n} active subscription(s) after every window stopped",
+                    which_bus(&bus.name)
                 ));
             }
         }
