@@ -2,9 +2,11 @@
 //! state machine on tokio.
 //!
 //! A [`RevisionSync`] handle owns one topic in one window. The invalidation
-//! handler it installs is synchronous and cheap: the machine validates and
-//! gates the payload under a short lock and at most asks for the fetch loop,
-//! a task that fetches, validates, gates and applies until no request is
+//! handler it installs is synchronous and cheap: it validates the payload
+//! without a lock, settles an ignored or coalesced event on the gate the
+//! machine last published (`hot`, `handler`), and takes the machine's short
+//! lock only for what changes it — at most asking for the fetch loop, a
+//! task that fetches, validates, gates and applies until no request is
 //! left. A burst of events therefore costs O(1) memory and at most one
 //! queued refresh. Every decision — what to fetch, apply, report, when to
 //! unsubscribe or arm a timer — is the machine's; the driver performs the
