@@ -8,7 +8,7 @@
 //!
 //! So the case keeps count of the transport's work in flight — a
 //! `subscribe` or a snapshot request waiting at the transport's ends, and a
-//! [`Backend::settle`](state_sync_transports::Backend::settle) the case is
+//! [`Backend::settle`] the case is
 //! waiting for after an emit or an unsubscribe — and while there is any,
 //! holds auto-advance off (through tokio's own mechanism: a blocking task
 //! in flight inhibits it). The runtime then waits for I/O in real time.

@@ -27,7 +27,7 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// How a case ended, before it becomes a [`CaseResult`].
+/// How a case ended, before it becomes a [`CaseResult`](crate::CaseResult).
 pub(crate) struct Outcome {
     pub(crate) verdict: Verdict,
     pub(crate) failures: Vec<String>,

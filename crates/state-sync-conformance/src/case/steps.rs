@@ -98,7 +98,7 @@ impl<'a> Case<'a> {
     }
 
     /// Runs every step, then the teardown checks. A transport that reports
-    /// a failure of its own ([`Backend::failure`]) ends the case with
+    /// a failure of its own ([`Backend::failure`](state_sync_transports::Backend::failure)) ends the case with
     /// `error`.
     pub(crate) async fn run(mut self) -> Outcome {
         let mut failure = None;

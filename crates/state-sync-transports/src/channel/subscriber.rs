@@ -11,7 +11,7 @@ use state_sync::ports::panic_message;
 use state_sync::{Payload, PayloadHandler};
 use tokio::sync::{Notify, mpsc};
 
-/// What [`Backend::settle`] waits for.
+/// What [`Backend::settle`](crate::Backend::settle) waits for.
 #[derive(Default)]
 pub(super) struct Work {
     /// Subscriber tasks still running.

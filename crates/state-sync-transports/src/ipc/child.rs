@@ -1,7 +1,7 @@
 //! The backend in a child process: [`ChildBackend`] in the parent,
-//! [`serve_stdio`] in the child.
+//! [`serve_stdio`](super::serve_stdio) in the child.
 //!
-//! The child runs a [`Server`] and says where it listens; the parent's
+//! The child runs a [`Server`](super::Server) and says where it listens; the parent's
 //! windows connect to it like any others. The parent keeps the source of
 //! truth: the child forwards every snapshot request to it, and it sends
 //! the child every invalidation to emit. The two talk in JSON lines over
