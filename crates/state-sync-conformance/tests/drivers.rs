@@ -200,6 +200,63 @@ fn the_js_driver_runs_the_corpus_against_the_fixture_engine() {
     assert!(vectors.iter().all(|v| v.passed()), "{vectors:#?}");
 }
 
+/// The two behaviours of the original TypeScript engine the protocol
+/// forbids, switched on in the fixture one at a time: each is caught, by
+/// running, by a spec citing the clause it breaks (the fixture without them
+/// passes those specs: see the test above).
+#[test]
+fn the_original_engines_two_faults_are_caught_by_running_it() {
+    let js = concat!(env!("CARGO_MANIFEST_DIR"), "/drivers/js");
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `node` is not on this machine");
+        return;
+    }
+    let faults = [
+        // A failed fetch drops the follow-up queued behind it.
+        (
+            "lost-follow-up",
+            "CO-2",
+            "failed-fetch-keeps-the-follow-up-queued-behind-it",
+        ),
+        // stop() while subscribe is pending keeps the late subscription.
+        (
+            "leak-on-stop-during-subscribe",
+            "TR-2",
+            "stop-while-subscribe-pending-leaks-nothing",
+        ),
+    ];
+    for (fault, clause, catcher) in faults {
+        let driver = Driver::new(
+            "env",
+            [
+                format!("STATE_SYNC_FIXTURE_BUGS={fault}"),
+                "node".to_owned(),
+                format!("{js}/driver.mjs"),
+                format!("{js}/test/fixture-engine.mjs"),
+            ],
+        );
+        let report = Suite::new()
+            .driver(driver)
+            .known_failures(format!("{js}/test/known-failures.json"))
+            .run_filtered(|_, spec| spec.clauses.iter().any(|c| c == clause))
+            .expect("the suite runs");
+        let caught: Vec<&str> = report
+            .cases
+            .iter()
+            .filter(|c| c.verdict == Verdict::Fail)
+            .map(|c| c.spec.as_str())
+            .collect();
+        assert!(
+            caught.contains(&catcher),
+            "{fault}: {catcher} (citing {clause}) did not fail; failed: {caught:?}"
+        );
+    }
+}
+
 #[test]
 fn specs_needing_what_a_driver_does_not_claim_are_unsupported_never_failed() {
     let report = Suite::new()

@@ -9,6 +9,20 @@
 export const name = 'js-fixture';
 export const version = '0.0.0-fixture';
 
+// Behaviours of the original TypeScript engine that the protocol forbids,
+// switched on by name in STATE_SYNC_FIXTURE_BUGS (comma-separated), so that
+// the kit's own tests can show it catches them by running:
+// * `lost-follow-up`: a failed fetch drops the follow-up queued behind it
+//   (its callers resolve, nothing fetches: a lost update, CO-2);
+// * `leak-on-stop-during-subscribe`: `stop()` landing while `subscribe` is
+//   pending keeps the subscription that arrives afterwards (STOP-1, TR-2).
+const bugs = new Set(
+  (globalThis.process?.env?.STATE_SYNC_FIXTURE_BUGS ?? '')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean),
+);
+
 const U64_MAX = (1n << 64n) - 1n;
 
 /** The canonical revision string `value` is, or throws with `reason`. */
@@ -148,6 +162,10 @@ export function createRevisionSync(options) {
           current.resolve();
         } catch (e) {
           current.reject(e);
+          if (bugs.has('lost-follow-up') && followUp) {
+            followUp.resolve();
+            followUp = null;
+          }
         }
         // A failed fetch keeps the follow-up queued behind it.
         if (!followUp || lifecycle === 'stopped') break;
@@ -206,7 +224,7 @@ export function createRevisionSync(options) {
           throw error;
         }
         if (lifecycle === 'stopped' || gen !== generation) {
-          unsub();
+          if (!bugs.has('leak-on-stop-during-subscribe')) unsub();
           const error = new Error('stopped while starting');
           error.phase = 'start';
           throw error;
