@@ -1,7 +1,9 @@
 //! Engines behind the driver protocol: the Rust reference driver gives the
-//! verdicts of the in-process engine on the whole corpus, and broken
-//! drivers (crashing, silent, garbage, another protocol version) give
-//! `error` or `timeout` with a clear message while the suite goes on.
+//! verdicts of the in-process engine on the whole corpus; broken drivers
+//! (crashing, silent, garbage, another protocol version) give `error` or
+//! `timeout` with a clear message while the suite goes on; and the
+//! JavaScript fixture engine with one fault switched on is caught by a spec
+//! citing the clause the fault breaks.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -200,12 +202,13 @@ fn the_js_driver_runs_the_corpus_against_the_fixture_engine() {
     assert!(vectors.iter().all(|v| v.passed()), "{vectors:#?}");
 }
 
-/// The two behaviours of the original TypeScript engine the protocol
-/// forbids, switched on in the fixture one at a time: each is caught, by
-/// running, by a spec citing the clause it breaks (the fixture without them
-/// passes those specs: see the test above).
+/// Engines that break one rule each — the JS fixture with one fault
+/// switched on (`STATE_SYNC_FIXTURE_BUGS`; two of them are what the
+/// original TypeScript engine did) — are each caught, by running, by a spec
+/// citing the clause the fault breaks. The fixture without faults passes
+/// those specs (the test above), so each failure is the fault's.
 #[test]
-fn the_original_engines_two_faults_are_caught_by_running_it() {
+fn every_engine_fault_of_the_fixture_is_caught_by_a_spec_citing_its_clause() {
     let js = concat!(env!("CARGO_MANIFEST_DIR"), "/drivers/js");
     if std::process::Command::new("node")
         .arg("--version")
@@ -216,20 +219,31 @@ fn the_original_engines_two_faults_are_caught_by_running_it() {
         return;
     }
     let faults = [
-        // A failed fetch drops the follow-up queued behind it.
-        (
-            "lost-follow-up",
-            "CO-2",
-            "failed-fetch-keeps-the-follow-up-queued-behind-it",
-        ),
-        // stop() while subscribe is pending keeps the late subscription.
-        (
-            "leak-on-stop-during-subscribe",
-            "TR-2",
-            "stop-while-subscribe-pending-leaks-nothing",
-        ),
+        // The original engine's two.
+        ("lost-follow-up", "CO-2"),
+        ("leak-on-stop-during-subscribe", "TR-2"),
+        // One rule each.
+        ("applies-older-snapshots", "GATE-1"),
+        ("refreshes-on-old-events", "GATE-2"),
+        ("ignores-topic", "GATE-3"),
+        ("ignores-should-refresh", "GATE-4"),
+        ("fetch-per-event", "CO-1"),
+        ("no-follow-up", "CO-2"),
+        ("applies-after-stop", "STOP-1"),
+        ("keeps-subscription-on-stop", "LIFE-7"),
+        ("no-rollback", "LIFE-4"),
+        ("start-resolves-early", "LIFE-2"),
+        ("fetches-before-subscribing", "LIFE-1"),
+        ("start-after-stop-subscribes", "LIFE-6"),
+        ("refresh-after-stop-fetches", "LIFE-9"),
+        ("silent-garbage", "ERR-1"),
+        ("reports-twice", "ERR-2"),
+        ("deaf-after-failure", "ERR-4"),
+        ("numeric-revisions", "REV-5"),
+        ("accepts-leading-zeros", "REV-2"),
     ];
-    for (fault, clause, catcher) in faults {
+    let mut missed = Vec::new();
+    for (fault, clause) in faults {
         let driver = Driver::new(
             "env",
             [
@@ -247,14 +261,20 @@ fn the_original_engines_two_faults_are_caught_by_running_it() {
         let caught: Vec<&str> = report
             .cases
             .iter()
-            .filter(|c| c.verdict == Verdict::Fail)
+            .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error | Verdict::Timeout))
             .map(|c| c.spec.as_str())
             .collect();
-        assert!(
-            caught.contains(&catcher),
-            "{fault}: {catcher} (citing {clause}) did not fail; failed: {caught:?}"
+        eprintln!(
+            "{fault:<30} {clause:<7} caught by {} of {} specs citing it, e.g. {:?}",
+            caught.len(),
+            report.cases.len(),
+            &caught[..caught.len().min(2)]
         );
+        if caught.is_empty() {
+            missed.push(format!("{fault} ({clause})"));
+        }
     }
+    assert!(missed.is_empty(), "not caught: {missed:?}");
 }
 
 #[test]

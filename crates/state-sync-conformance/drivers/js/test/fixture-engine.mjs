@@ -9,13 +9,24 @@
 export const name = 'js-fixture';
 export const version = '0.0.0-fixture';
 
-// Behaviours of the original TypeScript engine that the protocol forbids,
-// switched on by name in STATE_SYNC_FIXTURE_BUGS (comma-separated), so that
-// the kit's own tests can show it catches them by running:
+// Faults the protocol forbids, switched on by name in
+// STATE_SYNC_FIXTURE_BUGS (comma-separated), so that the kit's own tests
+// can show it catches each by running (tests/drivers.rs). Two are
+// behaviours of the original TypeScript engine:
 // * `lost-follow-up`: a failed fetch drops the follow-up queued behind it
 //   (its callers resolve, nothing fetches: a lost update, CO-2);
 // * `leak-on-stop-during-subscribe`: `stop()` landing while `subscribe` is
-//   pending keeps the subscription that arrives afterwards (STOP-1, TR-2).
+//   pending keeps the subscription that arrives afterwards (TR-2).
+// The others are one broken rule each, named for what they do:
+// `applies-older-snapshots` (GATE-1), `refreshes-on-old-events` (GATE-2),
+// `ignores-topic` (GATE-3), `ignores-should-refresh` (GATE-4),
+// `fetch-per-event` (CO-1), `no-follow-up` (CO-2), `applies-after-stop`
+// (STOP-1), `keeps-subscription-on-stop` (LIFE-7), `no-rollback` (LIFE-4),
+// `start-resolves-early` (LIFE-2), `fetches-before-subscribing` (LIFE-1),
+// `start-after-stop-subscribes` (LIFE-6), `refresh-after-stop-fetches`
+// (LIFE-9), `silent-garbage` (ERR-1), `reports-twice` (ERR-2),
+// `deaf-after-failure` (ERR-4), `numeric-revisions` (REV-5),
+// `accepts-leading-zeros` (REV-2).
 const bugs = new Set(
   (globalThis.process?.env?.STATE_SYNC_FIXTURE_BUGS ?? '')
     .split(',')
@@ -35,7 +46,7 @@ export function parseRevision(value) {
   if (typeof value !== 'string') fail('not_a_string');
   if (value.length === 0) fail('empty');
   if (!/^[0-9]+$/.test(value)) fail('not_digits');
-  if (value.length > 1 && value[0] === '0') fail('leading_zero');
+  if (value.length > 1 && value[0] === '0' && !bugs.has('accepts-leading-zeros')) fail('leading_zero');
   if (BigInt(value) > U64_MAX) fail('overflow');
   return value;
 }
@@ -50,6 +61,7 @@ function isCanonical(value) {
 }
 
 function newer(a, b) {
+  if (bugs.has('numeric-revisions')) return Number(a) > Number(b);
   return BigInt(a) > BigInt(b);
 }
 
@@ -99,12 +111,15 @@ export function createRevisionSync(options) {
   let fetching = false;
   let followUp = null; // { promise, resolve, reject } of the queued fetch
   let generation = 0; // bumped by a failed start and by stop
+  let deaf = false; // only under the `deaf-after-failure` fault
 
   function report(ctx) {
-    try {
-      onError?.({ topic, localRevision: local ?? undefined, ...ctx });
-    } catch {
-      // a throwing hook never stops the engine
+    for (let i = bugs.has('reports-twice') ? 2 : 1; i > 0; i--) {
+      try {
+        onError?.({ topic, localRevision: local ?? undefined, ...ctx });
+      } catch {
+        // a throwing hook never stops the engine
+      }
     }
   }
 
@@ -127,7 +142,7 @@ export function createRevisionSync(options) {
       if (gen === generation) report({ phase: 'getSnapshot', error, attempt: error?.attempt, willRetry: false });
       throw error;
     }
-    if (gen !== generation) return;
+    if (gen !== generation && !bugs.has('applies-after-stop')) return;
     const valid =
       envelope !== null && typeof envelope === 'object' && !Array.isArray(envelope) && isCanonical(envelope.revision) && 'data' in envelope;
     if (!valid) {
@@ -135,7 +150,7 @@ export function createRevisionSync(options) {
       report({ phase: 'protocol', error });
       throw error;
     }
-    if (local !== null && !newer(envelope.revision, local)) return;
+    if (local !== null && !newer(envelope.revision, local) && !bugs.has('applies-older-snapshots')) return;
     try {
       await applier.apply({ revision: envelope.revision, data: envelope.data });
     } catch (error) {
@@ -147,7 +162,8 @@ export function createRevisionSync(options) {
 
   /** One fetch now, or the follow-up queued behind the one in flight. */
   function requestRefresh() {
-    if (fetching) {
+    if (fetching && bugs.has('no-follow-up')) return Promise.resolve();
+    if (fetching && !bugs.has('fetch-per-event')) {
       followUp ??= deferred();
       return followUp.promise;
     }
@@ -182,15 +198,17 @@ export function createRevisionSync(options) {
   }
 
   function handler(payload) {
-    if (lifecycle === 'stopped' || lifecycle === 'idle') return;
+    if (lifecycle === 'stopped' || lifecycle === 'idle' || deaf) return;
     const isObject = payload !== null && typeof payload === 'object' && !Array.isArray(payload);
     if (!isObject || typeof payload.topic !== 'string' || payload.topic.trim() === '' || !isCanonical(payload.revision)) {
-      report({ phase: 'protocol', error: protocolError('invalid invalidation event'), sourceEvent: payload });
+      if (!bugs.has('silent-garbage')) {
+        report({ phase: 'protocol', error: protocolError('invalid invalidation event'), sourceEvent: payload });
+      }
       return;
     }
-    if (payload.topic !== topic) return;
-    if (local !== null && !newer(payload.revision, local)) return;
-    if (shouldRefresh) {
+    if (payload.topic !== topic && !bugs.has('ignores-topic')) return;
+    if (local !== null && !newer(payload.revision, local) && !bugs.has('refreshes-on-old-events')) return;
+    if (shouldRefresh && !bugs.has('ignores-should-refresh')) {
       try {
         if (!shouldRefresh(payload)) return;
       } catch (error) {
@@ -198,11 +216,16 @@ export function createRevisionSync(options) {
         return;
       }
     }
-    requestRefresh().catch(() => {});
+    requestRefresh().catch(() => {
+      if (bugs.has('deaf-after-failure')) deaf = true;
+    });
   }
 
   return {
     start() {
+      if (lifecycle === 'stopped' && bugs.has('start-after-stop-subscribes')) {
+        subscriber.subscribe(handler).catch(() => {});
+      }
       if (lifecycle === 'stopped') {
         const error = new Error('start after stop');
         error.phase = 'start';
@@ -214,6 +237,7 @@ export function createRevisionSync(options) {
       lifecycle = 'starting';
       const gen = generation;
       starting = (async () => {
+        if (bugs.has('fetches-before-subscribing')) await requestRefresh();
         let unsub;
         try {
           unsub = await subscriber.subscribe(handler);
@@ -230,11 +254,19 @@ export function createRevisionSync(options) {
           throw error;
         }
         unsubscribe = unsub;
+        if (bugs.has('start-resolves-early')) {
+          requestRefresh().catch(() => {});
+          lifecycle = 'running';
+          starting = null;
+          return;
+        }
         try {
-          await requestRefresh();
+          if (!bugs.has('fetches-before-subscribing')) await requestRefresh();
         } catch (error) {
-          if (unsubscribe) unsubscribe();
-          unsubscribe = null;
+          if (!bugs.has('no-rollback')) {
+            if (unsubscribe) unsubscribe();
+            unsubscribe = null;
+          }
           if (lifecycle !== 'stopped') {
             lifecycle = 'idle';
             generation++;
@@ -256,11 +288,11 @@ export function createRevisionSync(options) {
       if (lifecycle === 'stopped') return;
       lifecycle = 'stopped';
       generation++;
-      if (unsubscribe) unsubscribe();
+      if (unsubscribe && !bugs.has('keeps-subscription-on-stop')) unsubscribe();
       unsubscribe = null;
     },
     refresh() {
-      if (lifecycle === 'stopped') return Promise.resolve();
+      if (lifecycle === 'stopped' && !bugs.has('refresh-after-stop-fetches')) return Promise.resolve();
       return requestRefresh();
     },
     getLocalRevision() {
