@@ -239,8 +239,15 @@ fn every_engine_fault_of_the_fixture_is_caught_by_a_spec_citing_its_clause() {
         ("silent-garbage", "ERR-1"),
         ("reports-twice", "ERR-2"),
         ("deaf-after-failure", "ERR-4"),
+        ("refresh-resolves-early", "CO-2"),
         ("numeric-revisions", "REV-5"),
         ("accepts-leading-zeros", "REV-2"),
+        ("accepts-overflow", "REV-3"),
+        ("accepts-numeric-revisions", "REV-4"),
+        ("accepts-blank-topic", "EVT-2"),
+        ("rejects-non-string-source-id", "EVT-4"),
+        ("rejects-unknown-fields", "EVT-5"),
+        ("accepts-snapshot-without-data", "SNAP-1"),
     ];
     let mut missed = Vec::new();
     for (fault, clause) in faults {

@@ -25,8 +25,12 @@ export const version = '0.0.0-fixture';
 // `start-resolves-early` (LIFE-2), `fetches-before-subscribing` (LIFE-1),
 // `start-after-stop-subscribes` (LIFE-6), `refresh-after-stop-fetches`
 // (LIFE-9), `silent-garbage` (ERR-1), `reports-twice` (ERR-2),
-// `deaf-after-failure` (ERR-4), `numeric-revisions` (REV-5),
-// `accepts-leading-zeros` (REV-2).
+// `deaf-after-failure` (ERR-4), `refresh-resolves-early` (CO-2),
+// `numeric-revisions` (REV-5), `accepts-leading-zeros` (REV-2),
+// `accepts-overflow` (REV-3), `accepts-numeric-revisions` (REV-4),
+// `accepts-blank-topic` (EVT-2), `rejects-non-string-source-id` (EVT-4),
+// `rejects-unknown-fields` (EVT-5), `accepts-snapshot-without-data`
+// (SNAP-1).
 const bugs = new Set(
   (globalThis.process?.env?.STATE_SYNC_FIXTURE_BUGS ?? '')
     .split(',')
@@ -43,11 +47,12 @@ export function parseRevision(value) {
     e.reason = reason;
     throw e;
   };
+  if (typeof value === 'number' && bugs.has('accepts-numeric-revisions')) value = String(value);
   if (typeof value !== 'string') fail('not_a_string');
   if (value.length === 0) fail('empty');
   if (!/^[0-9]+$/.test(value)) fail('not_digits');
   if (value.length > 1 && value[0] === '0' && !bugs.has('accepts-leading-zeros')) fail('leading_zero');
-  if (BigInt(value) > U64_MAX) fail('overflow');
+  if (BigInt(value) > U64_MAX && !bugs.has('accepts-overflow')) fail('overflow');
   return value;
 }
 
@@ -144,7 +149,7 @@ export function createRevisionSync(options) {
     }
     if (gen !== generation && !bugs.has('applies-after-stop')) return;
     const valid =
-      envelope !== null && typeof envelope === 'object' && !Array.isArray(envelope) && isCanonical(envelope.revision) && 'data' in envelope;
+      envelope !== null && typeof envelope === 'object' && !Array.isArray(envelope) && isCanonical(envelope.revision) && ('data' in envelope || bugs.has('accepts-snapshot-without-data'));
     if (!valid) {
       const error = protocolError('invalid snapshot: expected {revision: canonical string, data}');
       report({ phase: 'protocol', error });
@@ -200,7 +205,12 @@ export function createRevisionSync(options) {
   function handler(payload) {
     if (lifecycle === 'stopped' || lifecycle === 'idle' || deaf) return;
     const isObject = payload !== null && typeof payload === 'object' && !Array.isArray(payload);
-    if (!isObject || typeof payload.topic !== 'string' || payload.topic.trim() === '' || !isCanonical(payload.revision)) {
+    const blank = typeof payload?.topic === 'string' && payload.topic.trim() === '' && !bugs.has('accepts-blank-topic');
+    const strict =
+      isObject &&
+      ((bugs.has('rejects-non-string-source-id') && 'sourceId' in payload && typeof payload.sourceId !== 'string') ||
+        (bugs.has('rejects-unknown-fields') && Object.keys(payload).some((k) => !['topic', 'revision', 'sourceId', 'timestampMs'].includes(k))));
+    if (!isObject || typeof payload.topic !== 'string' || blank || strict || !isCanonical(payload.revision)) {
       if (!bugs.has('silent-garbage')) {
         report({ phase: 'protocol', error: protocolError('invalid invalidation event'), sourceEvent: payload });
       }
@@ -293,6 +303,10 @@ export function createRevisionSync(options) {
     },
     refresh() {
       if (lifecycle === 'stopped' && !bugs.has('refresh-after-stop-fetches')) return Promise.resolve();
+      if (bugs.has('refresh-resolves-early')) {
+        requestRefresh().catch(() => {});
+        return Promise.resolve();
+      }
       return requestRefresh();
     },
     getLocalRevision() {
