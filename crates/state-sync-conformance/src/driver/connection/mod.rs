@@ -407,7 +407,15 @@ async fn dispatch(inner: Weak<Inner>, mut rx: tmpsc::UnboundedReceiver<Incoming>
         let Some(inner) = inner.upgrade() else { return };
         match incoming {
             Incoming::Line(line) if line.trim().is_empty() => {}
-            Incoming::Line(line) => inner.handle(&line),
+            Incoming::Line(line) => {
+                inner.handle(&line);
+                drop(inner);
+                // Let whatever the line woke (a call's caller, a port's
+                // request) run before the next line is taken in, so that
+                // what the case sees does not depend on how many of the
+                // driver's lines had arrived by then.
+                tokio::task::yield_now().await;
+            }
             Incoming::End => {
                 let why = format!(
                     "its output ended (the process exited or closed stdout){}",
