@@ -2,7 +2,8 @@
 //! do: the kit runs a correct one unchanged — no acknowledgements, no
 //! blocking — and gives the right verdict, with a clear message, to one that
 //! panics on its own thread, one whose backend process dies mid-case and one
-//! that never answers.
+//! that never answers; a panic in a blocking task of one case's runtime is
+//! charged to that case, not to one running beside it.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -434,4 +435,96 @@ fn the_ipc_transport_on_real_time_passes_every_spec_that_does_not_need_virtual_t
         started.elapsed()
     );
     assert!(passed >= 60, "{passed} specs judged on real time");
+}
+
+/// A memory bus whose every emit first runs `on_emit` (on the case's
+/// thread, inside its runtime).
+struct HookedBus {
+    inner: state_sync_transports::memory::Bus,
+    on_emit: fn(),
+}
+
+impl Backend for HookedBus {
+    fn emit(&self, payload: &Value) {
+        (self.on_emit)();
+        self.inner.emit(payload);
+    }
+
+    fn serve(&self, handler: SnapshotHandler) {
+        self.inner.serve(handler);
+    }
+
+    fn window_ends(&self, label: &str, topic: &str) -> WindowEnds {
+        self.inner.window_ends(label, topic)
+    }
+
+    fn active_subscriptions(&self) -> Option<usize> {
+        self.inner.active_subscriptions()
+    }
+}
+
+/// Two steps of the test below, each waited for by the other case.
+static STEPS: (parking_lot::Mutex<(bool, bool)>, parking_lot::Condvar) = (
+    parking_lot::Mutex::new((false, false)),
+    parking_lot::Condvar::new(),
+);
+
+/// Waits (real time, bounded) until `done` holds of the steps.
+fn wait_for(done: fn(&(bool, bool)) -> bool) {
+    let mut steps = STEPS.0.lock();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done(&steps) {
+        assert!(
+            !STEPS.1.wait_until(&mut steps, deadline).timed_out(),
+            "the other case never got there"
+        );
+    }
+}
+
+fn mark(step: fn(&mut (bool, bool))) {
+    step(&mut STEPS.0.lock());
+    STEPS.1.notify_all();
+}
+
+#[test]
+fn a_panic_on_a_blocking_thread_of_one_case_is_charged_to_that_case_alone() {
+    let _one = ONE_AT_A_TIME.lock();
+    // The bystander's emit says it is running, then waits until the other
+    // case's blocking task has panicked.
+    let bystander = Transport::new("bystander", || HookedBus {
+        inner: state_sync_transports::memory::Bus::new(),
+        on_emit: || {
+            mark(|s| s.0 = true);
+            wait_for(|s| s.1);
+        },
+    });
+    // The culprit's emit waits until the bystander runs, then panics in a
+    // blocking task of its case's runtime.
+    let culprit = Transport::new("culprit", || HookedBus {
+        inner: state_sync_transports::memory::Bus::new(),
+        on_emit: || {
+            wait_for(|s| s.0);
+            let task =
+                tokio::task::spawn_blocking(|| panic!("transport bug: a blocking task panicked"));
+            tokio::spawn(async move {
+                let _ = task.await;
+                mark(|s| s.1 = true);
+            });
+        },
+    });
+    let spec = spec(CHANGES);
+    let (b, c) = std::thread::scope(|s| {
+        let b = s.spawn(|| run_case(&spec, &bystander, &RunOptions::default()));
+        let c = s.spawn(|| run_case(&spec, &culprit, &RunOptions::default()));
+        (b.join().expect("bystander"), c.join().expect("culprit"))
+    });
+    assert_eq!(c.verdict, Verdict::Error, "{}", c.explain());
+    assert!(
+        c.failures
+            .iter()
+            .any(|f| f.contains("transport bug: a blocking task panicked")),
+        "{:?}",
+        c.failures
+    );
+    assert_eq!(b.verdict, Verdict::Pass, "{}", b.explain());
 }

@@ -3,12 +3,14 @@
 //! is idle and a case costs microseconds of wall time however many virtual
 //! seconds it spans. A real-time watchdog catches a transport that blocks
 //! the thread; a panic anywhere in the case (a spawned task included) is
-//! captured and gives `error`, and so does a panic on any other thread
-//! while the case runs (a transport's own I/O thread) — charged to every
-//! case running at that moment, since a thread the kit did not start
-//! cannot be traced to one. The suite always goes on.
+//! captured and gives `error`, and so does a panic on a blocking thread of
+//! the case's runtime (`spawn_blocking`), charged to that case alone. A
+//! panic on any other thread while the case runs (a transport's own I/O
+//! thread) gives `error` too — charged to every case running at that
+//! moment, since a thread the kit did not start cannot be traced to one.
+//! The suite always goes on.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,12 +91,14 @@ fn run_on_this_thread(
 ) -> Outcome {
     capture_panics_on_this_thread();
     let foreign = ForeignPanics::watch();
+    let case = foreign.id;
     let _current = crate::activity::enter(&activity);
     let (parking, unparked, watched) = (activity.clone(), activity.clone(), activity.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .start_paused(!transport.runs_on_real_time())
+        .on_thread_start(move || CASE_OF_THREAD.with(|c| c.set(Some(case))))
         .on_thread_park(move || parking.parking())
         .on_thread_unpark(move || unparked.unparked())
         .build();
@@ -172,6 +176,8 @@ fn run_on_this_thread(
 thread_local! {
     /// The panics recorded on this thread, when it asked for capture.
     static CAPTURED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+    /// The case whose runtime started this thread (its blocking pool).
+    static CASE_OF_THREAD: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 static INSTALL: Once = Once::new();
@@ -179,7 +185,8 @@ static INSTALL: Once = Once::new();
 /// Starts recording the panics raised on the current thread — in a case
 /// thread, spawned tasks run here too, and tokio would otherwise swallow
 /// their panics. A process-wide hook, installed once, keeps captured panics
-/// off stderr; a panic on any other thread is recorded for every running
+/// off stderr; a panic on a blocking thread of a case's runtime is recorded
+/// for that case; one on any other thread is recorded for every running
 /// case and still goes to the previous hook. Deliberate panics are not
 /// recorded.
 fn capture_panics_on_this_thread() {
@@ -202,13 +209,20 @@ fn capture_panics_on_this_thread() {
                 None => false,
             });
             if !captured && !deliberate {
-                // Another thread: every running case hears of it, and so does
-                // the previous hook (a test harness's own panic must not be
-                // lost to a case that happened to be running).
                 let thread = std::thread::current();
                 let name = thread.name().unwrap_or("unnamed");
-                ForeignPanics::record(&format!("on thread {name:?}: {message}{at}"));
-                previous(info);
+                let line = format!("on thread {name:?}: {message}{at}");
+                match CASE_OF_THREAD.with(Cell::get) {
+                    // A blocking thread of a case's runtime: that case's.
+                    Some(case) => ForeignPanics::record_for(case, line),
+                    // Another thread: every running case hears of it, and so
+                    // does the previous hook (a test harness's own panic must
+                    // not be lost to a case that happened to be running).
+                    None => {
+                        ForeignPanics::record(&line);
+                        previous(info);
+                    }
+                }
             }
         }));
     });
@@ -241,6 +255,13 @@ impl ForeignPanics {
         let id = NEXT_CASE.fetch_add(1, Ordering::Relaxed);
         RUNNING.lock().insert(id, Vec::new());
         Self { id }
+    }
+
+    /// Records a panic for the running case `id` alone.
+    fn record_for(id: u64, panic: String) {
+        if let Some(panics) = RUNNING.lock().get_mut(&id) {
+            panics.push(panic);
+        }
     }
 
     /// Records a panic for every running case.
