@@ -56,7 +56,8 @@ pub(crate) struct Ports {
 #[derive(Clone)]
 pub(crate) struct RemoteWindow {
     inner: Arc<Inner>,
-    name: Arc<str>,
+    /// The engine's id in the driver (see [`Connection::open`]).
+    id: Arc<str>,
 }
 
 struct Inner {
@@ -157,6 +158,11 @@ impl Connection {
     }
 
     /// Creates window `name`'s engine in the driver, served by `ports`.
+    ///
+    /// The driver knows the engine by an id of its own: the window's name
+    /// the first time, `name~2`, `name~3`, ... for a window reopened under
+    /// that name, so that a late report of the engine it replaced reaches
+    /// that engine's ports, not the new one's.
     pub(crate) fn open(
         &self,
         name: &str,
@@ -164,24 +170,35 @@ impl Connection {
         options: WindowOptions,
         ports: Ports,
     ) -> RemoteWindow {
-        let name: Arc<str> = Arc::from(name);
-        self.inner.windows.lock().insert(
-            name.clone(),
-            Served {
-                ports: Arc::new(ports),
-                local_revision: Revision::ZERO,
-                lifecycle: Lifecycle::Idle,
-                metrics: Metrics::default(),
-            },
-        );
+        let id: Arc<str> = {
+            let mut windows = self.inner.windows.lock();
+            let mut id = name.to_owned();
+            for n in 2.. {
+                if !windows.contains_key(id.as_str()) {
+                    break;
+                }
+                id = format!("{name}~{n}");
+            }
+            let id: Arc<str> = Arc::from(id);
+            windows.insert(
+                id.clone(),
+                Served {
+                    ports: Arc::new(ports),
+                    local_revision: Revision::ZERO,
+                    lifecycle: Lifecycle::Idle,
+                    metrics: Metrics::default(),
+                },
+            );
+            id
+        };
         self.inner.send(CommandBody::Open {
-            window: name.to_string(),
+            window: id.to_string(),
             topic: topic.to_owned(),
             options,
         });
         RemoteWindow {
             inner: self.inner.clone(),
-            name,
+            id,
         }
     }
 
@@ -226,20 +243,20 @@ impl Drop for Connection {
 impl RemoteWindow {
     /// `start`, answered by the driver.
     pub(crate) async fn start(self) -> Result<(), CallError> {
-        let window = self.name.to_string();
+        let window = self.id.to_string();
         self.call(|call| CommandBody::Start { window, call }).await
     }
 
     /// `refresh`, answered by the driver.
     pub(crate) async fn refresh(self) -> Result<(), CallError> {
-        let window = self.name.to_string();
+        let window = self.id.to_string();
         self.call(|call| CommandBody::Refresh { window, call })
             .await
     }
 
     /// `stopped`: resolves once the driver says the engine has stopped.
     pub(crate) async fn stopped(self) {
-        let window = self.name.to_string();
+        let window = self.id.to_string();
         let _ = self
             .call(|call| CommandBody::Stopped { window, call })
             .await;
@@ -248,7 +265,7 @@ impl RemoteWindow {
     /// `stop`.
     pub(crate) fn stop(&self) {
         self.inner.send(CommandBody::Stop {
-            window: self.name.to_string(),
+            window: self.id.to_string(),
         });
     }
 
@@ -273,7 +290,7 @@ impl RemoteWindow {
     }
 
     fn served<T>(&self, f: impl FnOnce(&Served) -> T) -> Option<T> {
-        self.inner.windows.lock().get(&self.name).map(f)
+        self.inner.windows.lock().get(&self.id).map(f)
     }
 
     async fn call(self, body: impl FnOnce(u64) -> CommandBody) -> Result<(), CallError> {
