@@ -160,30 +160,51 @@ fn a_driver_without_a_hello_is_an_error() {
     assert!(text.contains("hello"), "{text}");
 }
 
+/// The JavaScript driver's folder.
+const JS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/drivers/js");
+
+/// Whether `node` is on this machine (the JavaScript tests say they are
+/// skipped when it is not).
+fn node_is_here() -> bool {
+    let here = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !here {
+        eprintln!("skipped: `node` is not on this machine");
+    }
+    here
+}
+
+/// The JavaScript driver over the fixture engine of its test folder, with
+/// `fault` switched on (`STATE_SYNC_FIXTURE_BUGS`) when one is given.
+fn js_fixture(fault: Option<&str>) -> Driver {
+    let node = [
+        "node".to_owned(),
+        format!("{JS}/driver.mjs"),
+        format!("{JS}/test/fixture-engine.mjs"),
+    ];
+    match fault {
+        None => Driver::new("node", node.into_iter().skip(1)),
+        Some(fault) => Driver::new(
+            "env",
+            std::iter::once(format!("STATE_SYNC_FIXTURE_BUGS={fault}")).chain(node),
+        ),
+    }
+}
+
 /// The JavaScript driver (drivers/js) over the fixture engine of its test
 /// folder, when `node` is on the machine: the corpus gives the verdicts the
 /// fixture's known-failures file lists, nothing else.
 #[test]
 fn the_js_driver_runs_the_corpus_against_the_fixture_engine() {
-    let js = concat!(env!("CARGO_MANIFEST_DIR"), "/drivers/js");
-    if std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: `node` is not on this machine");
+    if !node_is_here() {
         return;
     }
-    let driver = Driver::new(
-        "node",
-        [
-            format!("{js}/driver.mjs"),
-            format!("{js}/test/fixture-engine.mjs"),
-        ],
-    );
+    let driver = js_fixture(None);
     let report = Suite::new()
         .driver(driver.clone())
-        .known_failures(format!("{js}/test/known-failures.json"))
+        .known_failures(format!("{JS}/test/known-failures.json"))
         .run()
         .expect("the suite runs");
     let unexpected: Vec<String> = report
@@ -209,13 +230,7 @@ fn the_js_driver_runs_the_corpus_against_the_fixture_engine() {
 /// those specs (the test above), so each failure is the fault's.
 #[test]
 fn every_engine_fault_of_the_fixture_is_caught_by_a_spec_citing_its_clause() {
-    let js = concat!(env!("CARGO_MANIFEST_DIR"), "/drivers/js");
-    if std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: `node` is not on this machine");
+    if !node_is_here() {
         return;
     }
     let faults = [
@@ -251,18 +266,9 @@ fn every_engine_fault_of_the_fixture_is_caught_by_a_spec_citing_its_clause() {
     ];
     let mut missed = Vec::new();
     for (fault, clause) in faults {
-        let driver = Driver::new(
-            "env",
-            [
-                format!("STATE_SYNC_FIXTURE_BUGS={fault}"),
-                "node".to_owned(),
-                format!("{js}/driver.mjs"),
-                format!("{js}/test/fixture-engine.mjs"),
-            ],
-        );
         let report = Suite::new()
-            .driver(driver)
-            .known_failures(format!("{js}/test/known-failures.json"))
+            .driver(js_fixture(Some(fault)))
+            .known_failures(format!("{JS}/test/known-failures.json"))
             .run_filtered(|_, spec| spec.clauses.iter().any(|c| c == clause))
             .expect("the suite runs");
         let caught: Vec<&str> = report

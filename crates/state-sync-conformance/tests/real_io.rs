@@ -328,22 +328,26 @@ fn a_transport_that_never_answers_times_out_quickly_naming_the_request() {
     );
 }
 
-/// The IPC transport with its backend in a child process that is killed
-/// after the `n`th emit.
-struct DyingChild {
-    inner: ChildBackend,
-    emits: AtomicU32,
-    kill_after: u32,
+/// A backend that runs `after_emit` (on the case's thread, inside its
+/// runtime) after each of its emits, and is `inner` otherwise.
+struct AfterEmit<B> {
+    inner: B,
+    after_emit: Box<dyn Fn(&B) + Send + Sync>,
 }
 
-impl Backend for DyingChild {
+impl<B: Backend> AfterEmit<B> {
+    fn new(inner: B, after_emit: impl Fn(&B) + Send + Sync + 'static) -> Self {
+        Self {
+            inner,
+            after_emit: Box::new(after_emit),
+        }
+    }
+}
+
+impl<B: Backend> Backend for AfterEmit<B> {
     fn emit(&self, payload: &Value) {
         self.inner.emit(payload);
-        if self.emits.fetch_add(1, Ordering::AcqRel) + 1 == self.kill_after
-            && let Some(pid) = self.inner.id()
-        {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-        }
+        (self.after_emit)(&self.inner);
     }
     fn serve(&self, handler: SnapshotHandler) {
         self.inner.serve(handler);
@@ -369,10 +373,16 @@ fn a_backend_process_that_dies_mid_case_is_an_error_with_its_exit_status() {
     let transport = Transport::try_new("dying-child", || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_state-sync-conformance"));
         command.arg("ipc-backend");
-        ChildBackend::spawn(command).map(|inner| DyingChild {
-            inner,
-            emits: AtomicU32::new(0),
-            kill_after: 1,
+        // Killed after its first emit.
+        ChildBackend::spawn(command).map(|inner| {
+            let emits = AtomicU32::new(0);
+            AfterEmit::new(inner, move |child: &ChildBackend| {
+                if emits.fetch_add(1, Ordering::AcqRel) == 0
+                    && let Some(pid) = child.id()
+                {
+                    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                }
+            })
         })
     })
     .with_capabilities(Capabilities::all());
@@ -437,32 +447,6 @@ fn the_ipc_transport_on_real_time_passes_every_spec_that_does_not_need_virtual_t
     assert!(passed >= 60, "{passed} specs judged on real time");
 }
 
-/// A memory bus whose every emit first runs `on_emit` (on the case's
-/// thread, inside its runtime).
-struct HookedBus {
-    inner: state_sync_transports::memory::Bus,
-    on_emit: fn(),
-}
-
-impl Backend for HookedBus {
-    fn emit(&self, payload: &Value) {
-        (self.on_emit)();
-        self.inner.emit(payload);
-    }
-
-    fn serve(&self, handler: SnapshotHandler) {
-        self.inner.serve(handler);
-    }
-
-    fn window_ends(&self, label: &str, topic: &str) -> WindowEnds {
-        self.inner.window_ends(label, topic)
-    }
-
-    fn active_subscriptions(&self) -> Option<usize> {
-        self.inner.active_subscriptions()
-    }
-}
-
 /// Two steps of the test below, each waited for by the other case.
 static STEPS: (parking_lot::Mutex<(bool, bool)>, parking_lot::Condvar) = (
     parking_lot::Mutex::new((false, false)),
@@ -489,20 +473,18 @@ fn mark(step: fn(&mut (bool, bool))) {
 #[test]
 fn a_panic_on_a_blocking_thread_of_one_case_is_charged_to_that_case_alone() {
     let _one = ONE_AT_A_TIME.lock();
-    // The bystander's emit says it is running, then waits until the other
+    // After an emit, the bystander says it is running, then waits until the other
     // case's blocking task has panicked.
-    let bystander = Transport::new("bystander", || HookedBus {
-        inner: state_sync_transports::memory::Bus::new(),
-        on_emit: || {
+    let bystander = Transport::new("bystander", || {
+        AfterEmit::new(state_sync_transports::memory::Bus::new(), |_| {
             mark(|s| s.0 = true);
             wait_for(|s| s.1);
-        },
+        })
     });
-    // The culprit's emit waits until the bystander runs, then panics in a
+    // After an emit, the culprit waits until the bystander runs, then panics in a
     // blocking task of its case's runtime.
-    let culprit = Transport::new("culprit", || HookedBus {
-        inner: state_sync_transports::memory::Bus::new(),
-        on_emit: || {
+    let culprit = Transport::new("culprit", || {
+        AfterEmit::new(state_sync_transports::memory::Bus::new(), |_| {
             wait_for(|s| s.0);
             let task =
                 tokio::task::spawn_blocking(|| panic!("transport bug: a blocking task panicked"));
@@ -510,7 +492,7 @@ fn a_panic_on_a_blocking_thread_of_one_case_is_charged_to_that_case_alone() {
                 let _ = task.await;
                 mark(|s| s.1 = true);
             });
-        },
+        })
     });
     let spec = spec(CHANGES);
     let (b, c) = std::thread::scope(|s| {
