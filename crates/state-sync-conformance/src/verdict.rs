@@ -23,8 +23,9 @@ pub enum Verdict {
     UnexpectedPass,
     /// The transport or the engine panicked.
     Error,
-    /// The case did not finish within its virtual-time budget (or the
-    /// real-time watchdog).
+    /// The case did not finish within its virtual-time budget, or made no
+    /// progress for the hang limit of real time
+    /// ([`RunOptions::hang_limit`](crate::RunOptions::hang_limit)).
     Timeout,
 }
 
@@ -109,14 +110,14 @@ pub struct CaseResult {
     pub verdict: Verdict,
     /// The seed the fault layer used; rerunning with it reproduces the case.
     pub seed: u64,
-    /// Virtual milliseconds the case took.
+    /// Virtual milliseconds the case took (real milliseconds on real time).
     pub virtual_ms: u64,
-    /// The case waited, idle, for the transport's work in flight (real
-    /// I/O): virtual time crept forward meanwhile, so `virtual_ms` depends
-    /// on real time and is left out of report snapshots
-    /// ([`SuiteReport::reproducible`]).
+    /// The case ran on real time
+    /// ([`Transport::on_real_time`](crate::Transport::on_real_time)):
+    /// `virtual_ms` is real time, depends on the machine and is left out of
+    /// report snapshots ([`SuiteReport::reproducible`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub waited_on_real_time: bool,
+    pub on_real_time: bool,
     /// What went wrong (empty on pass).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
@@ -279,23 +280,15 @@ impl SuiteReport {
 }
 
 impl SuiteReport {
-    /// The same report with what depends on real time taken out: for every
-    /// transport that made any case wait on real time, each case's
-    /// `virtual_ms` is 0 and its `waited_on_real_time` cleared. What stays
-    /// is what a snapshot can hold run after run.
+    /// The same report with what depends on real time taken out: every
+    /// case run on real time has `virtual_ms` 0. (On virtual time the kit
+    /// moves the clock only when the case is quiescent, so `virtual_ms` is
+    /// the same on any machine, under any load.) What stays is what a
+    /// snapshot can hold run after run.
     pub fn reproducible(&self) -> SuiteReport {
-        let real_time: std::collections::BTreeSet<&str> = self
-            .cases
-            .iter()
-            .filter(|c| c.waited_on_real_time)
-            .map(|c| c.transport.as_str())
-            .collect();
         let mut report = self.clone();
-        for case in &mut report.cases {
-            if real_time.contains(case.transport.as_str()) {
-                case.virtual_ms = 0;
-                case.waited_on_real_time = false;
-            }
+        for case in report.cases.iter_mut().filter(|c| c.on_real_time) {
+            case.virtual_ms = 0;
         }
         report
     }
@@ -333,7 +326,7 @@ impl CaseResult {
             verdict,
             seed: 7,
             virtual_ms: 120,
-            waited_on_real_time: false,
+            on_real_time: false,
             failures: Vec::new(),
             known_failure: None,
             missing: Vec::new(),

@@ -75,7 +75,7 @@ fn run_shell_driver(script: &str) -> state_sync_conformance::SuiteReport {
     let driver = Driver::new("sh", ["-c".to_owned(), script.to_owned()]);
     Suite::new()
         .driver(driver)
-        .options(RunOptions::default().with_watchdog(Duration::from_secs(10)))
+        .options(RunOptions::default().with_hang_limit(Duration::from_secs(2)))
         .run_filtered(|_, spec| {
             spec.id == "late-join-after-changes" || spec.id == "topic-isolation"
         })

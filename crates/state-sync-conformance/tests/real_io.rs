@@ -309,23 +309,30 @@ fn a_panic_on_the_transports_own_thread_is_an_error_naming_the_thread() {
 }
 
 #[test]
-fn a_transport_that_never_answers_times_out_quickly_naming_the_request() {
+fn a_transport_that_never_answers_times_out_at_the_hang_limit_naming_the_request() {
     let _one = ONE_AT_A_TIME.lock();
+    let limit = Duration::from_secs(1);
+    let options = RunOptions::default().with_hang_limit(limit);
     let started = Instant::now();
-    let r = run(CHANGES, &thread_bus(Mode::NeverAnswers));
+    let r = run_case(&spec(CHANGES), &thread_bus(Mode::NeverAnswers), &options);
     assert_eq!(r.verdict, Verdict::Timeout, "{}", r.explain());
-    assert!(
+    assert_eq!(
+        r.failures.len(),
+        1,
+        "no expectation was checked: {:?}",
         r.failures
-            .iter()
-            .any(|f| f.contains("the transport never finished a snapshot request of window \"a\"")),
+    );
+    assert!(
+        r.failures[0].contains("the transport never finished a snapshot request of window \"a\""),
         "{:?}",
         r.failures
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "ended by the virtual budget, not the watchdog: {:?}",
-        started.elapsed()
+    assert_eq!(
+        r.virtual_ms, 0,
+        "the clock was held while the request was in flight"
     );
+    let took = started.elapsed();
+    assert!(took >= limit && took < Duration::from_secs(10), "{took:?}");
 }
 
 /// A backend that runs `after_emit` (on the case's thread, inside its

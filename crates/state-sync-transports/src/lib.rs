@@ -35,7 +35,9 @@
 //!
 //! The in-process transports run on tokio, including on paused virtual
 //! time: no thread is spawned and nothing blocks. `ipc` (cargo feature
-//! `ipc`, on by default) does real I/O on a thread of its own.
+//! `ipc`, on by default) does real I/O on a thread of its own. A transport
+//! that waits on tokio time inside its work waits through [`clock`], which
+//! tells a conformance run that the wait is on the runtime's clock.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -76,6 +78,7 @@ pub mod backend;
 #[cfg(feature = "ipc")]
 mod backlog;
 pub mod channel;
+pub mod clock;
 #[cfg(feature = "ipc")]
 pub mod ipc;
 mod json;

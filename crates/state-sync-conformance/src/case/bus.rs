@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use state_sync_transports::Backend;
-use tokio::runtime::Handle;
 
 use crate::activity::Activity;
 use crate::layers::faults::BackendFaults;
@@ -73,12 +72,11 @@ impl Buses {
                 ledger: Arc::new(Ledger::new(transport.capabilities())),
             });
         }
-        let runtime = Handle::current();
         let settled = buses
             .iter()
             .map(|b| (b.backend.clone(), b.ledger.clone()))
             .collect();
-        runtime.spawn(activity.clone().settle_after_work(settled, runtime.clone()));
+        tokio::spawn(activity.clone().settle_after_work(settled));
         Ok(Self(Arc::new(Inner {
             buses,
             sources,
@@ -124,12 +122,8 @@ impl Buses {
 
     /// Awaits every backend's `settle` (see [`Activity::settle`]).
     pub(super) async fn settle(&self) {
-        let runtime = Handle::current();
         for bus in self.0.buses.iter() {
-            self.0
-                .activity
-                .settle(&*bus.backend, &bus.ledger, &runtime)
-                .await;
+            self.0.activity.settle(&*bus.backend, &bus.ledger).await;
         }
     }
 

@@ -355,11 +355,11 @@ impl Case<'_> {
 
     /// `; the transport never finished: ...` when work is in flight.
     pub(super) fn still_in_flight(&self) -> String {
-        let in_flight = self.activity.in_flight();
-        if in_flight.is_empty() {
+        let waiting = self.activity.waiting_for();
+        if waiting.is_empty() {
             String::new()
         } else {
-            format!("; the transport never finished {}", in_flight.join(", "))
+            format!("; {waiting}")
         }
     }
 

@@ -1,8 +1,12 @@
 //! Isolation: every case gets its own thread and a fresh current-thread
 //! tokio runtime on paused time, so virtual time only moves when everything
 //! is idle and a case costs microseconds of wall time however many virtual
-//! seconds it spans. A real-time watchdog catches a transport that blocks
-//! the thread; a panic anywhere in the case (a spawned task included) is
+//! seconds it spans. A watchdog on the calling thread ends a case that
+//! makes no progress for the hang limit ([`RunOptions::hang_limit`]): one
+//! waiting on work that never finishes is interrupted and ends as
+//! `timeout` naming it, one whose thread is blocked is given up on; a
+//! transport that reports a failure while the case waits on it ends it as
+//! `error` at once. A panic anywhere in the case (a spawned task included) is
 //! captured and gives `error`, and so does a panic on a blocking thread of
 //! the case's runtime (`spawn_blocking`), charged to that case alone. A
 //! panic on any other thread while the case runs (a transport's own I/O
@@ -20,12 +24,13 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use state_sync::ports::panic_message;
 
-use crate::activity::Activity;
+use crate::activity::{Activity, Interrupt};
 use crate::spec::Spec;
 use crate::trace::Trace;
 use crate::transport::Transport;
 use crate::verdict::Verdict;
 
+use super::RunOptions;
 use super::outcome::{DELIBERATE, Outcome};
 use super::steps::Case;
 
@@ -33,14 +38,13 @@ use super::steps::Case;
 /// dropped recursively.
 const CASE_STACK_BYTES: usize = 16 << 20;
 
-/// Runs the case on its own thread, within `watchdog` of real time.
-pub(super) fn run(spec: &Spec, transport: &Transport, seed: u64, watchdog: Duration) -> Outcome {
+/// How often the watchdog looks at a running case.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Runs the case on its own thread, watched (see the module docs).
+pub(super) fn run(spec: &Spec, transport: &Transport, seed: u64, options: &RunOptions) -> Outcome {
     let (tx, rx) = mpsc::channel();
-    let activity = if transport.runs_on_real_time() {
-        Activity::on_real_time()
-    } else {
-        Activity::default()
-    };
+    let activity = Activity::new(transport.runs_on_real_time());
     let (spec, transport, case_activity) = (spec.clone(), transport.clone(), activity.clone());
     let spawned = std::thread::Builder::new()
         .name(format!("case {}::{}", transport.name(), spec.id))
@@ -50,36 +54,96 @@ pub(super) fn run(spec: &Spec, transport: &Transport, seed: u64, watchdog: Durat
             // The receiver may have given up (watchdog): nothing to do then.
             let _ = tx.send(outcome);
         });
-    match spawned {
-        Err(e) => Outcome::broken(
+    if let Err(e) = spawned {
+        return Outcome::broken(
             Verdict::Error,
             format!("could not start the case thread: {e}"),
-        ),
-        Ok(_) => rx
-            .recv_timeout(watchdog)
-            .unwrap_or_else(|_| Outcome::broken(Verdict::Timeout, stuck(&activity, watchdog))),
+        );
+    }
+    let began = std::time::Instant::now();
+    loop {
+        match rx.recv_timeout(WATCH_EVERY) {
+            Ok(outcome) => return outcome,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Outcome::broken(
+                    Verdict::Error,
+                    "the case's thread ended without a result".to_owned(),
+                );
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(given_up) = watch(&activity, options, began.elapsed()) {
+            return Outcome::broken(Verdict::Timeout, given_up);
+        }
     }
 }
 
-/// Why a case that the watchdog stopped did not finish.
-fn stuck(activity: &Activity, watchdog: Duration) -> String {
+/// One look at a running case: interrupts it when it hangs on work or its
+/// transport failed, and gives up on it (why) when its thread does not
+/// come back.
+fn watch(activity: &Activity, options: &RunOptions, running: Duration) -> Option<String> {
+    let limit = options.hang_limit;
+    if running >= options.watchdog {
+        return Some(format!(
+            "the case did not finish within {} s of real time (the watchdog), although it kept making progress: a loop without end?",
+            options.watchdog.as_secs()
+        ));
+    }
+    let parked = activity.is_parked();
+    if parked
+        && activity.holds_time()
+        && let Some(why) = activity.failure()
+    {
+        activity.interrupt(Interrupt::Failed(why));
+    }
+    let stalled = activity.stalled_for();
+    if stalled < limit {
+        return None;
+    }
+    if activity.was_interrupted() {
+        // Interrupted, and still not back after another limit: its thread
+        // is stuck ending the case (a transport's drop that blocks).
+        return (stalled >= 2 * limit).then(|| stuck(activity, stalled, false));
+    }
+    if parked {
+        activity.interrupt(Interrupt::Hung(hung(activity, limit)));
+        return None;
+    }
+    Some(stuck(activity, stalled, true))
+}
+
+/// Why a case waiting on work is interrupted.
+fn hung(activity: &Activity, limit: Duration) -> String {
+    let waiting = activity.waiting_for();
+    let what = if waiting.is_empty() {
+        "the case's runtime is idle with nothing in flight and no timer".to_owned()
+    } else {
+        waiting
+    };
+    format!(
+        "no progress for {} s of real time (the hang limit): {what}; virtual time was held still meanwhile",
+        limit.as_secs_f64()
+    )
+}
+
+/// Why the watchdog gave up on a case whose thread does not come back.
+fn stuck(activity: &Activity, stalled: Duration, blocked: bool) -> String {
     let limit = format!(
-        "the case did not finish within {} s of real time",
-        watchdog.as_secs()
+        "the case's thread made no progress for {} s of real time",
+        stalled.as_secs()
     );
-    let in_flight = activity.in_flight();
-    match activity.idle_for() {
-        None => format!(
-            "{limit}: the case's thread is blocked — a call into the transport (emit, window_ends, serve, a subscription's end) or a handler it called did not return; never block the thread, wait with tokio"
-        ),
-        Some(_) if !in_flight.is_empty() => format!(
-            "{limit}: the transport never finished {} (virtual time was held still meanwhile)",
-            in_flight.join(", ")
-        ),
-        Some(idle) => format!(
-            "{limit}: the case's runtime has been idle for {} ms with nothing in flight",
-            idle.as_millis()
-        ),
+    let waiting = activity.waiting_for();
+    let waiting = if waiting.is_empty() {
+        String::new()
+    } else {
+        format!(" ({waiting})")
+    };
+    if blocked {
+        format!(
+            "{limit}: it is blocked or spinning — a call into the transport (emit, window_ends, serve, a subscription's end) or a handler it called did not return{waiting}; never block the thread, wait with tokio"
+        )
+    } else {
+        format!("{limit}: it was interrupted but did not end{waiting}")
     }
 }
 
@@ -92,8 +156,8 @@ fn run_on_this_thread(
     capture_panics_on_this_thread();
     let foreign = ForeignPanics::watch();
     let case = foreign.id;
-    let _current = crate::activity::enter(&activity);
-    let (parking, unparked, watched) = (activity.clone(), activity.clone(), activity.clone());
+    let _watching = state_sync_transports::clock::watch(Arc::new(activity.clone()));
+    let (parking, unparked, closing) = (activity.clone(), activity.clone(), activity.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -111,6 +175,7 @@ fn run_on_this_thread(
             );
         }
     };
+    activity.attach(runtime.handle().clone());
     let trace_slot: Arc<parking_lot::Mutex<Option<Trace>>> = Arc::default();
     let slot = trace_slot.clone();
     let ran = catch_unwind(AssertUnwindSafe(|| {
@@ -124,6 +189,7 @@ fn run_on_this_thread(
             }
         })
     }));
+    closing.close();
     // Tasks still pending (hung fetches, delayed events) are dropped here.
     let dropped = catch_unwind(AssertUnwindSafe(move || drop(runtime)));
     let mut panicked = take_captured();
@@ -150,7 +216,6 @@ fn run_on_this_thread(
                 },
                 trace,
                 virtual_ms: 0,
-                waited_on_real_time: false,
             }
         }
     };
@@ -160,7 +225,6 @@ fn run_on_this_thread(
             .failures
             .push("panicked while shutting the case down".to_owned());
     }
-    outcome.waited_on_real_time = watched.waited_on_real_time();
     if !panicked.is_empty() {
         outcome.verdict = Verdict::Error;
         for p in panicked {

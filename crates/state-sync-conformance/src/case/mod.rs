@@ -52,13 +52,20 @@ pub const VIRTUAL_TIME: &str = "virtual-time";
 /// Builds the command that reruns one case from `(transport, spec id, seed)`.
 pub type RerunCommand = Arc<dyn Fn(&str, &str, u64) -> String + Send + Sync>;
 
+/// The default [`RunOptions::hang_limit`]: a minute of real time without
+/// progress (see `docs/writing-a-transport.md` for what was measured).
+pub const DEFAULT_HANG_LIMIT: Duration = Duration::from_secs(60);
+
+/// The default [`RunOptions::watchdog`]: half an hour of real time.
+pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(30 * 60);
+
 /// How cases are run.
 ///
 /// ```
 /// use std::time::Duration;
 /// use state_sync_conformance::RunOptions;
 ///
-/// let options = RunOptions::default().with_seed(42).with_watchdog(Duration::from_secs(5));
+/// let options = RunOptions::default().with_seed(42).with_hang_limit(Duration::from_secs(120));
 /// assert_eq!(options.seed, Some(42));
 /// ```
 #[derive(Clone)]
@@ -66,7 +73,16 @@ pub type RerunCommand = Arc<dyn Fn(&str, &str, u64) -> String + Send + Sync>;
 pub struct RunOptions {
     /// Use this seed for every case instead of the spec's own.
     pub seed: Option<u64>,
-    /// Wall-clock limit per case (a blocked thread gives `timeout`).
+    /// Real time a case may go without progress — no work in flight
+    /// starting or finishing, no delivery, no word from its driver, its
+    /// virtual clock not moving — before it ends as `timeout`, naming the
+    /// work it waited for (or saying that its thread is blocked). Only a
+    /// hang meets it: a slow machine only takes longer. Default
+    /// [`DEFAULT_HANG_LIMIT`].
+    pub hang_limit: Duration,
+    /// Real time a case may take in all, progress or not: only a case that
+    /// keeps working without ever finishing (a transport redelivering
+    /// forever) meets it. Default [`DEFAULT_WATCHDOG`].
     pub watchdog: Duration,
     /// Builds the command that reruns one case: `(transport, spec id, seed)`.
     pub rerun: RerunCommand,
@@ -76,7 +92,8 @@ impl Default for RunOptions {
     fn default() -> Self {
         Self {
             seed: None,
-            watchdog: Duration::from_secs(30),
+            hang_limit: DEFAULT_HANG_LIMIT,
+            watchdog: DEFAULT_WATCHDOG,
             rerun: Arc::new(|transport, spec, seed| {
                 format!(
                     "state-sync-conformance run --transport {transport} --spec {spec} --seed {seed}"
@@ -93,7 +110,14 @@ impl RunOptions {
         self
     }
 
-    /// The wall-clock limit per case.
+    /// The real time a case may go without progress
+    /// ([`RunOptions::hang_limit`]).
+    pub fn with_hang_limit(mut self, hang_limit: Duration) -> Self {
+        self.hang_limit = hang_limit;
+        self
+    }
+
+    /// The real time a case may take in all ([`RunOptions::watchdog`]).
     pub fn with_watchdog(mut self, watchdog: Duration) -> Self {
         self.watchdog = watchdog;
         self
@@ -113,6 +137,7 @@ impl std::fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunOptions")
             .field("seed", &self.seed)
+            .field("hang_limit", &self.hang_limit)
             .field("watchdog", &self.watchdog)
             .finish_non_exhaustive()
     }
@@ -152,14 +177,13 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
     let outcome = if let Some(why) = broken_driver {
         Outcome::broken(Verdict::Error, why)
     } else if missing.is_empty() {
-        isolate::run(spec, transport, seed, options.watchdog)
+        isolate::run(spec, transport, seed, options)
     } else {
         Outcome {
             verdict: Verdict::Unsupported,
             failures: Vec::new(),
             trace: Vec::new(),
             virtual_ms: 0,
-            waited_on_real_time: false,
         }
     };
     let passed = matches!(outcome.verdict, Verdict::Pass | Verdict::Unsupported);
@@ -172,7 +196,7 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
         verdict: outcome.verdict,
         seed,
         virtual_ms: outcome.virtual_ms,
-        waited_on_real_time: outcome.waited_on_real_time,
+        on_real_time: transport.runs_on_real_time(),
         failures: outcome.failures,
         known_failure: None,
         missing,

@@ -33,8 +33,6 @@ pub(crate) struct Outcome {
     pub(crate) failures: Vec<String>,
     pub(crate) trace: Vec<TraceEntry>,
     pub(crate) virtual_ms: u64,
-    /// The case waited on the transport in real time.
-    pub(crate) waited_on_real_time: bool,
 }
 
 impl Outcome {
@@ -45,7 +43,6 @@ impl Outcome {
             failures: vec![message],
             trace: Vec::new(),
             virtual_ms: 0,
-            waited_on_real_time: false,
         }
     }
 }

@@ -45,7 +45,7 @@ impl Case<'_> {
 
     /// Nothing in flight at the transport, every window idle.
     fn is_quiet(&self) -> bool {
-        self.activity.in_flight().is_empty()
+        self.activity.nothing_in_flight()
             && self
                 .windows
                 .values()

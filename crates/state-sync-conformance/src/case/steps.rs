@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::activity::Activity;
+use crate::activity::{Activity, FailureProbe, Interrupt};
 use crate::driver::Connection;
 use crate::layers::faults::BackendFaults;
 use crate::layers::record::Record;
@@ -70,7 +70,6 @@ impl<'a> Case<'a> {
             &activity,
             &trace,
         )?;
-        tokio::runtime::Handle::current().spawn(activity.clone().govern());
         let driver = match transport.driver() {
             Some(d) => Some(Connection::start(d, &activity)?),
             None => None,
@@ -99,20 +98,30 @@ impl<'a> Case<'a> {
 
     /// Runs every step, then the teardown checks. A transport that reports
     /// a failure of its own ([`Backend::failure`](state_sync_transports::Backend::failure)) ends the case with
-    /// `error`.
+    /// `error`; so does one the watchdog hears of while the case waits on
+    /// it. A case the watchdog interrupts because it hung ends with
+    /// `timeout`, its expectations unchecked from there on.
     pub(crate) async fn run(mut self) -> Outcome {
-        let mut failure = None;
-        for (i, step) in self.spec.steps.iter().enumerate() {
-            self.step(i, step).await;
-            failure = self.failure(&format!("after step {i}"));
-            if self.timed_out || failure.is_some() {
-                break;
+        let activity = self.activity.clone();
+        let probe = self.failure_probe();
+        activity.probe_failures(probe);
+        let interrupted = tokio::select! {
+            biased;
+            why = activity.interrupted() => Some(why),
+            failure = self.steps_and_teardown() => failure.map(Interrupt::Failed),
+        };
+        activity.stop_probing();
+        let failure = match interrupted {
+            None => None,
+            Some(Interrupt::Failed(why)) => Some(why),
+            Some(Interrupt::Hung(why)) => {
+                self.trace
+                    .log("kit", "interrupted: no progress for the hang limit");
+                self.failures.insert(0, why);
+                self.timed_out = true;
+                None
             }
-        }
-        if !self.timed_out && failure.is_none() {
-            self.teardown().await;
-            failure = self.failure("at teardown");
-        }
+        };
         if let Some(failure) = failure {
             self.failures.insert(0, failure);
             return Outcome {
@@ -120,7 +129,6 @@ impl<'a> Case<'a> {
                 failures: self.failures,
                 trace: Vec::new(),
                 virtual_ms: self.trace.now_ms(),
-                waited_on_real_time: false,
             };
         }
         let verdict = if self.timed_out {
@@ -135,8 +143,39 @@ impl<'a> Case<'a> {
             failures: self.failures,
             trace: Vec::new(),
             virtual_ms: self.trace.now_ms(),
-            waited_on_real_time: false,
         }
+    }
+
+    /// Every step, then the teardown checks; why the transport or the
+    /// driver broke, if one did.
+    async fn steps_and_teardown(&mut self) -> Option<String> {
+        for (i, step) in self.spec.steps.iter().enumerate() {
+            self.step(i, step).await;
+            let failure = self.failure(&format!("after step {i}"));
+            if self.timed_out || failure.is_some() {
+                return failure;
+            }
+        }
+        self.teardown().await;
+        self.failure("at teardown")
+    }
+
+    /// What the watchdog asks while the case waits on work: why the
+    /// transport or the driver broke, if one did. It holds the buses and
+    /// the driver weakly, so that it never keeps a transport alive.
+    fn failure_probe(&self) -> FailureProbe {
+        let buses = self.buses.downgrade();
+        let driver = self.driver.as_ref().map(Connection::failure_watch);
+        Box::new(move || {
+            let when = "while the case waited on it";
+            if let Some(why) = driver.as_ref().and_then(|d| d()) {
+                return Some(format!("the driver failed (seen {when}): {why}"));
+            }
+            buses
+                .upgrade()?
+                .failure()
+                .map(|why| format!("the transport failed (seen {when}): {why}"))
+        })
     }
 
     /// Why the transport or the driver broke, if one did (seen `when`).

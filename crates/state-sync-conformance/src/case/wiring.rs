@@ -69,7 +69,6 @@ pub(super) fn open(cx: &Context<'_>, name: &str, open: &Open) -> Window {
         activity: cx.activity.clone(),
         ledger: cx.bus.ledger.clone(),
         topic: Arc::from(topic.as_str()),
-        runtime: Handle::current(),
         on_applied: Some(cx.on_applied.clone()),
     };
     let state = Arc::new(FaultState::new(cx.seed ^ fnv1a(name.as_bytes())));

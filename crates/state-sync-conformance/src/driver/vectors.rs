@@ -58,7 +58,7 @@ pub fn run(driver: &Driver) -> Result<Vec<VectorResult>, String> {
     }
     let file: File = serde_json::from_str(REVISION_VECTORS)
         .map_err(|e| format!("the embedded vectors do not parse: {e}"))?;
-    let activity = Activity::on_real_time();
+    let activity = Activity::new(true);
     let parking = activity.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -19,8 +19,6 @@ use state_sync::{
     SnapshotProvider, Subscription,
 };
 
-use tokio::runtime::Handle;
-
 use crate::activity::Activity;
 use crate::trace::Trace;
 
@@ -48,7 +46,6 @@ pub(crate) struct Observer {
     pub(crate) ledger: Arc<Ledger>,
     /// The window's topic.
     pub(crate) topic: Arc<str>,
-    pub(crate) runtime: Handle,
     /// Called with each revision applied, after it is recorded.
     pub(crate) on_applied: Option<AppliedHook>,
 }
@@ -179,7 +176,6 @@ impl InvalidationSubscriber for TransportSide {
                 .activity
                 .track(
                     || format!("the subscribe of window {:?}", &*observer.name),
-                    &observer.runtime,
                     subscribing,
                 )
                 .await;
@@ -226,7 +222,6 @@ impl SnapshotProvider for TransportProvider {
         let fetching = self.inner.get_snapshot();
         Box::pin(observer.activity.track(
             || format!("a snapshot request of window {:?}", &*observer.name),
-            &observer.runtime,
             fetching,
         ))
     }

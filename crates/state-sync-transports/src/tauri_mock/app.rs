@@ -134,6 +134,6 @@ impl Drop for InFlightGuard {
 pub(crate) async fn hop(latency: Option<Duration>) {
     match latency {
         None => tokio::task::yield_now().await,
-        Some(delay) => tokio::time::sleep(delay).await,
+        Some(delay) => crate::clock::sleep(delay).await,
     }
 }

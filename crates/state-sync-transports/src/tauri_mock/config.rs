@@ -22,8 +22,9 @@ pub struct TauriMockConfig {
     /// How long one IPC hop between a webview and the core takes: a
     /// `listen` or `unlisten` request, an `invoke` and its response each
     /// make hops. `None` (default): one scheduler yield per hop, the
-    /// smallest delay that is still asynchronous. `Some(d)`: a
-    /// `tokio::time::sleep(d)` per hop (use paused time in tests).
+    /// smallest delay that is still asynchronous. `Some(d)`: a sleep of
+    /// `d` per hop on the runtime's clock ([`crate::clock::sleep`]; use
+    /// paused time in tests).
     pub ipc_latency: Option<Duration>,
     /// `true` (default): a webview's `listen` is an IPC round trip; the
     /// listener is registered in the core after one hop, events emitted

@@ -30,7 +30,7 @@ use tokio::sync::{Notify, mpsc as tmpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::activity::{Activity, Busy};
+use crate::activity::{Activity, Busy, Party};
 use crate::case::CallError;
 use crate::layers::observe::Observer;
 
@@ -213,6 +213,13 @@ impl Connection {
         self.inner.failure.lock().clone()
     }
 
+    /// [`failure`](Self::failure), asked from any thread without keeping
+    /// the connection alive.
+    pub(crate) fn failure_watch(&self) -> impl Fn() -> Option<String> + Send + Sync + 'static {
+        let inner = Arc::downgrade(&self.inner);
+        move || inner.upgrade()?.failure.lock().clone()
+    }
+
     /// Asks the driver's parser about `input` (a golden vector).
     pub(crate) async fn parse_revision(&self, input: Value) -> Result<Reply, String> {
         let (tx, rx) = oneshot::channel();
@@ -332,10 +339,9 @@ impl Inner {
         before(seq);
         let quit = matches!(body, CommandBody::Quit);
         if !quit && self.failure.lock().is_none() {
-            let busy = self.activity.busy(
-                format!("the driver's answer to command {seq} ({})", kind_of(&body)),
-                &self.runtime,
-            );
+            let busy = self
+                .activity
+                .busy(Party::Driver, format!("command {seq} ({})", kind_of(&body)));
             self.pending.lock().insert(seq, busy);
         }
         out.batch.push(Command {
@@ -422,6 +428,8 @@ impl Inner {
 async fn dispatch(inner: Weak<Inner>, mut rx: tmpsc::UnboundedReceiver<Incoming>) {
     while let Some(incoming) = rx.recv().await {
         let Some(inner) = inner.upgrade() else { return };
+        // A driver that speaks is slow, not stuck.
+        inner.activity.progress();
         match incoming {
             Incoming::Line(line) if line.trim().is_empty() => {}
             Incoming::Line(line) => {
