@@ -40,6 +40,9 @@
 //!   snapshots if [`Suite::snapshot_reports`](crate::Suite::snapshot_reports)
 //!   asked for them, and prints a summary in which many cases failing the
 //!   same way are one line.
+//! * `STATE_SYNC_CONFORMANCE_HANG_LIMIT=<seconds>` sets the hang limit
+//!   ([`RunOptions::hang_limit`](crate::RunOptions::hang_limit)): a case
+//!   that makes no progress that long ends as `timeout`.
 //! * `STATE_SYNC_CONFORMANCE_BLESS=1` rewrites the
 //!   [known-failures file](crate::known_failures) from the result, keeping
 //!   existing reasons and links, and succeeds.
@@ -62,6 +65,9 @@ pub const SEED_ENV: &str = "STATE_SYNC_CONFORMANCE_SEED";
 pub const BLESS_ENV: &str = "STATE_SYNC_CONFORMANCE_BLESS";
 /// Environment variable: where a full run writes its reports.
 pub const REPORTS_ENV: &str = "STATE_SYNC_CONFORMANCE_REPORTS";
+/// Environment variable: the hang limit in seconds
+/// ([`RunOptions::hang_limit`](crate::RunOptions::hang_limit)).
+pub const HANG_LIMIT_ENV: &str = "STATE_SYNC_CONFORMANCE_HANG_LIMIT";
 /// How many trace lines a failing trial prints.
 const TRACE_LINES: usize = 30;
 
@@ -140,6 +146,15 @@ fn run(mut suite: Suite, target: Target) -> ExitCode {
     });
     if let Some(seed) = std::env::var(SEED_ENV).ok().and_then(|s| s.parse().ok()) {
         suite.options.seed = Some(seed);
+    }
+    if let Ok(limit) = std::env::var(HANG_LIMIT_ENV) {
+        match crate::case::parse_seconds(&limit) {
+            Ok(limit) => suite.options.hang_limit = limit,
+            Err(e) => {
+                eprintln!("state-sync-conformance: {HANG_LIMIT_ENV}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     let bless = std::env::var_os(BLESS_ENV).is_some_and(|v| v == "1");
     let plan = match suite.plan(bless) {

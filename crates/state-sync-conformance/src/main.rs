@@ -18,9 +18,10 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use state_sync_conformance::case::parse_seconds;
 use state_sync_conformance::corpus::Corpus;
 use state_sync_conformance::driver::{Driver, vectors};
 use state_sync_conformance::known_failures;
@@ -97,6 +98,11 @@ struct RunArgs {
     /// Run every case with this seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// End a case that makes no progress for this many seconds of real
+    /// time as `timeout` (default 60): only a hang meets it, a slow
+    /// machine only takes longer.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    hang_limit: Option<Duration>,
     /// Run on real time instead of virtual time: specs that need virtual
     /// time are unsupported, settles end when the case is quiet.
     #[arg(long)]
@@ -306,17 +312,20 @@ fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
             suite = suite.transport(t.clone().renamed(name).with_driver(d.clone()));
         }
     }
+    let mut options = RunOptions::default();
     if !reruns.is_empty() {
-        suite = suite.options(
-            RunOptions::default().with_rerun(move |subject, spec, seed| {
-                let which = reruns
-                    .iter()
-                    .find(|(name, _)| name == subject)
-                    .map_or_else(|| format!("--transport {subject}"), |(_, r)| r.clone());
-                format!("state-sync-conformance run {which} --spec {spec} --seed {seed}")
-            }),
-        );
+        options = options.with_rerun(move |subject, spec, seed| {
+            let which = reruns
+                .iter()
+                .find(|(name, _)| name == subject)
+                .map_or_else(|| format!("--transport {subject}"), |(_, r)| r.clone());
+            format!("state-sync-conformance run {which} --spec {spec} --seed {seed}")
+        });
     }
+    if let Some(limit) = args.hang_limit {
+        options = options.with_hang_limit(limit);
+    }
+    suite = suite.options(options);
     if let Some(seed) = args.seed {
         suite = suite.seed(seed);
     }

@@ -143,6 +143,29 @@ impl std::fmt::Debug for RunOptions {
     }
 }
 
+/// Parses a positive number of seconds (`90`, `2.5`), as the CLI's
+/// `--hang-limit` and [`HANG_LIMIT_ENV`](crate::harness::HANG_LIMIT_ENV)
+/// take a hang limit.
+///
+/// ```
+/// use std::time::Duration;
+/// use state_sync_conformance::case::parse_seconds;
+///
+/// assert_eq!(parse_seconds("2.5"), Ok(Duration::from_millis(2500)));
+/// assert!(parse_seconds("soon").is_err());
+/// assert!(parse_seconds("0").is_err());
+/// ```
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!("{text:?}: give a positive number of seconds")),
+    }
+}
+
 /// The seed a spec runs with when none is forced: its own, or one derived
 /// from its id (FNV-1a), so every spec has a stable seed.
 pub fn spec_seed(spec: &Spec) -> u64 {
