@@ -103,8 +103,9 @@ struct RunArgs {
     /// machine only takes longer.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     hang_limit: Option<Duration>,
-    /// Run on real time instead of virtual time: specs that need virtual
-    /// time are unsupported, settles end when the case is quiet.
+    /// Run on real time instead of virtual time: delays take real time,
+    /// settles end when the case is quiet, specs whose timing is exact to
+    /// the millisecond are unsupported.
     #[arg(long)]
     real_time: bool,
     /// A known-failures file (JSON).

@@ -278,17 +278,25 @@ pub(crate) fn finish_case(mut result: CaseResult, known: Option<&KnownFailures>)
     result
 }
 
-/// Runs cases on as many threads as there are cores; results come back in
-/// input order.
+/// How many cases run at once per core when some run on real time: such
+/// a case spends most of its time asleep in its scenario's delays.
+const REAL_TIME_CASES_PER_CORE: usize = 4;
+
+/// Runs cases on as many threads as there are cores (four times as many
+/// when some run on real time); results come back in input order.
 fn run_parallel(
     cases: &[(Transport, Spec)],
     options: &RunOptions,
     known: Option<&KnownFailures>,
     progress: Option<&ProgressFn>,
 ) -> Vec<CaseResult> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .max(1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let real_time = cases.iter().any(|(t, _)| t.runs_on_real_time());
+    let workers = if real_time {
+        cores * REAL_TIME_CASES_PER_CORE
+    } else {
+        cores
+    };
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let results = parking_lot::Mutex::new(vec![None; cases.len()]);

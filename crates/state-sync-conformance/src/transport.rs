@@ -111,12 +111,14 @@ impl Transport {
     ///
     /// Virtual time is the default and the better choice even for a
     /// transport doing real I/O: the kit holds the clock still while the
-    /// transport has work in flight. On real time, a spec whose meaning
-    /// depends on timing ([`Spec::needs_virtual_time`](crate::Spec::needs_virtual_time):
-    /// delays, debounce, retries, advancing time) is `unsupported`, a
-    /// `settle` step ends once the case has been quiet — nothing in
-    /// flight, every window idle — for 20 ms, and a case may take at most
-    /// 20 s.
+    /// transport has work in flight, so real I/O takes no virtual time. On
+    /// real time, delays, debounce, retries and advances take real time, a
+    /// `settle` step ends as soon as the case is quiet — the transport
+    /// settled, nothing in flight, every window idle — (a failure if it is
+    /// not within 10 s), a case may take at most 20 s, and only a spec
+    /// whose timing is exact to the millisecond
+    /// ([`Spec::needs_virtual_time`](crate::Spec::needs_virtual_time)) is
+    /// `unsupported`.
     pub fn on_real_time(mut self) -> Self {
         self.real_time = true;
         self

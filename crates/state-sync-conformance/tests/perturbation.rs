@@ -317,8 +317,13 @@ fn references() -> Vec<Transport> {
     ]
 }
 
+/// The tests of this file run one at a time: the one on real time must not
+/// share the machine with the other's busy cases.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn correct_transports_pass_however_they_are_perturbed() {
+    let _one = ONE_AT_A_TIME.lock();
     let mut table = String::from(
         "| transport | perturbation | pass | unsupported | other |\n|---|---|---|---|---|\n",
     );
@@ -361,4 +366,34 @@ fn correct_transports_pass_however_they_are_perturbed() {
     }
     println!("{table}");
     assert!(wrong.is_empty(), "{table}\n{}", wrong.join("\n\n"));
+}
+
+/// On real time too: the in-process references with 5 ms of event latency
+/// (a real sleep there) pass every spec that does not need virtual time.
+#[test]
+fn correct_transports_pass_on_real_time_with_event_latency() {
+    let _one = ONE_AT_A_TIME.lock();
+    let how = Perturbation::EventLatency(Duration::from_millis(5));
+    let mut suite = Suite::new();
+    for reference in references() {
+        suite = suite.transport(perturbed(&reference, how).on_real_time());
+    }
+    let report = suite.run().expect("the corpus runs");
+    let wrong: Vec<String> = report
+        .cases
+        .iter()
+        .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Unsupported))
+        .map(CaseResult::explain)
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    let ran = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Pass)
+        .count();
+    assert!(
+        ran * 10 >= report.cases.len() * 9,
+        "{ran} of {} cases ran on real time",
+        report.cases.len()
+    );
 }

@@ -418,6 +418,9 @@ fn a_backend_that_does_not_open_is_an_error_with_the_reason() {
     );
 }
 
+/// On real time, every spec runs but those whose timing is exact to the
+/// millisecond (and the one that needs a capability ipc does not claim),
+/// and passes: at least 90% of the corpus.
 #[test]
 fn the_ipc_transport_on_real_time_passes_every_spec_that_does_not_need_virtual_time() {
     let _one = ONE_AT_A_TIME.lock();
@@ -443,15 +446,21 @@ fn the_ipc_transport_on_real_time_passes_every_spec_that_does_not_need_virtual_t
             .missing
             .iter()
             .all(|m| m == state_sync_conformance::VIRTUAL_TIME || m == "synchronous-delivery")),
-        "only timing, or the one capability ipc does not claim, makes a spec unsupported here"
+        "only exact timing, or the one capability ipc does not claim, makes a spec unsupported here"
     );
     let passed = report.cases.len() - unsupported.len();
+    let took = started.elapsed();
     eprintln!(
-        "ipc on real time: {passed} pass, {} unsupported (need virtual time), {:?}",
+        "ipc on real time: {passed} pass, {} unsupported, {:?} ({:.1} ms per case)",
         unsupported.len(),
-        started.elapsed()
+        took,
+        took.as_secs_f64() * 1000.0 / report.cases.len() as f64
     );
-    assert!(passed >= 60, "{passed} specs judged on real time");
+    assert!(
+        passed * 10 >= report.cases.len() * 9,
+        "{passed} of {} specs judged on real time",
+        report.cases.len()
+    );
 }
 
 /// Two steps of the test below, each waited for by the other case.

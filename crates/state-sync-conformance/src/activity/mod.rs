@@ -280,11 +280,6 @@ impl Activity {
         self.inner.stall.progress();
     }
 
-    /// Whether no work is in flight.
-    pub(crate) fn nothing_in_flight(&self) -> bool {
-        self.inner.work.lock().in_flight.is_empty()
-    }
-
     /// What is in flight now, for messages: `the transport never finished
     /// …; the driver never acknowledged …`, or empty.
     pub(crate) fn waiting_for(&self) -> String {

@@ -18,6 +18,7 @@ use crate::spec::{
 
 use super::bus::which_bus;
 use super::call_error::CallError;
+use super::real_time::Span;
 use super::steps::Case;
 use super::wiring::Window;
 
@@ -293,8 +294,10 @@ impl Case<'_> {
         // finish first; then virtual time passes, so a transport that keeps
         // delivering after unsubscribe (on a timer) is caught.
         self.settle_backend("teardown").await;
-        self.pass_time(Duration::from_millis(TEARDOWN_SETTLE_MS))
-            .await;
+        let span = Span::Everything(Duration::from_millis(TEARDOWN_SETTLE_MS));
+        if let Err(why) = self.pass_time(span).await {
+            self.failures.push(format!("teardown: {why}"));
+        }
         self.driver_quiet("teardown").await;
         self.settle_backend("teardown").await;
         let records: Vec<(String, Record)> = self

@@ -76,6 +76,15 @@ impl Engine {
         }
     }
 
+    /// When the engine's debounce or throttle timer fires, if one is armed
+    /// and the engine says (a driver's engine does not).
+    pub(crate) fn timer_deadline(&self) -> Option<tokio::time::Instant> {
+        match self {
+            Engine::InProcess(s) => s.timer_deadline(),
+            Engine::Driver(_) => None,
+        }
+    }
+
     /// Whether nothing is under way.
     pub(crate) fn is_idle(&self) -> bool {
         match self {

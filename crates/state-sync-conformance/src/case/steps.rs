@@ -27,6 +27,7 @@ use super::outcome::{
     DEFAULT_BUDGET_MS, DEFAULT_SETTLE_MS, Outcome, REAL_TIME_BUDGET, REAL_TIME_TOLERANCE,
 };
 use super::reactions::Reactions;
+use super::real_time::Span;
 use super::wiring::{self, Window};
 
 /// A case while it runs.
@@ -276,8 +277,13 @@ impl<'a> Case<'a> {
             Step::Advance(a) => tokio::time::sleep(Duration::from_millis(a.ms)).await,
             Step::Stopped(w) => self.wait_stopped(i, w).await,
             Step::Settle(s) => {
-                self.pass_time(Duration::from_millis(s.ms.unwrap_or(DEFAULT_SETTLE_MS)))
-                    .await;
+                let span = match s.ms {
+                    Some(ms) => Span::Exactly(Duration::from_millis(ms)),
+                    None => Span::Everything(Duration::from_millis(DEFAULT_SETTLE_MS)),
+                };
+                if let Err(why) = self.pass_time(span).await {
+                    self.fail(i, "settle", why);
+                }
             }
             Step::Expect(e) => {
                 // What a driver's engines reported is in once it has

@@ -65,6 +65,11 @@ pub struct Spec {
     /// Virtual-time budget of the whole case in milliseconds (default 600000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_ms: Option<u64>,
+    /// The verdict depends on timing exact to a few milliseconds (a
+    /// boundary 1 ms away, a count over a stream of timed events): the
+    /// spec needs virtual time, and on real time it is `unsupported`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exact_timing: bool,
     /// What happens, in order.
     pub steps: Vec<Step>,
 }

@@ -95,6 +95,14 @@ impl Holds {
         held.holding_events
     }
 
+    /// Fetches and subscribes held now, waiting for a release (a release
+    /// lets them go at once, before they run again).
+    pub(crate) fn waiting(&self) -> usize {
+        let held = self.inner.lock();
+        let live = |q: &VecDeque<oneshot::Sender<()>>| q.iter().filter(|s| !s.is_closed()).count();
+        live(&held.fetches) + live(&held.subscribes)
+    }
+
     /// Releases up to `count` held fetches (all for `None`), oldest first;
     /// how many were released.
     pub(crate) fn release_fetches(&self, count: Option<u32>) -> usize {

@@ -10,6 +10,7 @@
 //! handle it was given, so a transport may call the handler from any thread.
 
 mod holds;
+mod pending;
 mod plan;
 
 use std::sync::Arc;
@@ -195,8 +196,9 @@ impl Events {
             (self.layer.notes)(Injected::EventHeld(&tree(&payload)));
             self.layer.state.hold(Owned::of(payload));
             // Released after the next event, or after a while if none comes.
-            let events = self.clone();
+            let (events, scheduled) = (self.clone(), self.layer.state.pending.schedule());
             self.layer.runtime.spawn(async move {
+                let _scheduled = scheduled;
                 tokio::time::sleep(HOLD_LIMIT).await;
                 if let Some(held) = events.layer.state.release_held() {
                     events.forward(held.as_payload());
@@ -209,7 +211,9 @@ impl Events {
         match plan.delay {
             Some(delay) => {
                 let (events, kept) = (self.clone(), Owned::of(payload));
+                let scheduled = self.layer.state.pending.schedule();
                 self.layer.runtime.spawn(async move {
+                    let _scheduled = scheduled;
                     tokio::time::sleep(delay).await;
                     events.deliver(kept.as_payload(), copies, held.as_ref());
                 });
@@ -247,6 +251,7 @@ impl SnapshotProvider for FaultyProvider {
         Box::pin(async move {
             if plan.hang {
                 notes(Injected::FetchHangs);
+                let _kept = self.layer.state.pending.keep();
                 return futures::future::pending().await;
             }
             if let Some(held) = plan.hold {

@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::holds::Holds;
+use super::pending::Pending;
 use crate::layers::payload::Owned;
 use crate::spec::{ApplyFaults, Faults, Probability, RangeMs, SnapshotFaults};
 
@@ -17,6 +18,8 @@ pub(crate) struct FaultState {
     inner: Mutex<Settings>,
     /// What waits for a `release` step.
     pub(crate) holds: Holds,
+    /// What the layer keeps waiting or has scheduled now.
+    pub(crate) pending: Pending,
 }
 
 #[derive(Debug)]
@@ -81,6 +84,7 @@ impl FaultState {
                 held: None,
             }),
             holds: Holds::default(),
+            pending: Pending::default(),
         }
     }
 
