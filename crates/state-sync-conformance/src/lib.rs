@@ -49,6 +49,21 @@
 //! the scenario format is
 //! [`docs/spec-format.md`](https://github.com/state-sync/state-sync/blob/main/docs/spec-format.md).
 //!
+//! ## Time
+//!
+//! Every case runs on paused virtual time, so minutes of scenario cost
+//! microseconds. The clock moves only when the case is quiescent: while
+//! the transport has work in flight (a subscribe, a snapshot request, a
+//! settle) or a driver has a command unacknowledged, it is held still,
+//! however long the work takes in real time — so a transport doing real
+//! I/O, on a loaded machine or an idle one, gives the same trace and the
+//! same verdict. Work that waits on tokio time declares it
+//! ([`state_sync_transports::clock`], [`simulated_latency`]) and the clock
+//! runs through it. A case that makes no progress for the hang limit
+//! ([`RunOptions::hang_limit`]) ends as `timeout`, naming the work that
+//! never finished. [`Transport::on_real_time`] runs a transport that
+//! cannot live on virtual time on real time instead.
+//!
 //! ## Features
 //!
 //! * `cli` (default) — the `state-sync-conformance` binary (clap) and

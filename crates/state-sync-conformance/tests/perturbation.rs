@@ -10,6 +10,8 @@
 //! `cargo test -p state-sync-conformance --test perturbation -- --nocapture`
 //! prints the table.
 
+mod outcomes;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -379,12 +381,7 @@ fn correct_transports_pass_on_real_time_with_event_latency() {
         suite = suite.transport(perturbed(&reference, how).on_real_time());
     }
     let report = suite.run().expect("the corpus runs");
-    let wrong: Vec<String> = report
-        .cases
-        .iter()
-        .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Unsupported))
-        .map(CaseResult::explain)
-        .collect();
+    let wrong = outcomes::neither_passed_nor_unsupported(&report);
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
     let ran = report
         .cases

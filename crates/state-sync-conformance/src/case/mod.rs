@@ -2,7 +2,7 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | `isolate` | the case's own thread and tokio runtime on paused virtual time, the real-time watchdog, panic capture on every thread |
+//! | `isolate` | the case's own thread and tokio runtime on paused virtual time, the watchdog that ends a case without progress for the hang limit, panic capture on every thread |
 //! | `real_time` | a case on real time: settling until the case is quiet, its budget |
 //! | `wiring` | a spec window made real: the transport's ends → observation (transport side) → fault layer → observation (engine side) → retry → engine |
 //! | `engine` | the engine a window drives: `state-sync`'s, in-process, or one hosted by a driver process — the one seam between the two |
