@@ -43,6 +43,9 @@
 //! * `STATE_SYNC_CONFORMANCE_HANG_LIMIT=<seconds>` sets the hang limit
 //!   ([`RunOptions::hang_limit`](crate::RunOptions::hang_limit)): a case
 //!   that makes no progress that long ends as `timeout`.
+//! * `STATE_SYNC_CONFORMANCE_STRICT=1` grades SHOULD clauses as MUST
+//!   ([`Suite::strict`](crate::Suite::strict)): a case that broke only
+//!   SHOULD clauses (`non-strict`) fails instead of being listed.
 //! * `STATE_SYNC_CONFORMANCE_BLESS=1` rewrites the
 //!   [known-failures file](crate::known_failures) from the result, keeping
 //!   existing reasons and links, and succeeds.
@@ -57,7 +60,7 @@ use parking_lot::Mutex;
 
 use crate::suite::Suite;
 use crate::summary::{self, Style};
-use crate::verdict::{CaseResult, SuiteReport, Verdict};
+use crate::verdict::{CaseResult, SuiteReport};
 
 /// Environment variable: run every case with this seed.
 pub const SEED_ENV: &str = "STATE_SYNC_CONFORMANCE_SEED";
@@ -68,6 +71,9 @@ pub const REPORTS_ENV: &str = "STATE_SYNC_CONFORMANCE_REPORTS";
 /// Environment variable: the hang limit in seconds
 /// ([`RunOptions::hang_limit`](crate::RunOptions::hang_limit)).
 pub const HANG_LIMIT_ENV: &str = "STATE_SYNC_CONFORMANCE_HANG_LIMIT";
+/// Environment variable: `1` grades SHOULD clauses as MUST
+/// ([`Suite::strict`](crate::Suite::strict)).
+pub const STRICT_ENV: &str = "STATE_SYNC_CONFORMANCE_STRICT";
 /// How many trace lines a failing trial prints.
 const TRACE_LINES: usize = 30;
 
@@ -156,6 +162,10 @@ fn run(mut suite: Suite, target: Target) -> ExitCode {
             }
         }
     }
+    if std::env::var_os(STRICT_ENV).is_some_and(|v| v == "1") {
+        suite.strict = true;
+    }
+    let strict = suite.strict;
     let bless = std::env::var_os(BLESS_ENV).is_some_and(|v| v == "1");
     let plan = match suite.plan(bless) {
         Ok(plan) => plan,
@@ -181,7 +191,7 @@ fn run(mut suite: Suite, target: Target) -> ExitCode {
                 crate::case::run_case(&spec, &transport, &options),
                 known.as_deref(),
             );
-            let outcome = trial_outcome(&result);
+            let outcome = trial_outcome(&result, strict);
             sink.lock().push(result);
             outcome
         };
@@ -220,11 +230,13 @@ fn run(mut suite: Suite, target: Target) -> ExitCode {
     }
 }
 
-/// The trial body's answer for one case.
-fn trial_outcome(result: &CaseResult) -> Result<(), libtest_mimic::Failed> {
-    match result.verdict {
-        Verdict::Pass | Verdict::ExpectedFail | Verdict::Unsupported => Ok(()),
-        _ => Err(result.explain_brief(TRACE_LINES).into()),
+/// The trial body's answer for one case (a SHOULD difference passes,
+/// unless the run is `strict`; the summary lists it).
+fn trial_outcome(result: &CaseResult, strict: bool) -> Result<(), libtest_mimic::Failed> {
+    if result.verdict.is_unexpected_in(strict) {
+        Err(result.explain_brief(TRACE_LINES).into())
+    } else {
+        Ok(())
     }
 }
 

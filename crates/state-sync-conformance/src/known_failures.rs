@@ -310,13 +310,18 @@ impl KnownFailures {
     /// adjusted by this file) all expected: failing cases get an entry,
     /// entries whose cases all pass are removed, and existing reasons and
     /// links are kept. A new entry's reason is the case's first failure;
-    /// edit it to say why. Transports that did not take part in the run
+    /// edit it to say why. SHOULD differences (`non-strict`) get entries
+    /// too, so that the file holds for a strict run. Transports that did not take part in the run
     /// keep their entries as they were.
     pub fn bless(&self, results: &[CaseResult]) -> Blessed {
         let failing = |v: Verdict| {
             matches!(
                 v,
-                Verdict::Fail | Verdict::Error | Verdict::Timeout | Verdict::ExpectedFail
+                Verdict::Fail
+                    | Verdict::NonStrict
+                    | Verdict::Error
+                    | Verdict::Timeout
+                    | Verdict::ExpectedFail
             )
         };
         let ran: BTreeSet<&str> = results.iter().map(|c| c.transport.as_str()).collect();
@@ -415,13 +420,16 @@ fn cut(text: &str, max: usize) -> String {
 
 /// The verdict of a case after taking its known-failures entry into account:
 ///
-/// * `fail`, `error` or `timeout` with an entry → `expected-fail`;
+/// * `fail`, `non-strict`, `error` or `timeout` with an entry →
+///   `expected-fail`;
 /// * `pass` with an entry → `unexpected-pass` (the entry is stale);
 /// * anything else (no entry, `unsupported`, verdicts already adjusted) is
 ///   unchanged.
 pub fn adjust(raw: Verdict, known: Option<&KnownFailure>) -> Verdict {
     match (raw, known) {
-        (Verdict::Fail | Verdict::Error | Verdict::Timeout, Some(_)) => Verdict::ExpectedFail,
+        (Verdict::Fail | Verdict::NonStrict | Verdict::Error | Verdict::Timeout, Some(_)) => {
+            Verdict::ExpectedFail
+        }
         (Verdict::Pass, Some(_)) => Verdict::UnexpectedPass,
         (v, _) => v,
     }
@@ -499,7 +507,12 @@ mod tests {
     fn adjust_rules() {
         let e = entry(None);
         let known = Some(&e);
-        for raw in [Verdict::Fail, Verdict::Error, Verdict::Timeout] {
+        for raw in [
+            Verdict::Fail,
+            Verdict::NonStrict,
+            Verdict::Error,
+            Verdict::Timeout,
+        ] {
             assert_eq!(adjust(raw, known), Verdict::ExpectedFail, "{raw}");
             assert_eq!(adjust(raw, None), raw, "{raw} unlisted");
         }

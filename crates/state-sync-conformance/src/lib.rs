@@ -64,6 +64,36 @@
 //! never finished. [`Transport::on_real_time`] runs a transport that
 //! cannot live on virtual time on real time instead.
 //!
+//! ## Verdicts and clauses
+//!
+//! Every check names the clause of the protocol it defends — an `expect`
+//! step's `clause`, or its spec's first clause; the always-on invariants
+//! their own (`TR-*` for the transport's promises) — and a failed check's
+//! line starts with it (`CO-2: step 12 (expect): …`,
+//! [`CaseResult::broken_clauses`]). A case that broke only SHOULD clauses
+//! is [`Verdict::NonStrict`]: listed, not failed, unless the run is strict
+//! ([`Suite::strict`]). A spec is [`Verdict::Unsupported`] only when a
+//! step cannot be carried out on the target; an expectation that reads what
+//! the target does not offer is skipped and listed
+//! ([`CaseResult::not_checked`]).
+//!
+//! ```
+//! use state_sync_conformance::{Spec, Transport, Verdict, run_case, RunOptions};
+//! use state_sync_transports::memory;
+//!
+//! let spec: Spec = serde_json::from_str(r#"{
+//!     "id": "counts", "title": "the engine counts one fetch",
+//!     "clauses": ["LIFE-2", "MET-1"], "level": "must",
+//!     "steps": [{"open": {"window": "a"}}, {"start": {"window": "a"}},
+//!               {"expect": {"window": "a", "local_revision": "0"}},
+//!               {"expect": {"clause": "MET-1", "window": "a", "metrics": {"fetches": 5}}}]
+//! }"#).unwrap();
+//! let result = run_case(&spec, &Transport::new("memory", memory::Bus::new), &RunOptions::default());
+//! // Only the SHOULD clause MET-1 broke: listed, not failed.
+//! assert_eq!(result.verdict, Verdict::NonStrict);
+//! assert!(result.failures[0].starts_with("MET-1: step 3 (expect)"));
+//! ```
+//!
 //! ## Features
 //!
 //! * `cli` (default) — the `state-sync-conformance` binary (clap) and
@@ -78,6 +108,7 @@ mod capabilities;
 pub mod case;
 pub mod corpus;
 pub mod driver;
+mod failure;
 pub mod harness;
 pub mod known_failures;
 mod layers;
@@ -101,7 +132,7 @@ pub use crate::corpus::{Corpus, SpecError, SpecErrors};
 pub use crate::spec::{Capability, Level, Spec, Step};
 pub use crate::suite::{Suite, SuiteError};
 pub use crate::transport::Transport;
-pub use crate::verdict::{CaseResult, SuiteReport, TraceEntry, TransportInfo, Verdict};
+pub use crate::verdict::{CaseResult, NotChecked, SuiteReport, TraceEntry, TransportInfo, Verdict};
 pub use state_sync_transports::{Backend, SnapshotHandler, WindowEnds};
 
 /// Not public API: what [`main!`] expands to needs these.

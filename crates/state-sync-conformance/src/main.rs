@@ -108,6 +108,11 @@ struct RunArgs {
     /// the millisecond are unsupported.
     #[arg(long)]
     real_time: bool,
+    /// Grade SHOULD clauses as MUST: a case that broke only SHOULD
+    /// clauses (`non-strict`, listed but not failed by default) makes the
+    /// run not conformant.
+    #[arg(long)]
+    strict: bool,
     /// A known-failures file (JSON).
     #[arg(long, value_name = "FILE")]
     known_failures: Option<PathBuf>,
@@ -326,7 +331,7 @@ fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
     if let Some(limit) = args.hang_limit {
         options = options.with_hang_limit(limit);
     }
-    suite = suite.options(options);
+    suite = suite.options(options).strict(args.strict);
     if let Some(seed) = args.seed {
         suite = suite.seed(seed);
     }

@@ -61,6 +61,7 @@ pub struct Suite {
     pub(crate) known_failures: Option<PathBuf>,
     pub(crate) options: RunOptions,
     pub(crate) snapshot_reports: bool,
+    pub(crate) strict: bool,
     progress: Option<Arc<ProgressFn>>,
 }
 
@@ -87,6 +88,7 @@ impl Suite {
             known_failures: None,
             options: RunOptions::default(),
             snapshot_reports: false,
+            strict: false,
             progress: None,
         }
     }
@@ -111,6 +113,15 @@ impl Suite {
         let name = driver.subject_name();
         self.transports
             .push(crate::reference::memory().renamed(name).with_driver(driver));
+        self
+    }
+
+    /// Grades SHOULD clauses as MUST: a `non-strict` case (one that broke
+    /// only SHOULD clauses, listed but not failed by default) fails the
+    /// run. The CLI's `--strict`; the test harness's
+    /// [`STRICT_ENV`](crate::harness::STRICT_ENV).
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
         self
     }
 
@@ -226,6 +237,7 @@ impl Suite {
             results,
             plan.coverage.clone(),
         )
+        .graded(self.strict)
     }
 
     /// Runs the cases `keep(transport name, spec)` selects and builds the

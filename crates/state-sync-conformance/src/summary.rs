@@ -29,7 +29,12 @@ pub struct Group {
 /// group first.
 pub fn failure_groups(report: &SuiteReport) -> Vec<Group> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for case in report.cases.iter().filter(|c| c.verdict.is_unexpected()) {
+    let strict = report.summary.strict;
+    for case in report
+        .cases
+        .iter()
+        .filter(|c| c.verdict.is_unexpected_in(strict))
+    {
         let mut seen = Vec::new();
         for message in failure_lines(case) {
             let key = shape(&message);
@@ -146,7 +151,7 @@ impl Style {
     fn paint(self, verdict: Verdict, text: &str) -> String {
         let code = match verdict {
             Verdict::Pass => "32",
-            Verdict::Unsupported | Verdict::ExpectedFail => "33",
+            Verdict::Unsupported | Verdict::ExpectedFail | Verdict::NonStrict => "33",
             Verdict::Fail | Verdict::UnexpectedPass | Verdict::Error | Verdict::Timeout => "31",
         };
         match self {
@@ -183,19 +188,80 @@ pub fn headline(report: &SuiteReport, style: Style) -> String {
     )
 }
 
-/// The headline, then the grouped failures and unsupported cases.
+/// The checks of a run: how many were carried out, how many skipped and
+/// why.
+///
+/// `checks: 1210 carried out, 126 not checked (lifecycle × 126 — the driver has no lifecycle accessor …)`
+pub fn checks_line(report: &SuiteReport) -> String {
+    let summary = &report.summary;
+    let mut line = format!(
+        "checks: {} carried out, {} not checked",
+        summary.checked, summary.not_checked
+    );
+    let mut by_field: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for n in report.cases.iter().flat_map(|c| &c.not_checked) {
+        *by_field.entry((&n.field, &n.why)).or_default() += n.count;
+    }
+    if !by_field.is_empty() {
+        let why: Vec<String> = by_field
+            .iter()
+            .map(|((field, why), n)| format!("{field} × {n} — {why}"))
+            .collect();
+        let _ = write!(line, " ({})", why.join("; "));
+    }
+    line
+}
+
+/// The cases that broke only SHOULD clauses, grouped by clause: listed,
+/// not failed (empty in a strict run, where they are failures).
+pub fn should_groups(report: &SuiteReport) -> Vec<Group> {
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    if report.summary.strict {
+        return Vec::new();
+    }
+    for case in report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::NonStrict)
+    {
+        let what = format!("broke {}", case.broken_clauses.join(" and "));
+        groups
+            .entry(what.clone())
+            .or_insert_with(|| Group {
+                what,
+                cases: Vec::new(),
+            })
+            .cases
+            .push(case.name());
+    }
+    sorted(groups)
+}
+
+/// The headline, the checks, then the grouped failures, SHOULD
+/// differences and unsupported cases.
 pub fn to_text(report: &SuiteReport, style: Style) -> String {
     let mut out = headline(report, style);
     out.push('\n');
+    if report.summary.total > 0 {
+        out.push_str(&checks_line(report));
+        out.push('\n');
+    }
     let failures = failure_groups(report);
     if !failures.is_empty() {
         out.push_str("failures, grouped (most cases first):\n");
         write_groups(&mut out, &failures);
     }
+    let should = should_groups(report);
+    if !should.is_empty() {
+        out.push_str(
+            "SHOULD differences (listed, not failed; a strict run fails them), by clause:\n",
+        );
+        write_groups(&mut out, &should);
+    }
     let unsupported = unsupported_groups(report);
     if !unsupported.is_empty() {
         out.push_str(
-            "unsupported (the transport does not claim a capability the spec requires):\n",
+            "unsupported (a step needs what the transport or driver does not claim, or nothing else was left to check):\n",
         );
         write_groups(&mut out, &unsupported);
     }

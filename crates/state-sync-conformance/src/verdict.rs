@@ -11,11 +11,18 @@ use crate::spec::Level;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
-    /// Every expectation and invariant held.
+    /// Every check held.
     Pass,
-    /// An expectation or invariant did not hold.
+    /// Every MUST check held; a check of a SHOULD clause did not (the
+    /// clauses are in [`CaseResult::broken_clauses`]). Listed, not failed —
+    /// unless the run is strict ([`Summary::strict`]). Autobahn calls this
+    /// NON-STRICT.
+    NonStrict,
+    /// A check of a MUST clause did not hold.
     Fail,
-    /// The transport lacks a capability the spec requires.
+    /// A step of the spec cannot be carried out on this target (a
+    /// capability the scenario needs is missing), or every expectation it
+    /// holds reads something the target does not offer.
     Unsupported,
     /// Failed, and the known-failures file says it would.
     ExpectedFail,
@@ -31,8 +38,9 @@ pub enum Verdict {
 
 impl Verdict {
     /// Every verdict, in report order.
-    pub const ALL: [Verdict; 7] = [
+    pub const ALL: [Verdict; 8] = [
         Verdict::Pass,
+        Verdict::NonStrict,
         Verdict::Fail,
         Verdict::Unsupported,
         Verdict::ExpectedFail,
@@ -45,6 +53,7 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
+            Verdict::NonStrict => "non-strict",
             Verdict::Fail => "fail",
             Verdict::Unsupported => "unsupported",
             Verdict::ExpectedFail => "expected-fail",
@@ -54,12 +63,20 @@ impl Verdict {
         }
     }
 
-    /// Whether this verdict makes the run fail.
+    /// Whether this verdict makes a run fail (a `non-strict` one does only
+    /// in a strict run: see [`is_unexpected_in`](Self::is_unexpected_in)).
     pub fn is_unexpected(self) -> bool {
-        matches!(
-            self,
-            Verdict::Fail | Verdict::UnexpectedPass | Verdict::Error | Verdict::Timeout
-        )
+        self.is_unexpected_in(false)
+    }
+
+    /// Whether this verdict makes a run fail, the run being `strict` (SHOULD
+    /// clauses graded as MUST) or not.
+    pub fn is_unexpected_in(self, strict: bool) -> bool {
+        match self {
+            Verdict::Fail | Verdict::UnexpectedPass | Verdict::Error | Verdict::Timeout => true,
+            Verdict::NonStrict => strict,
+            Verdict::Pass | Verdict::Unsupported | Verdict::ExpectedFail => false,
+        }
     }
 }
 
@@ -118,13 +135,28 @@ pub struct CaseResult {
     /// report snapshots ([`SuiteReport::reproducible`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub on_real_time: bool,
-    /// What went wrong (empty on pass).
+    /// What went wrong (empty on pass). A failed check's line begins with
+    /// the clause it defends (`CO-2: step 12 (expect): …`); a hang or a
+    /// crash names none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
+    /// The clauses the failed checks defend, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broken_clauses: Vec<String>,
+    /// Checks the case carried out: expectation fields, outcomes of
+    /// `start`/`refresh`/`join`, `stopped` bounds (0 for a case that did
+    /// not run). The always-on invariants come on top.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub checked: usize,
+    /// Checks skipped because the target does not offer what they read,
+    /// one entry per reading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<NotChecked>,
     /// The reason from the known-failures file, if the case is listed there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_failure: Option<String>,
-    /// Missing capabilities, for `unsupported`.
+    /// Missing capabilities, for `unsupported` (or, when every expectation
+    /// was skipped, the [`not_checked`](Self::not_checked) lines).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
     /// The event trace, kept for cases that did not pass.
@@ -162,6 +194,9 @@ impl CaseResult {
         for f in &self.failures {
             out.push_str(&format!("  - {f}\n"));
         }
+        for n in &self.not_checked {
+            out.push_str(&format!("  not checked: {n}\n"));
+        }
         if !self.missing.is_empty() {
             out.push_str(&format!(
                 "  missing capabilities: {}\n",
@@ -187,6 +222,25 @@ impl CaseResult {
     }
 }
 
+/// Checks of a case skipped because its target does not offer what they
+/// read (shown as `lifecycle × 2 — the driver has no lifecycle accessor …`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct NotChecked {
+    /// The expectation field (`lifecycle`, `metrics`, `subscriptions`).
+    pub field: String,
+    /// How many of the spec's expectations use it.
+    pub count: usize,
+    /// Why the target does not offer it.
+    pub why: String,
+}
+
+impl fmt::Display for NotChecked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} × {} — {}", self.field, self.count, self.why)
+    }
+}
+
 /// A transport as listed in a report header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -209,6 +263,16 @@ pub struct Summary {
     pub total: usize,
     /// Count per verdict (every verdict present, zeros included).
     pub verdicts: BTreeMap<Verdict, usize>,
+    /// Checks carried out, over every case.
+    #[serde(default)]
+    pub checked: usize,
+    /// Checks skipped because a target does not offer what they read,
+    /// over every case.
+    #[serde(default)]
+    pub not_checked: usize,
+    /// The run graded SHOULD clauses as MUST: a `non-strict` case fails it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
     /// Whether the run is a success: at least one case ran and none had an
     /// unexpected verdict.
     pub ok: bool,
@@ -263,6 +327,12 @@ impl SuiteReport {
             *verdicts.entry(c.verdict).or_default() += 1;
         }
         let ok = !cases.is_empty() && !cases.iter().any(|c| c.verdict.is_unexpected());
+        let checked = cases.iter().map(|c| c.checked).sum();
+        let not_checked = cases
+            .iter()
+            .flat_map(|c| &c.not_checked)
+            .map(|n| n.count)
+            .sum();
         Self {
             kit: env!("CARGO_PKG_NAME").to_owned(),
             kit_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -271,6 +341,9 @@ impl SuiteReport {
             summary: Summary {
                 total: cases.len(),
                 verdicts,
+                checked,
+                not_checked,
+                strict: false,
                 ok,
             },
             coverage,
@@ -280,6 +353,19 @@ impl SuiteReport {
 }
 
 impl SuiteReport {
+    /// The same report graded strictly (`strict`) or not: in a strict run
+    /// a `non-strict` case — one that broke only SHOULD clauses — fails
+    /// the run.
+    pub fn graded(mut self, strict: bool) -> SuiteReport {
+        self.summary.strict = strict;
+        self.summary.ok = !self.cases.is_empty()
+            && !self
+                .cases
+                .iter()
+                .any(|c| c.verdict.is_unexpected_in(strict));
+        self
+    }
+
     /// The same report with what depends on real time taken out: every
     /// case run on real time has `virtual_ms` 0. (On virtual time the kit
     /// moves the clock only when the case is quiescent, so `virtual_ms` is
@@ -296,6 +382,7 @@ impl SuiteReport {
     /// The same report restricted to one transport's cases (its header,
     /// counts and cases; the coverage is unchanged).
     pub fn only_transport(&self, name: &str) -> SuiteReport {
+        let strict = self.summary.strict;
         SuiteReport::new(
             &self.suite_version,
             self.transports
@@ -310,7 +397,12 @@ impl SuiteReport {
                 .collect(),
             self.coverage.clone(),
         )
+        .graded(strict)
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
@@ -328,6 +420,9 @@ impl CaseResult {
             virtual_ms: 120,
             on_real_time: false,
             failures: Vec::new(),
+            broken_clauses: Vec::new(),
+            checked: 1,
+            not_checked: Vec::new(),
             known_failure: None,
             missing: Vec::new(),
             trace: Vec::new(),

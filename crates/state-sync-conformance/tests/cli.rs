@@ -36,7 +36,7 @@ fn run_filters_prints_the_matrix_and_writes_three_reports() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let stdout = text(&o.stdout);
     assert_eq!(
-        stdout, "conformant: 1 case — 1 pass\n",
+        stdout, "conformant: 1 case — 1 pass\nchecks: 6 carried out, 0 not checked\n",
         "plain text: not a terminal"
     );
     for file in ["report.json", "report.md", "junit.xml"] {
@@ -247,7 +247,10 @@ fn run_driver_checks_the_drivers_engine_over_each_transport_given() {
         out.to_str().expect("utf-8 path"),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "conformant: 2 cases — 2 pass\n");
+    assert_eq!(
+        text(&o.stdout),
+        "conformant: 2 cases — 2 pass\nchecks: 12 carried out, 0 not checked\n"
+    );
     let json = std::fs::read_to_string(out.join("report.json")).expect("report");
     for name in ["state-sync-on-memory", "state-sync-on-channel"] {
         assert!(

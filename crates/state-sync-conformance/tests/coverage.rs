@@ -1,10 +1,11 @@
 //! The embedded corpus is the definition of conformance: every MUST clause
 //! of `docs/protocol.md` and `docs/lifecycle.md` is checked by at least one
-//! spec, every clause a spec cites exists, and the corpus does not shrink
-//! below its published size.
+//! spec, every clause a spec cites exists, every check names a clause its
+//! spec cites and the spec's level is the highest of them, and the corpus
+//! does not shrink below its published size.
 
-use state_sync_conformance::Level;
 use state_sync_conformance::corpus::{self, Corpus};
+use state_sync_conformance::{Level, Step};
 
 /// The corpus never has fewer specs than this.
 const MIN_SPECS: usize = 176;
@@ -54,15 +55,73 @@ fn cited_clauses_exist_and_the_corpus_is_complete() {
     );
 }
 
-/// Every capability gates at least one spec: a transport that claims it is
-/// judged by something that needs it (the kit also checks every claim
-/// directly, in every case: TR-6).
+/// Each check of a spec defends one clause — the step's `clause`, or the
+/// spec's first — which the spec cites (a `stopped` bound defends STOP-3);
+/// a spec's `level` is the highest level among its checks' clauses, so a
+/// spec whose checks only defend SHOULD clauses is a SHOULD spec.
+#[test]
+fn every_check_names_a_cited_clause_and_the_level_is_the_checks() {
+    let mut problems = Vec::new();
+    for loaded in embedded().specs() {
+        let spec = &loaded.spec;
+        let mut defended = Vec::new();
+        for step in &spec.steps {
+            match step {
+                Step::Expect(e) => defended.push(spec.clause_of(e.clause.as_deref())),
+                Step::Start(s) | Step::Refresh(s) => {
+                    defended.push(spec.clause_of(s.clause.as_deref()));
+                }
+                Step::Join(j) => defended.push(spec.clause_of(j.clause.as_deref())),
+                Step::Stopped(_) => defended.push("STOP-3"),
+                _ => {}
+            }
+        }
+        for clause in &defended {
+            if !spec.clauses.iter().any(|c| c == clause) {
+                problems.push(format!(
+                    "{}: a check defends {clause}, which it does not cite",
+                    loaded.origin
+                ));
+            }
+        }
+        let level = defended
+            .iter()
+            .filter_map(|c| corpus::clause_level(c))
+            .min()
+            .unwrap_or(Level::Should);
+        if level != spec.level {
+            problems.push(format!(
+                "{}: level {} but its checks defend {:?} (level {})",
+                loaded.origin,
+                spec.level.as_str(),
+                defended,
+                level.as_str()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every capability gates at least one spec or check: a transport that
+/// claims it is judged by something that needs it (the kit also checks
+/// every claim directly, in every case: TR-6). `subscription-count` gates
+/// the `subscriptions` expectations.
 #[test]
 fn every_capability_gates_a_spec() {
     let corpus = embedded();
+    let counts_subscriptions = corpus.specs().iter().any(|s| {
+        s.spec
+            .steps
+            .iter()
+            .any(|step| matches!(step, Step::Expect(e) if e.subscriptions.is_some()))
+    });
     let unused: Vec<&str> = state_sync_conformance::Capability::ALL
         .iter()
         .filter(|cap| !corpus.specs().iter().any(|s| s.spec.requires.contains(cap)))
+        .filter(|cap| {
+            !(**cap == state_sync_conformance::Capability::SubscriptionCount
+                && counts_subscriptions)
+        })
         .map(|cap| cap.as_str())
         .collect();
     assert!(

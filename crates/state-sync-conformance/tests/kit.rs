@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use state_sync::{BoxFuture, InvalidationHandler, InvalidationSubscriber, PortError, Subscription};
 use state_sync_conformance::corpus::{Corpus, clauses};
+use state_sync_conformance::summary;
 use state_sync_conformance::{
     Backend, Capabilities, RunOptions, SnapshotHandler, Spec, Suite, SuiteError, Transport,
     Verdict, WindowEnds, reference, run_case,
@@ -175,6 +176,102 @@ fn missing_capability_gives_unsupported() {
     let r = run(&spec_text, bare, &RunOptions::default());
     assert_eq!(r.verdict, Verdict::Unsupported);
     assert_eq!(r.missing, ["subscription-count"]);
+}
+
+/// A failed check names the clause it defends — the step's `clause`, or
+/// the spec's first — and is graded by that clause's level: only SHOULD
+/// clauses broken is `non-strict`, listed but not failing the run unless
+/// it is strict.
+#[test]
+fn a_failed_check_names_its_clause_and_should_only_is_non_strict() {
+    let must = START_SPEC.replace(r#""local_revision": "0""#, r#""local_revision": "7""#);
+    let r = run(&must, reference::memory(), &RunOptions::default());
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert!(
+        r.failures[0].starts_with("LIFE-1: step 2 (expect): "),
+        "{:?}",
+        r.failures
+    );
+    assert_eq!(r.broken_clauses, ["LIFE-1"]);
+
+    let should = r#"{"id": "t", "title": "t", "clauses": ["LIFE-1", "MET-1"], "level": "must",
+        "steps": [{"open": {"window": "a"}}, {"start": {"window": "a"}},
+                  {"expect": {"window": "a", "local_revision": "0"}},
+                  {"expect": {"clause": "MET-1", "window": "a", "metrics": {"fetches": 9}}}]}"#;
+    let r = run(should, reference::memory(), &RunOptions::default());
+    assert_eq!(r.verdict, Verdict::NonStrict, "{}", r.explain());
+    assert_eq!(r.broken_clauses, ["MET-1"]);
+    assert!(
+        r.failures[0].starts_with("MET-1: step 3 (expect): "),
+        "{:?}",
+        r.failures
+    );
+    assert!(!r.verdict.is_unexpected() && r.verdict.is_unexpected_in(true));
+    assert_eq!(r.checked, 3, "start, local_revision, metrics");
+
+    let dir = temp_dir("should-only");
+    std::fs::write(dir.join("t.json"), should).expect("write");
+    let suite = || {
+        Suite::new()
+            .transport(reference::memory())
+            .without_embedded_specs()
+            .specs_dir(&dir)
+    };
+    let report = suite().run().expect("runs");
+    assert!(
+        report.summary.ok,
+        "a SHOULD difference is listed, not failed"
+    );
+    let text = summary::to_text(&report, summary::Style::Plain);
+    assert!(
+        text.contains("SHOULD differences") && text.contains("memory::t"),
+        "{text}"
+    );
+    let strict = suite().strict(true).run().expect("runs");
+    assert!(!strict.summary.ok && strict.summary.strict);
+}
+
+/// An expectation reading what the transport does not offer is not
+/// checked, and listed; the rest of the spec still decides the verdict.
+#[test]
+fn an_expectation_the_transport_cannot_answer_is_not_checked_not_the_spec() {
+    let bare = || Transport::new("bare", memory::Bus::new);
+    let text = r#"{"id": "t", "title": "t", "clauses": ["LIFE-1", "TR-2"], "level": "must",
+        "steps": [{"open": {"window": "a"}}, {"start": {"window": "a"}},
+                  {"expect": {"window": "a", "local_revision": "LOCAL"}},
+                  {"expect": {"clause": "TR-2", "subscriptions": 1}}]}"#;
+    let r = run(&text.replace("LOCAL", "0"), bare(), &RunOptions::default());
+    assert_eq!(r.verdict, Verdict::Pass, "{}", r.explain());
+    assert_eq!(r.checked, 2);
+    let lines: Vec<String> = r.not_checked.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "subscriptions × 1 — the transport does not count its subscriptions (capability `subscription-count`)"
+        ]
+    );
+    let r = run(&text.replace("LOCAL", "5"), bare(), &RunOptions::default());
+    assert_eq!(
+        r.verdict,
+        Verdict::Fail,
+        "the rest still counts: {}",
+        r.explain()
+    );
+    let only = r#"{"id": "t", "title": "t", "clauses": ["TR-2"], "level": "must",
+        "steps": [{"open": {"window": "a"}}, {"start": {"window": "a"}},
+                  {"expect": {"subscriptions": 1}}]}"#;
+    let r = run(only, bare(), &RunOptions::default());
+    assert_eq!(
+        r.verdict,
+        Verdict::Unsupported,
+        "nothing of substance left: {}",
+        r.explain()
+    );
+    assert!(
+        r.missing[0].starts_with("subscriptions × 1"),
+        "{:?}",
+        r.missing
+    );
 }
 
 #[test]

@@ -8,14 +8,18 @@
 // It adapts any engine module with the design documents' API:
 //
 //   createRevisionSync({ topic, subscriber, provider, applier,
-//                        shouldRefresh, onError, logger })
+//                        shouldRefresh, throttling, onError, logger })
 //     -> { start, stop, refresh, getLocalRevision }
 //
+// (`throttling`: `{ debounceMs }` or `{ throttleMs, leading, trailing }`)
 // and, when the module has them, `withRetry(provider, policy)` (the retry
 // wrapper), `parseRevision(value)` (the revision parser, for the golden
 // vectors), and the handle's `getLifecycle()` and `getMetrics()`. What the
-// module lacks is left out of the capabilities the driver claims, so the
-// kit reports the specs needing it as unsupported, never failed.
+// module lacks is left out of the capabilities the driver claims: a
+// missing function is seen; an option the module ignores is not, so a
+// module without `throttling` says so with `export const lacks =
+// ['throttle']`. The kit reports specs whose steps need what is missing as
+// unsupported, and skips expectations reading a missing accessor.
 //
 // Plain Node.js >= 20, standard library only. The engine's timers run on
 // the kit's virtual clock (./clock.mjs).
@@ -63,7 +67,9 @@ const probe = engine.createRevisionSync({
   provider: { getSnapshot: async () => ({ revision: '0', data: null }) },
   applier: { apply: () => {} },
 });
+const lacks = new Set(Array.isArray(engine.lacks) ? engine.lacks.map(String) : []);
 const capabilities = ['virtual_clock'];
+if (!lacks.has('throttle')) capabilities.push('throttle');
 if (typeof engine.withRetry === 'function') capabilities.push('retry');
 if (typeof engine.parseRevision === 'function') capabilities.push('revision_parser');
 if (typeof probe.getLifecycle === 'function') capabilities.push('lifecycle');
@@ -226,6 +232,18 @@ function errorReport(ctx) {
   return report;
 }
 
+/** The `throttling` option of the original API for a kit `throttle`. */
+function throttlingOf(throttle) {
+  if (!throttle) return {};
+  if (Number.isInteger(throttle.debounce_ms)) return { throttling: { debounceMs: throttle.debounce_ms } };
+  const t = throttle.throttle;
+  if (t && Number.isInteger(t.interval_ms)) {
+    return { throttling: { throttleMs: t.interval_ms, leading: t.leading !== false, trailing: t.trailing !== false } };
+  }
+  fatal(`unknown throttle option ${JSON.stringify(throttle)}`);
+  return {};
+}
+
 function open(name, topic, options) {
   let { subscriber, provider, applier } = ports(name);
   if (options.retry) {
@@ -242,6 +260,7 @@ function open(name, topic, options) {
     provider,
     applier,
     shouldRefresh: filterOf(options.should_refresh),
+    ...throttlingOf(options.throttle),
     onError(ctx) {
       write({ type: 'error', window: name, report: errorReport(ctx) });
       if (options.panicking_error_hook) throw new Error(`${DELIBERATE} in onError`);

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use state_sync::{ErrorContext, Revision, SyncError};
 
+use crate::failure::Failure;
 use crate::layers::record::Record;
 use crate::spec::{
     DEFAULT_TOPIC, ErrorContextExpect, Expect, LifecycleName, LocalRevision, Outcome,
@@ -18,9 +19,34 @@ use crate::spec::{
 
 use super::bus::which_bus;
 use super::call_error::CallError;
+use super::gate::Reading;
 use super::real_time::Span;
 use super::steps::Case;
 use super::wiring::Window;
+
+/// The clauses the kit's own checks defend, whatever the spec cites.
+pub(super) mod clause {
+    /// A failed `start` leaves nothing subscribed (rollback).
+    pub(in crate::case) const ROLLBACK: &str = "LIFE-4";
+    /// A stopped window has closed its subscriptions.
+    pub(in crate::case) const UNSUBSCRIBED_AT_STOP: &str = "LIFE-7";
+    /// Every invalid payload delivered is reported as a protocol error.
+    pub(in crate::case) const GARBAGE_REPORTED: &str = "ERR-1";
+    /// Once every window stopped, the transport holds no subscription.
+    pub(in crate::case) const TRANSPORT_FREED: &str = "TR-2";
+    /// `stopped()` resolves once nothing runs, not before.
+    pub(in crate::case) const STOPPED: &str = "STOP-3";
+
+    /// Every one of them, for the test that they are registered clauses.
+    #[cfg(test)]
+    pub(in crate::case) const ALL: [&str; 5] = [
+        ROLLBACK,
+        UNSUBSCRIBED_AT_STOP,
+        GARBAGE_REPORTED,
+        TRANSPORT_FREED,
+        STOPPED,
+    ];
+}
 
 /// Virtual time allowed for unsubscriptions to finish after the last step.
 const TEARDOWN_SETTLE_MS: u64 = 10_000;
@@ -31,7 +57,8 @@ const SETTLE_ALLOWANCE_MS: u64 = 60_000;
 impl Case<'_> {
     /// Compares the result of `call` (`start` or `refresh`), made or
     /// joined by step `what` (`Err`: out of budget, with what the transport
-    /// still had in flight).
+    /// still had in flight), with the step's expected outcome, a check of
+    /// `clause`.
     pub(super) fn check_call(
         &mut self,
         i: usize,
@@ -39,7 +66,7 @@ impl Case<'_> {
         call: &str,
         name: &str,
         result: Result<Result<(), CallError>, String>,
-        expect: Option<&Outcome>,
+        (expect, clause): (Option<&Outcome>, &str),
     ) {
         let result = match result {
             Ok(result) => result,
@@ -70,7 +97,7 @@ impl Case<'_> {
             )),
         };
         if let Some(problem) = problem {
-            self.fail(i, what, problem);
+            self.fail(i, what, clause, problem);
         }
         // A failed start must leave nothing subscribed (LIFE-4).
         if call == "start"
@@ -82,13 +109,16 @@ impl Case<'_> {
                 self.fail(
                     i,
                     what,
+                    clause::ROLLBACK,
                     format!("window {name:?}: {open} subscription(s) left after a failed start"),
                 );
             }
         }
     }
 
-    /// `expect`: every given field must hold.
+    /// `expect`: every given field must hold, a check of the clause the
+    /// step names (or the spec's first). Fields reading what the target
+    /// does not offer are skipped (see `gate`).
     pub(super) fn expect(&mut self, i: usize, e: &Expect) {
         let mut problems = Vec::new();
         if let Some(sel) = &e.window {
@@ -99,7 +129,10 @@ impl Case<'_> {
                 }
             }
         }
-        if let Some(bound) = e.subscriptions {
+        if let Some(bound) = e
+            .subscriptions
+            .filter(|_| !self.skips(Reading::Subscriptions))
+        {
             match self
                 .buses
                 .get(e.bus.as_deref())
@@ -123,9 +156,11 @@ impl Case<'_> {
                 ));
             }
         }
+        let clause = self.spec.clause_of(e.clause.as_deref());
         for p in problems {
-            self.trace.log("kit", format!("expectation failed: {p}"));
-            self.fail(i, "expect", p);
+            self.trace
+                .log("kit", format!("expectation failed ({clause}): {p}"));
+            self.fail(i, "expect", clause, p);
         }
     }
 
@@ -203,7 +238,7 @@ impl Case<'_> {
                 ));
             }
         }
-        if let Some(metrics) = &e.metrics {
+        if let Some(metrics) = e.metrics.as_ref().filter(|_| !self.skips(Reading::Metrics)) {
             let m = w.sync.metrics();
             for (metric, bound) in metrics {
                 let got = metric.of(&m);
@@ -244,7 +279,7 @@ impl Case<'_> {
                 ));
             }
         }
-        if let Some(want) = e.lifecycle {
+        if let Some(want) = e.lifecycle.filter(|_| !self.skips(Reading::Lifecycle)) {
             let got = LifecycleName::from(w.sync.lifecycle());
             if got != want {
                 problems.push(format!(
@@ -280,8 +315,13 @@ impl Case<'_> {
         }
     }
 
+    /// Whether expectations reading `r` are skipped on this target.
+    fn skips(&self, r: Reading) -> bool {
+        self.skipping.contains(&r)
+    }
+
     /// Stops every window, lets the transport finish its work, and checks
-    /// the always-on invariants.
+    /// the always-on invariants, each naming its clause.
     pub(super) async fn teardown(&mut self) {
         for w in self.windows.values() {
             w.sync.stop();
@@ -296,7 +336,8 @@ impl Case<'_> {
         self.settle_backend("teardown").await;
         let span = Span::Everything(Duration::from_millis(TEARDOWN_SETTLE_MS));
         if let Err(why) = self.pass_time(span).await {
-            self.failures.push(format!("teardown: {why}"));
+            self.failures
+                .push(Failure::unclaused(format!("teardown: {why}")));
         }
         self.driver_quiet("teardown").await;
         self.settle_backend("teardown").await;
@@ -306,37 +347,60 @@ impl Case<'_> {
             .map(|(n, w)| (n.clone(), w.record.clone()))
             .chain(self.closed.iter().cloned())
             .collect();
+        // Subscriptions the engines still hold: the transport counting them
+        // is no fault of its own.
+        let mut held_by_engines: i64 = 0;
         for (name, record) in records {
             let rec = record.lock();
+            held_by_engines += rec.open_subscriptions.max(0);
             for v in &rec.violations {
-                self.failures
-                    .push(format!("invariant: window {name:?}: {v}"));
+                self.failures.push(Failure {
+                    message: format!("invariant: window {name:?}: {}", v.message),
+                    ..v.clone()
+                });
             }
             if rec.garbage_forwarded != rec.event_protocol_errors {
-                self.failures.push(format!(
-                    "invariant: window {name:?}: {} invalid payload(s) delivered but {} reported as protocol errors",
-                    rec.garbage_forwarded, rec.event_protocol_errors
+                self.failures.push(Failure::of(
+                    clause::GARBAGE_REPORTED,
+                    format!(
+                        "invariant: window {name:?}: {} invalid payload(s) delivered but {} reported as protocol errors",
+                        rec.garbage_forwarded, rec.event_protocol_errors
+                    ),
                 ));
             }
             if rec.open_subscriptions != 0 {
-                self.failures.push(format!(
-                    "invariant: window {name:?}: {} subscription(s) still open after stop",
-                    rec.open_subscriptions
+                self.failures.push(Failure::of(
+                    clause::UNSUBSCRIBED_AT_STOP,
+                    format!(
+                        "invariant: window {name:?}: {} subscription(s) still open after stop",
+                        rec.open_subscriptions
+                    ),
                 ));
             }
         }
         for bus in self.buses.all() {
             if let Some(n) = bus.backend.active_subscriptions()
-                && n != 0
+                && i64::try_from(n).unwrap_or(i64::MAX) > held_by_engines
             {
-                self.failures.push(format!(
-                    "invariant: the transport{} still has {n} active subscription(s) after every window stopped",
-                    which_bus(&bus.name)
+                self.failures.push(Failure::of(
+                    clause::TRANSPORT_FREED,
+                    format!(
+                        "invariant: the transport{} still has {n} active subscription(s) after every window stopped",
+                        which_bus(&bus.name)
+                    ),
                 ));
             }
         }
+        let main = self.spec.clause_of(None).to_owned();
         let reacted = self.reactions.problems();
-        self.failures.extend(reacted);
+        self.failures
+            .extend(reacted.into_iter().map(|(never_fired, p)| {
+                if never_fired {
+                    Failure::of(main.clone(), p)
+                } else {
+                    Failure::unclaused(p)
+                }
+            }));
     }
 
     /// A `start`/`refresh`/`join` did not finish within the budget.
@@ -345,7 +409,7 @@ impl Case<'_> {
             name,
             format!("{what} still pending when the budget ran out"),
         );
-        self.fail(
+        self.broke(
             i,
             what,
             format!(
@@ -381,10 +445,11 @@ impl Case<'_> {
         {
             return true;
         }
-        self.failures.push(format!(
+        let why = format!(
             "{during}: the driver did not acknowledge every command within {SETTLE_ALLOWANCE_MS} virtual ms{}",
             self.still_in_flight()
-        ));
+        );
+        self.failures.push(Failure::unclaused(why));
         self.timed_out = true;
         false
     }
@@ -394,10 +459,11 @@ impl Case<'_> {
         let allowance = Duration::from_millis(SETTLE_ALLOWANCE_MS);
         let settle = self.buses.settle();
         if tokio::time::timeout(allowance, settle).await.is_err() {
-            self.failures.push(format!(
+            let why = format!(
                 "{during}: the transport's `Backend::settle` did not resolve within {SETTLE_ALLOWANCE_MS} virtual ms{}",
                 self.still_in_flight()
-            ));
+            );
+            self.failures.push(Failure::unclaused(why));
             self.timed_out = true;
         }
     }
@@ -547,6 +613,16 @@ mod tests {
         let mut other = expect(None, None);
         other.phase = PhaseName(Phase::Apply);
         assert!(problems(other)[0].contains("no error in phase"));
+    }
+
+    #[test]
+    fn the_kits_own_checks_defend_registered_clauses() {
+        for id in super::clause::ALL {
+            assert!(
+                crate::corpus::clause_level(id).is_some(),
+                "{id} is not in contract-specs/clauses.json"
+            );
+        }
     }
 
     #[test]

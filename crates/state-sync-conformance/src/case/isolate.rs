@@ -25,12 +25,14 @@ use parking_lot::Mutex;
 use state_sync::ports::panic_message;
 
 use crate::activity::{Activity, Interrupt};
+use crate::failure::Failure;
 use crate::spec::Spec;
 use crate::trace::Trace;
 use crate::transport::Transport;
 use crate::verdict::Verdict;
 
 use super::RunOptions;
+use super::gate::Reading;
 use super::outcome::{DELIBERATE, Outcome};
 use super::steps::Case;
 
@@ -42,15 +44,24 @@ const CASE_STACK_BYTES: usize = 16 << 20;
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
 /// Runs the case on its own thread, watched (see the module docs).
-pub(super) fn run(spec: &Spec, transport: &Transport, seed: u64, options: &RunOptions) -> Outcome {
+/// Expectations reading what the target lacks (`skipping`) are not
+/// checked.
+pub(super) fn run(
+    spec: &Spec,
+    transport: &Transport,
+    seed: u64,
+    options: &RunOptions,
+    skipping: &[Reading],
+) -> Outcome {
     let (tx, rx) = mpsc::channel();
     let activity = Activity::new(transport.runs_on_real_time());
     let (spec, transport, case_activity) = (spec.clone(), transport.clone(), activity.clone());
+    let skipping = skipping.to_vec();
     let spawned = std::thread::Builder::new()
         .name(format!("case {}::{}", transport.name(), spec.id))
         .stack_size(CASE_STACK_BYTES)
         .spawn(move || {
-            let outcome = run_on_this_thread(&spec, &transport, seed, case_activity);
+            let outcome = run_on_this_thread(&spec, &transport, seed, case_activity, skipping);
             // The receiver may have given up (watchdog): nothing to do then.
             let _ = tx.send(outcome);
         });
@@ -152,6 +163,7 @@ fn run_on_this_thread(
     transport: &Transport,
     seed: u64,
     activity: Activity,
+    skipping: Vec<Reading>,
 ) -> Outcome {
     capture_panics_on_this_thread();
     let foreign = ForeignPanics::watch();
@@ -180,7 +192,7 @@ fn run_on_this_thread(
     let slot = trace_slot.clone();
     let ran = catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async move {
-            match Case::new(spec, transport, seed, activity) {
+            match Case::new(spec, transport, seed, activity, skipping) {
                 Ok(case) => {
                     *slot.lock() = Some(case.trace.clone());
                     case.run().await
@@ -206,16 +218,15 @@ fn run_on_this_thread(
         }
         Err(payload) => {
             let message = panic_message(&*payload);
+            // The panic hook recorded the message with its location.
+            let failures = if panicked.iter().any(|m| m.starts_with(message)) {
+                Vec::new()
+            } else {
+                vec![Failure::unclaused(format!("panicked: {message}"))]
+            };
             Outcome {
-                verdict: Verdict::Error,
-                // The panic hook recorded the message with its location.
-                failures: if panicked.iter().any(|m| m.starts_with(message)) {
-                    Vec::new()
-                } else {
-                    vec![format!("panicked: {message}")]
-                },
                 trace,
-                virtual_ms: 0,
+                ..Outcome::of(Verdict::Error, failures, 0)
             }
         }
     };
@@ -223,12 +234,12 @@ fn run_on_this_thread(
         outcome.verdict = Verdict::Error;
         outcome
             .failures
-            .push("panicked while shutting the case down".to_owned());
+            .push(Failure::unclaused("panicked while shutting the case down"));
     }
     if !panicked.is_empty() {
         outcome.verdict = Verdict::Error;
         for p in panicked {
-            let line = format!("panic: {p}");
+            let line = Failure::unclaused(format!("panic: {p}"));
             if !outcome.failures.contains(&line) {
                 outcome.failures.push(line);
             }

@@ -9,7 +9,8 @@
 //! | `bus` | the transport's backends (one per bus the spec names), their ledgers, and the writing side: changes of the source, emits |
 //! | `reactions` | `on_apply`: changes made from inside a window's apply |
 //! | `steps` | the interpreter: one arm per step kind |
-//! | `checks` | `expect`, the outcome of `start`/`refresh`, and the invariants checked at teardown |
+//! | `gate` | what a case can check on its target: the expectations it skips (not checked) and counts |
+//! | `checks` | `expect`, the outcome of `start`/`refresh`, and the invariants checked at teardown, each naming its clause |
 //!
 //! [`run_case`] builds the [`CaseResult`] once, from what the isolated run
 //! hands back.
@@ -27,6 +28,7 @@ mod bus;
 mod call_error;
 mod checks;
 mod engine;
+mod gate;
 mod isolate;
 mod outcome;
 mod reactions;
@@ -37,11 +39,13 @@ mod wiring;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::failure::broken_clauses;
 use crate::spec::Spec;
 use crate::transport::Transport;
 use crate::verdict::{CaseResult, Verdict};
 
 pub use self::call_error::CallError;
+use self::gate::Gate;
 pub use self::outcome::{DEFAULT_BUDGET_MS, DEFAULT_SETTLE_MS};
 use self::outcome::{Outcome, fnv1a};
 
@@ -186,29 +190,34 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
         missing.push(VIRTUAL_TIME.to_owned());
     }
     let mut broken_driver = None;
+    let mut driver_info = None;
     if let Some(driver) = transport.driver() {
         match driver.info() {
-            Ok(info) => missing.extend(
-                crate::driver::needs(spec)
-                    .into_iter()
-                    .filter(|c| !info.capabilities.contains(*c))
-                    .map(|c| format!("driver:{c}")),
-            ),
+            Ok(info) => {
+                missing.extend(
+                    crate::driver::needs(spec)
+                        .into_iter()
+                        .filter(|c| !info.capabilities.contains(*c))
+                        .map(|c| format!("driver:{c}")),
+                );
+                driver_info = Some(info);
+            }
             Err(why) => broken_driver = Some(why.to_owned()),
         }
+    }
+    let gate = Gate::new(spec, transport, driver_info);
+    if missing.is_empty() && gate.nothing_left {
+        // Nothing of substance would be checked: not a pass.
+        missing.extend(gate.not_checked.iter().map(ToString::to_string));
     }
     let outcome = if let Some(why) = broken_driver {
         Outcome::broken(Verdict::Error, why)
     } else if missing.is_empty() {
-        isolate::run(spec, transport, seed, options)
+        isolate::run(spec, transport, seed, options, &gate.lacking)
     } else {
-        Outcome {
-            verdict: Verdict::Unsupported,
-            failures: Vec::new(),
-            trace: Vec::new(),
-            virtual_ms: 0,
-        }
+        Outcome::of(Verdict::Unsupported, Vec::new(), 0)
     };
+    let ran = missing.is_empty();
     let passed = matches!(outcome.verdict, Verdict::Pass | Verdict::Unsupported);
     CaseResult {
         transport: transport.name().to_owned(),
@@ -220,7 +229,10 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
         seed,
         virtual_ms: outcome.virtual_ms,
         on_real_time: transport.runs_on_real_time(),
-        failures: outcome.failures,
+        broken_clauses: broken_clauses(&outcome.failures),
+        failures: outcome.failures.iter().map(ToString::to_string).collect(),
+        checked: if ran { gate.checked } else { 0 },
+        not_checked: if ran { gate.not_checked } else { Vec::new() },
         known_failure: None,
         missing,
         trace: if passed { Vec::new() } else { outcome.trace },

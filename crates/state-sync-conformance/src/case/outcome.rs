@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::failure::Failure;
 use crate::verdict::{TraceEntry, Verdict};
 
 /// The default virtual-time budget of a case.
@@ -30,19 +31,25 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 /// How a case ended, before it becomes a [`CaseResult`](crate::CaseResult).
 pub(crate) struct Outcome {
     pub(crate) verdict: Verdict,
-    pub(crate) failures: Vec<String>,
+    pub(crate) failures: Vec<Failure>,
     pub(crate) trace: Vec<TraceEntry>,
     pub(crate) virtual_ms: u64,
 }
 
 impl Outcome {
-    /// A case that could not run as it should: `verdict` with one message.
-    pub(crate) fn broken(verdict: Verdict, message: String) -> Self {
+    /// A case that ran: its verdict, failures and virtual time (its trace
+    /// is added by the caller).
+    pub(crate) fn of(verdict: Verdict, failures: Vec<Failure>, virtual_ms: u64) -> Self {
         Self {
             verdict,
-            failures: vec![message],
+            failures,
             trace: Vec::new(),
-            virtual_ms: 0,
+            virtual_ms,
         }
+    }
+
+    /// A case that could not run as it should: `verdict` with one message.
+    pub(crate) fn broken(verdict: Verdict, message: String) -> Self {
+        Self::of(verdict, vec![Failure::unclaused(message)], 0)
     }
 }

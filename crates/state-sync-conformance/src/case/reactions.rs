@@ -71,16 +71,20 @@ impl Reactions {
         })
     }
 
-    /// Problems met while reacting, and a line for each reaction that never
-    /// fired.
-    pub(super) fn problems(&self) -> Vec<String> {
+    /// Problems met while reacting (`false`), and a line for each reaction
+    /// that never fired (`true`: the window never applied what the spec
+    /// expects it to).
+    pub(super) fn problems(&self) -> Vec<(bool, String)> {
         let mut state = self.inner.lock();
-        let mut problems = std::mem::take(&mut state.problems);
+        let mut problems: Vec<(bool, String)> = std::mem::take(&mut state.problems)
+            .into_iter()
+            .map(|p| (false, p))
+            .collect();
         for p in &state.pending {
-            problems.push(format!(
+            problems.push((true, format!(
                 "step {} (on_apply): window {:?} never applied revision {}, so the reaction never fired",
                 p.step, p.reaction.window, p.reaction.revision
-            ));
+            )));
         }
         problems
     }

@@ -1,12 +1,11 @@
 //! What the types of a spec cannot check: its id, the clauses it cites
 //! (against the registry), and what depends on the order of its steps —
 //! that a window is open before a step uses it, not opened twice, and that
-//! an expectation on the bus's subscriptions declares the capability it
-//! needs. Everything else was checked when the file was parsed.
+//! the clause a check names is one the spec cites. Everything else was checked when the file was parsed.
 
 use std::collections::BTreeSet;
 
-use crate::spec::{Capability, Expect, Mutate, Spec, Step, WindowSel};
+use crate::spec::{Expect, Mutate, Spec, Step, WindowSel};
 
 use super::error::SpecError;
 
@@ -46,6 +45,14 @@ pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -
     let mut open: BTreeSet<&str> = BTreeSet::new();
     for (i, step) in spec.steps.iter().enumerate() {
         let at = |field: &str| format!(".steps[{i}].{}{field}", step_name(step));
+        if let Some(c) = step_clause(step)
+            && !spec.clauses.iter().any(|cited| cited == c)
+        {
+            err(
+                at(".clause"),
+                format!("{c:?} is not among the spec's `clauses`: cite it there too"),
+            );
+        }
         let mut must_be_open = |sel: &WindowSel, open: &BTreeSet<&str>| {
             for n in sel.names() {
                 if !open.contains(n.as_str()) {
@@ -81,24 +88,13 @@ pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -
                     open.remove(n.as_str());
                 }
             }
-            Step::Expect(e) => {
-                match &e.window {
-                    Some(sel) => must_be_open(sel, &open),
-                    None if has_window_checks(e) => {
-                        err(at(".window"), "window checks need a `window`".into());
-                    }
-                    None => {}
+            Step::Expect(e) => match &e.window {
+                Some(sel) => must_be_open(sel, &open),
+                None if has_window_checks(e) => {
+                    err(at(".window"), "window checks need a `window`".into());
                 }
-                if e.subscriptions.is_some()
-                    && !spec.requires.contains(&Capability::SubscriptionCount)
-                {
-                    err(
-                        at(".subscriptions"),
-                        "checking subscriptions needs `\"requires\": [\"subscription-count\"]`"
-                            .into(),
-                    );
-                }
-            }
+                None => {}
+            },
             Step::Mutate(m) => {
                 for (field, message) in mutate_problems(m) {
                     err(at(field), message);
@@ -171,6 +167,16 @@ fn step_name(step: &Step) -> &'static str {
         Step::Settle(_) => "settle",
         Step::Stopped(_) => "stopped",
         Step::Expect(_) => "expect",
+    }
+}
+
+/// The clause a checking step names, if it names one.
+fn step_clause(step: &Step) -> Option<&str> {
+    match step {
+        Step::Expect(e) => e.clause.as_deref(),
+        Step::Start(s) | Step::Refresh(s) => s.clause.as_deref(),
+        Step::Join(j) => j.clause.as_deref(),
+        _ => None,
     }
 }
 

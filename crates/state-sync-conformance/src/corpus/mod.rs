@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use include_dir::{Dir, include_dir};
 use serde::Deserialize;
@@ -24,7 +25,7 @@ static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/contract-specs
 
 /// The version of the embedded scenario corpus, kept apart from the crate
 /// version: it changes whenever a spec is added, removed or changed.
-pub const SUITE_VERSION: &str = "0.2.0";
+pub const SUITE_VERSION: &str = "0.3.0";
 
 /// A clause of `docs/protocol.md` or `docs/lifecycle.md`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -47,6 +48,25 @@ pub fn clauses() -> Vec<Clause> {
         .and_then(|f| f.contents_utf8())
         .and_then(|text| serde_json::from_str::<Vec<Clause>>(text).ok())
         .unwrap_or_default()
+}
+
+/// The level of clause `id` in the registry (`None` for an id it does not
+/// hold).
+///
+/// ```
+/// use state_sync_conformance::corpus::clause_level;
+/// use state_sync_conformance::spec::Level;
+///
+/// assert_eq!(clause_level("CO-2"), Some(Level::Must));
+/// assert_eq!(clause_level("RETRY-2"), Some(Level::Should));
+/// assert_eq!(clause_level("NOPE-1"), None);
+/// ```
+pub fn clause_level(id: &str) -> Option<Level> {
+    static LEVELS: OnceLock<BTreeMap<String, Level>> = OnceLock::new();
+    LEVELS
+        .get_or_init(|| clauses().into_iter().map(|c| (c.id, c.level)).collect())
+        .get(id)
+        .copied()
 }
 
 /// A spec and where it came from.
@@ -331,7 +351,7 @@ mod tests {
                 {"close": {"window": "b"}},
                 {"stop": {"window": "b"}},
                 {"expect": {"local_revision": "1"}},
-                {"expect": {"subscriptions": 0}}]"#,
+                {"expect": {"subscriptions": 0, "clause": "CO-2"}}]"#,
         );
         let spec = parse_spec(&text, "f").expect("parses");
         let known = ["LIFE-1".to_owned()].into_iter().collect();
@@ -344,7 +364,7 @@ mod tests {
                 ".steps[2].open.window",
                 ".steps[4].stop.window",
                 ".steps[5].expect.window",
-                ".steps[6].expect.subscriptions",
+                ".steps[6].expect.clause",
             ],
             "{errors:#?}"
         );

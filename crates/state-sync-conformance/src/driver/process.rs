@@ -38,6 +38,17 @@ impl DriverInfo {
             None => format!("{} {}", self.name, self.version),
         }
     }
+
+    /// A handshake claiming `capabilities`, for the kit's unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(capabilities: BTreeSet<String>) -> Self {
+        Self {
+            name: "test-driver".to_owned(),
+            version: "0".to_owned(),
+            language: None,
+            capabilities,
+        }
+    }
 }
 
 /// How long a driver may take to print its `hello`.

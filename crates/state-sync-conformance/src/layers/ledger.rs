@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::capabilities::Capabilities;
+use crate::failure::Failure;
 use crate::spec::Capability;
 
 use super::record::Record;
@@ -51,6 +52,10 @@ struct State {
     /// With `exact-json` claimed: the loose keys too, to tell a payload
     /// whose numbers changed from one that was never emitted.
     loose: HashSet<String>,
+    /// Whether each payload emitted is one the engine would reject (by
+    /// emit number): a transport that keeps those back filters what it
+    /// must pass through (TR-1).
+    garbage: Vec<bool>,
     subs: HashMap<SubId, Sub>,
     next_sub: SubId,
 }
@@ -80,8 +85,11 @@ impl Sub {
         }
     }
 
-    fn violation(&self, message: String) {
-        let line = format!("subscription to {:?}: {message}", self.topic);
+    fn violation(&self, clause: &str, message: String) {
+        let line = Failure::of(
+            clause,
+            format!("subscription to {:?}: {message}", self.topic),
+        );
         let mut record = self.record.lock();
         if !record.violations.contains(&line) {
             record.violations.push(line);
@@ -109,9 +117,11 @@ impl Ledger {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let loose = self.exact.then(|| self::key(payload, false));
+        let garbage = state_sync::InvalidationEvent::from_json(payload).is_err();
         let mut state = self.state.lock();
         let seq = state.topics.len();
         state.topics.push(topic);
+        state.garbage.push(garbage);
         state.by_key.entry(key.clone()).or_default().push(seq);
         state.keys.push(key);
         if let Some(loose) = loose {
@@ -131,7 +141,8 @@ impl Ledger {
             let live = sub.live_from.is_some_and(|from| from <= seq);
             if !sub.ended && live && !sub.received.contains(&seq) {
                 sub.violation(
-                    "TR-6: `emit` returned before delivering to this subscription, but the transport claims synchronous-delivery (drop the claim if it does not provide it)".to_owned(),
+                    "TR-6",
+                    "`emit` returned before delivering to this subscription, but the transport claims synchronous-delivery (drop the claim if it does not provide it)".to_owned(),
                 );
             }
         }
@@ -184,17 +195,23 @@ impl Ledger {
             return;
         };
         let Some(candidates) = candidates else {
-            sub_state.violation(if numbers_changed {
-                format!(
-                    "TR-1: a delivered payload differs from the emitted one in its numbers, but the transport claims exact-json (drop the claim if it does not provide it): {}",
-                    state_sync::protocol::preview(payload, 120)
-                )
+            if numbers_changed {
+                sub_state.violation(
+                    "TR-6",
+                    format!(
+                        "a delivered payload differs from the emitted one in its numbers, but the transport claims exact-json (drop the claim if it does not provide it): {}",
+                        state_sync::protocol::preview(payload, 120)
+                    ),
+                );
             } else {
-                format!(
-                    "TR-1: a delivered payload was never emitted on this bus (the transport changed it): {}",
-                    state_sync::protocol::preview(payload, 120)
-                )
-            });
+                sub_state.violation(
+                    "TR-1",
+                    format!(
+                        "a delivered payload was never emitted on this bus (the transport changed it): {}",
+                        state_sync::protocol::preview(payload, 120)
+                    ),
+                );
+            }
             return;
         };
         // The earliest emit of this payload not delivered yet, after the
@@ -210,8 +227,10 @@ impl Ledger {
             None => return,
         };
         if in_order.is_none() && self.ordered {
-            sub_state.violation(format!(
-                "TR-6: a payload arrived after one emitted later, but the transport claims ordered-delivery (drop the claim if it does not provide it): {}",
+            sub_state.violation(
+            "TR-6",
+            format!(
+                "a payload arrived after one emitted later, but the transport claims ordered-delivery (drop the claim if it does not provide it): {}",
                 state_sync::protocol::preview(payload, 120)
             ));
         }
@@ -236,6 +255,7 @@ impl Ledger {
             subs,
             keys,
             by_key,
+            garbage,
             ..
         } = &mut *state;
         for sub in subs.values_mut() {
@@ -258,14 +278,28 @@ impl Ledger {
                     // Missed before a settle made it reliable without the
                     // claim: the claim is what failed.
                     let claim = sub.settled_from.is_none_or(|s| newest < s);
-                    sub.violation(format!(
-                        "TR-4: after settle, it has not received the newest invalidation of its topic emitted while it was subscribed (emit #{newest}){}",
-                        if self.immediate && claim {
-                            "; the transport claims immediate-subscribe (drop the claim if a subscription is not live as soon as `subscribe` resolves)"
-                        } else {
-                            ""
-                        }
-                    ));
+                    if garbage[newest] {
+                        // Kept back because the engine would reject it:
+                        // filtering is the engine's job, not the transport's.
+                        sub.violation(
+                            "TR-1",
+                            format!(
+                                "after settle, it has not received the newest payload of its topic (emit #{newest}), one the engine would reject as a protocol error: a transport passes every payload through and the engine validates"
+                            ),
+                        );
+                    } else {
+                        sub.violation(
+                            "TR-4",
+                            format!(
+                                "after settle, it has not received the newest invalidation of its topic emitted while it was subscribed (emit #{newest}){}",
+                                if self.immediate && claim {
+                                    "; the transport claims immediate-subscribe (drop the claim if a subscription is not live as soon as `subscribe` resolves)"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        );
+                    }
                     // One report per missed emit is enough.
                     sub.received.insert(newest);
                 }

@@ -20,6 +20,7 @@ use state_sync::{
 };
 
 use crate::activity::Activity;
+use crate::failure::Failure;
 use crate::trace::Trace;
 
 use super::ledger::Ledger;
@@ -105,6 +106,16 @@ impl Observer {
         Recorder(self.clone())
     }
 
+    /// Records a rule the engine broke in what it reported (through a
+    /// driver): the case fails on `clause`, the driver is not to blame.
+    pub(crate) fn engine_broke(&self, clause: &str, message: String) {
+        self.log(format!("the engine broke {clause}: {message}"));
+        self.record
+            .lock()
+            .violations
+            .push(Failure::of(clause, message));
+    }
+
     /// Records an error the engine reported.
     pub(crate) fn record_error(&self, ctx: &ErrorContext) {
         let from_event = ctx.phase == Phase::Protocol && ctx.source_event.is_some();
@@ -159,7 +170,11 @@ impl InvalidationSubscriber for TransportSide {
                         describe(&value)
                     );
                     observer.log(msg.clone());
-                    observer.record.lock().violations.push(msg);
+                    observer
+                        .record
+                        .lock()
+                        .violations
+                        .push(Failure::of("TR-2", msg));
                     return;
                 }
                 observer.log(format!(
@@ -197,9 +212,12 @@ impl InvalidationSubscriber for TransportSide {
                 let unsubscribed =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.unsubscribe()));
                 if let Err(panic) = unsubscribed {
-                    record.lock().violations.push(format!(
-                        "TR-3: the subscription's unsubscribe panicked: {}",
-                        state_sync::ports::panic_message(&*panic)
+                    record.lock().violations.push(Failure::of(
+                        "TR-3",
+                        format!(
+                            "the subscription's unsubscribe panicked: {}",
+                            state_sync::ports::panic_message(&*panic)
+                        ),
                     ));
                 }
                 // The transport may finish unsubscribing later.
@@ -337,14 +355,17 @@ impl SnapshotApplier<Value> for WatchedApplier {
         {
             let mut rec = self.observer.record.lock();
             if rec.stopped {
-                rec.violations
-                    .push(format!("apply of revision {revision} called after stop"));
+                rec.violations.push(Failure::of(
+                    "STOP-1",
+                    format!("apply of revision {revision} called after stop"),
+                ));
             }
             if let Some(last) = rec.applied.last().copied()
                 && revision <= last
             {
-                rec.violations.push(format!(
-                    "applies not strictly increasing: {revision} after {last}"
+                rec.violations.push(Failure::of(
+                    "GATE-1",
+                    format!("applies not strictly increasing: {revision} after {last}"),
                 ));
             }
         }

@@ -7,6 +7,8 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use state_sync::{ErrorContext, Revision};
 
+use crate::failure::Failure;
+
 /// Everything recorded about one window.
 #[derive(Debug, Default)]
 pub(crate) struct WindowRecord {
@@ -14,7 +16,8 @@ pub(crate) struct WindowRecord {
     pub(crate) data: Option<Value>,
     pub(crate) errors: Vec<ErrorContext>,
     pub(crate) stopped: bool,
-    pub(crate) violations: Vec<String>,
+    /// Invariants broken on the window's path, each with its clause.
+    pub(crate) violations: Vec<Failure>,
     pub(crate) fetches: u64,
     /// Each fetch attempt's start and end (virtual ms; end `None` while it
     /// runs).

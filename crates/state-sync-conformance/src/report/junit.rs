@@ -7,6 +7,7 @@
 //! |-------------------|--------------------------------------------------------------|
 //! | `pass`            | success                                                      |
 //! | `fail`            | `<failure type="fail">`                                      |
+//! | `non-strict`      | success with the SHOULD differences as `system-out`; `<failure type="non-strict">` in a strict run |
 //! | `unexpected-pass` | `<failure type="unexpected-pass">` (the known-failures entry is stale) |
 //! | `timeout`         | `<failure type="timeout">`                                   |
 //! | `error`           | `<error type="error">` (a panic)                             |
@@ -20,7 +21,9 @@
 //! success so dashboards do not count it as conforming, yet keep the run
 //! green. Every non-success element carries a one-line `message` and, as its
 //! text, the case's full explanation ([`CaseResult::explain`]): failures,
-//! trace and rerun command.
+//! trace and rerun command. Every test case has the properties `checked`
+//! and `not-checked` (checks carried out and skipped), and `clauses` (the
+//! clauses its failed checks defend) when one failed.
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
@@ -46,7 +49,7 @@ pub fn to_junit(report: &SuiteReport) -> Result<String, ReportError> {
             suite.add_property(Property::new("driver", driver));
         }
         for case in report.cases.iter().filter(|c| c.transport == transport) {
-            suite.add_test_case(junit_case(case));
+            suite.add_test_case(junit_case(case, report.summary.strict));
         }
         junit.add_test_suite(suite);
     }
@@ -55,16 +58,18 @@ pub fn to_junit(report: &SuiteReport) -> Result<String, ReportError> {
         .map_err(|source| ReportError::Junit { path: None, source })
 }
 
-fn junit_case(case: &CaseResult) -> TestCase {
+fn junit_case(case: &CaseResult, strict: bool) -> TestCase {
+    let listed = case.verdict == Verdict::NonStrict && !strict;
     let mut status = match case.verdict {
         Verdict::Pass => TestCaseStatus::success(),
-        Verdict::Fail | Verdict::UnexpectedPass | Verdict::Timeout => {
+        Verdict::NonStrict if listed => TestCaseStatus::success(),
+        Verdict::Fail | Verdict::NonStrict | Verdict::UnexpectedPass | Verdict::Timeout => {
             TestCaseStatus::non_success(NonSuccessKind::Failure)
         }
         Verdict::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
         Verdict::Unsupported | Verdict::ExpectedFail => TestCaseStatus::skipped(),
     };
-    if case.verdict != Verdict::Pass {
+    if case.verdict != Verdict::Pass && !listed {
         status
             .set_type(case.verdict.as_str())
             .set_message(headline(case))
@@ -72,6 +77,20 @@ fn junit_case(case: &CaseResult) -> TestCase {
     }
     let mut test_case = TestCase::new(case.spec.as_str(), status);
     test_case.set_classname(case.transport.as_str());
+    let not_checked: usize = case.not_checked.iter().map(|n| n.count).sum();
+    test_case.add_properties([
+        Property::new("checked", case.checked.to_string()),
+        Property::new("not-checked", not_checked.to_string()),
+    ]);
+    if !case.broken_clauses.is_empty() {
+        test_case.add_property(Property::new("clauses", case.broken_clauses.join(",")));
+    }
+    if listed {
+        test_case.set_system_out(format!(
+            "non-strict (a SHOULD difference, listed, not failed):\n{}",
+            case.explain()
+        ));
+    }
     test_case
 }
 
@@ -91,7 +110,11 @@ mod tests {
         assert!(xml.contains("<testsuite name=\"channel\""), "{xml}");
         assert!(xml.contains("<testsuite name=\"memory\""), "{xml}");
         assert!(
-            xml.contains("<testcase name=\"late-join\" classname=\"memory\"/>"),
+            xml.contains("<testcase name=\"late-join\" classname=\"memory\">"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<property name=\"checked\" value=\"1\"/>"),
             "{xml}"
         );
         assert!(xml.contains("<failure message=\"coalescing: window b: expected local revision 3, got 2 (and 1 more)\" type=\"fail\">"), "{xml}");

@@ -38,6 +38,7 @@ pub(super) fn headline(case: &CaseResult) -> String {
     match case.verdict {
         Verdict::Pass => "passed".to_owned(),
         Verdict::Fail => first_failure().unwrap_or_else(|| "failed".to_owned()),
+        Verdict::NonStrict => first_failure().unwrap_or_else(|| "broke a SHOULD clause".to_owned()),
         Verdict::Error => first_failure().unwrap_or_else(|| "panicked".to_owned()),
         Verdict::Timeout => first_failure()
             .unwrap_or_else(|| "did not finish within its virtual-time budget".to_owned()),

@@ -11,6 +11,7 @@ use super::lines::transport_names;
 pub fn verdict_badge(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Pass => "✅ pass",
+        Verdict::NonStrict => "🟡 non-strict",
         Verdict::Fail => "❌ fail",
         Verdict::Unsupported => "➖ unsupported",
         Verdict::ExpectedFail => "⚠️ expected-fail",
@@ -108,6 +109,7 @@ pub fn to_markdown(report: &SuiteReport) -> String {
             },
             counts.join(", ")
         );
+        let _ = writeln!(out, "{}\n", md_text(&crate::summary::checks_line(report)));
     }
 
     // Matrix.
@@ -174,11 +176,34 @@ pub fn to_markdown(report: &SuiteReport) -> String {
         let _ = writeln!(out, "Engines run by drivers — {}\n", drivers.join("; "));
     }
 
+    // SHOULD differences: listed, not failed (unless the run is strict).
+    let listed: Vec<&CaseResult> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::NonStrict && !report.summary.strict)
+        .collect();
+    if !listed.is_empty() {
+        let _ = writeln!(
+            out,
+            "### SHOULD differences\n\nListed, not failed: every MUST check of these cases held (a strict run fails them).\n"
+        );
+        for case in listed {
+            let _ = writeln!(
+                out,
+                "- {} ({}): {}",
+                md_code(&case.name()),
+                md_text(&case.broken_clauses.join(", ")),
+                md_text(&super::lines::headline(case))
+            );
+        }
+        out.push('\n');
+    }
+
     // Failures.
     let unexpected: Vec<&CaseResult> = report
         .cases
         .iter()
-        .filter(|c| c.verdict.is_unexpected())
+        .filter(|c| c.verdict.is_unexpected_in(report.summary.strict))
         .collect();
     if !unexpected.is_empty() {
         let _ = writeln!(out, "### Failures, grouped\n");
@@ -258,9 +283,12 @@ fn write_failure(out: &mut String, case: &CaseResult) {
                 .unwrap_or_default()
         );
     }
-    if !case.failures.is_empty() {
+    if !case.failures.is_empty() || !case.not_checked.is_empty() {
         for f in &case.failures {
             let _ = writeln!(out, "- {}", md_text(f).replace('\n', "\n  "));
+        }
+        for n in &case.not_checked {
+            let _ = writeln!(out, "- not checked: {}", md_text(&n.to_string()));
         }
         out.push('\n');
     }

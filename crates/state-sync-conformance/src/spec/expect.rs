@@ -15,6 +15,11 @@ use super::vocab_schema::RevisionText;
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
+    /// The clause these checks defend in this spec (one of its `clauses`;
+    /// default: the spec's first clause). A failure names it, and its
+    /// level grades the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
     /// The windows checked by the window fields below.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowSel>,

@@ -75,6 +75,14 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// The clause a check defends: `named` (the step's `clause`) if given,
+    /// else the spec's first clause, its main one.
+    pub fn clause_of<'s>(&'s self, named: Option<&'s str>) -> &'s str {
+        named
+            .or_else(|| self.clauses.first().map(String::as_str))
+            .unwrap_or_default()
+    }
+
     /// Every bus the spec's steps name, [`MAIN_BUS`] first.
     pub fn buses(&self) -> Vec<&str> {
         let mut buses = vec![MAIN_BUS];

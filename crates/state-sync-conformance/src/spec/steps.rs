@@ -168,6 +168,10 @@ pub struct Start {
     /// Do not wait: the call runs in the background (see `join`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub background: bool,
+    /// The clause the outcome check defends in this spec (default: the
+    /// spec's first clause).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
 }
 
 /// `join`: wait for background calls.
@@ -180,6 +184,10 @@ pub struct Join {
     /// The expected outcome of each background call (default `ok`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Outcome>,
+    /// The clause the outcome check defends in this spec (default: the
+    /// spec's first clause).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
 }
 
 /// The outcome of `start` or `refresh`.

@@ -8,6 +8,8 @@
 
 export const name = 'js-fixture';
 export const version = '0.0.0-fixture';
+/** The part of the original API this fixture does not implement. */
+export const lacks = ['throttle'];
 
 // Faults the protocol forbids, switched on by name in
 // STATE_SYNC_FIXTURE_BUGS (comma-separated), so that the kit's own tests
@@ -16,7 +18,8 @@ export const version = '0.0.0-fixture';
 // * `lost-follow-up`: a failed fetch drops the follow-up queued behind it
 //   (its callers resolve, nothing fetches: a lost update, CO-2);
 // * `leak-on-stop-during-subscribe`: `stop()` landing while `subscribe` is
-//   pending keeps the subscription that arrives afterwards (TR-2).
+//   pending keeps the subscription that arrives afterwards (LIFE-7: the
+//   engine holds it; the transport only counts it).
 // The others are one broken rule each, named for what they do:
 // `applies-older-snapshots` (GATE-1), `refreshes-on-old-events` (GATE-2),
 // `ignores-topic` (GATE-3), `ignores-should-refresh` (GATE-4),
@@ -30,13 +33,23 @@ export const version = '0.0.0-fixture';
 // `accepts-overflow` (REV-3), `accepts-numeric-revisions` (REV-4),
 // `accepts-blank-topic` (EVT-2), `rejects-non-string-source-id` (EVT-4),
 // `rejects-unknown-fields` (EVT-5), `accepts-snapshot-without-data`
-// (SNAP-1).
+// (SNAP-1), `raw-revision-in-context` (a protocol error's context carries
+// the event's raw, non-canonical revision: ERR-2 — the engine's fault,
+// never the driver's). One breaks only a SHOULD clause, so that the kit's grading can
+// be shown to list it rather than fail the run: `retry-without-attempts`
+// (the retry wrapper's final error carries no attempt count, RETRY-2).
 const bugs = new Set(
   (globalThis.process?.env?.STATE_SYNC_FIXTURE_BUGS ?? '')
     .split(',')
     .map((b) => b.trim())
     .filter(Boolean),
 );
+
+// STATE_SYNC_FIXTURE_API=original: only what the original TypeScript
+// engine's handle exposes (`start`, `stop`, `refresh`, `getLocalRevision`):
+// no lifecycle accessor, so the kit's `lifecycle` expectations go unchecked
+// and every other check must still catch the faults above.
+const originalApi = globalThis.process?.env?.STATE_SYNC_FIXTURE_API === 'original';
 
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -89,7 +102,7 @@ export function withRetry(provider, policy = {}) {
           return await provider.getSnapshot();
         } catch (e) {
           if (attempt >= maxAttempts) {
-            if (e && typeof e === 'object') e.attempt = attempt;
+            if (e && typeof e === 'object' && !bugs.has('retry-without-attempts')) e.attempt = attempt;
             throw e;
           }
           const d = Math.min(cap, base * 2 ** (attempt - 1));
@@ -212,7 +225,13 @@ export function createRevisionSync(options) {
         (bugs.has('rejects-unknown-fields') && Object.keys(payload).some((k) => !['topic', 'revision', 'sourceId', 'timestampMs'].includes(k))));
     if (!isObject || typeof payload.topic !== 'string' || blank || strict || !isCanonical(payload.revision)) {
       if (!bugs.has('silent-garbage')) {
-        report({ phase: 'protocol', error: protocolError('invalid invalidation event'), sourceEvent: payload });
+        const raw = bugs.has('raw-revision-in-context') && typeof payload?.revision === 'string';
+        report({
+          phase: 'protocol',
+          error: protocolError('invalid invalidation event'),
+          sourceEvent: payload,
+          ...(raw ? { eventRevision: payload.revision } : {}),
+        });
       }
       return;
     }
@@ -312,8 +331,7 @@ export function createRevisionSync(options) {
     getLocalRevision() {
       return local ?? '0';
     },
-    getLifecycle() {
-      return lifecycle;
-    },
+    // The original API has no lifecycle accessor.
+    ...(originalApi ? {} : { getLifecycle: () => lifecycle }),
   };
 }

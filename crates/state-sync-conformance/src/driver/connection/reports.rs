@@ -87,9 +87,25 @@ impl Inner {
                 data,
             } => {
                 let ports = self.window(&window)?;
-                let revision = Revision::parse(&revision).map_err(|e| {
-                    format!("window {window:?} applied a revision that is not canonical ({e})")
-                })?;
+                let revision = match Revision::parse(&revision) {
+                    Ok(revision) => revision,
+                    Err(e) => {
+                        // The engine let a non-canonical revision through
+                        // to its applier: its fault, not the driver's.
+                        ports.observer.engine_broke(
+                            REVISION_CLAUSE,
+                            format!("the engine applied revision {revision:?}, which is not canonical ({e}): a snapshot with it is a protocol error"),
+                        );
+                        self.send(CommandBody::Applied {
+                            request,
+                            error: Some(WireError {
+                                message: format!("revision {revision:?} is not canonical"),
+                                detail: None,
+                            }),
+                        });
+                        return Ok(());
+                    }
+                };
                 let weak = Arc::downgrade(self);
                 self.serve(request, async move {
                     let result = ports
@@ -109,7 +125,14 @@ impl Inner {
             }
             Report::Error { window, report } => {
                 let ports = self.window(&window)?;
-                ports.observer.record_error(&error_context(report)?);
+                let (ctx, not_canonical) = error_context(report)?;
+                for (field, text) in not_canonical {
+                    ports.observer.engine_broke(
+                        CONTEXT_CLAUSE,
+                        format!("the engine reported a {} error whose {field} is {text:?}: a context carries revisions in canonical form only (leave the field out when there is none)", ctx.phase),
+                    );
+                }
+                ports.observer.record_error(&ctx);
             }
             Report::Result { call, error } => {
                 let tx = self.calls.lock().remove(&call);
@@ -130,14 +153,25 @@ impl Inner {
                 lifecycle,
                 metrics,
             } => {
-                let rev = Revision::parse(&local_revision)
-                    .map_err(|e| format!("a local revision that is not canonical ({e})"))?;
+                let rev = match Revision::parse(&local_revision) {
+                    Ok(rev) => Some(rev),
+                    Err(e) => {
+                        let ports = self.window(&window)?;
+                        ports.observer.engine_broke(
+                            REVISION_CLAUSE,
+                            format!("the engine holds local revision {local_revision:?}, which is not canonical ({e})"),
+                        );
+                        None
+                    }
+                };
                 let lifecycle = lifecycle.map(|l| lifecycle_of(&l)).transpose()?;
                 let mut windows = self.windows.lock();
                 let served = windows
                     .get_mut(window.as_str())
                     .ok_or_else(|| format!("state of unknown window {window:?}"))?;
-                served.local_revision = rev;
+                if let Some(rev) = rev {
+                    served.local_revision = rev;
+                }
                 if let Some(l) = lifecycle {
                     served.lifecycle = l;
                 }
@@ -226,20 +260,35 @@ fn lifecycle_of(name: &str) -> Result<Lifecycle, String> {
     })
 }
 
-/// The error hook's report, as the engine's own type.
-fn error_context(r: ErrorReport) -> Result<ErrorContext, String> {
+/// The clause an engine breaks by holding or applying a revision that is
+/// not canonical.
+const REVISION_CLAUSE: &str = "REV-2";
+/// The clause an engine breaks by reporting an error with a context that
+/// does not hold.
+const CONTEXT_CLAUSE: &str = "ERR-2";
+
+/// Revision fields of an error report that were not canonical:
+/// `(field, text)`.
+type NotCanonical = Vec<(&'static str, String)>;
+
+/// The error hook's report, as the engine's own type, and the revision
+/// fields that were not canonical (left out of the context: the engine's
+/// fault). An unknown phase is the driver's.
+fn error_context(r: ErrorReport) -> Result<(ErrorContext, NotCanonical), String> {
     let phase = Phase::parse(&r.phase).ok_or_else(|| format!("unknown phase {:?}", r.phase))?;
-    let rev = |field: &str, r: Option<String>| {
-        r.map(|s| {
-            Revision::parse(&s)
-                .map_err(|e| format!("{field} {s:?} is not a canonical revision ({e})"))
-        })
-        .transpose()
+    let mut not_canonical = Vec::new();
+    let mut rev = |field: &'static str, r: Option<String>| {
+        let text = r?;
+        let parsed = Revision::parse(&text).ok();
+        if parsed.is_none() {
+            not_canonical.push((field, text));
+        }
+        parsed
     };
     let mut ctx = ErrorContext::new(phase, &r.topic, r.message.clone());
-    ctx.local_revision = rev("local_revision", r.local_revision)?;
-    ctx.event_revision = rev("event_revision", r.event_revision)?;
-    ctx.snapshot_revision = rev("snapshot_revision", r.snapshot_revision)?;
+    ctx.local_revision = rev("local_revision", r.local_revision);
+    ctx.event_revision = rev("event_revision", r.event_revision);
+    ctx.snapshot_revision = rev("snapshot_revision", r.snapshot_revision);
     // Only whether there is one is checked: text stands for a payload
     // nested too deeply to travel as a tree.
     ctx.source_event = r.source_event.or(r.source_event_text.map(Value::String));
@@ -255,5 +304,5 @@ fn error_context(r: ErrorReport) -> Result<ErrorContext, String> {
             _ => None,
         };
     }
-    Ok(ctx)
+    Ok((ctx, not_canonical))
 }
