@@ -57,13 +57,20 @@ pub fn failure_groups(report: &SuiteReport) -> Vec<Group> {
 
 /// The unsupported cases, grouped by missing capability.
 pub fn unsupported_groups(report: &SuiteReport) -> Vec<Group> {
+    grouped(report, Verdict::Unsupported, |case| {
+        format!("missing {}", case.missing.join(" and "))
+    })
+}
+
+/// The cases with `verdict`, grouped by what `what` says of each.
+fn grouped(
+    report: &SuiteReport,
+    verdict: Verdict,
+    what: impl Fn(&CaseResult) -> String,
+) -> Vec<Group> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for case in report
-        .cases
-        .iter()
-        .filter(|c| c.verdict == Verdict::Unsupported)
-    {
-        let what = format!("missing {}", case.missing.join(" and "));
+    for case in report.cases.iter().filter(|c| c.verdict == verdict) {
+        let what = what(case);
         groups
             .entry(what.clone())
             .or_insert_with(|| Group {
@@ -215,26 +222,12 @@ pub fn checks_line(report: &SuiteReport) -> String {
 /// The cases that broke only SHOULD clauses, grouped by clause: listed,
 /// not failed (empty in a strict run, where they are failures).
 pub fn should_groups(report: &SuiteReport) -> Vec<Group> {
-    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     if report.summary.strict {
         return Vec::new();
     }
-    for case in report
-        .cases
-        .iter()
-        .filter(|c| c.verdict == Verdict::NonStrict)
-    {
-        let what = format!("broke {}", case.broken_clauses.join(" and "));
-        groups
-            .entry(what.clone())
-            .or_insert_with(|| Group {
-                what,
-                cases: Vec::new(),
-            })
-            .cases
-            .push(case.name());
-    }
-    sorted(groups)
+    grouped(report, Verdict::NonStrict, |case| {
+        format!("broke {}", case.broken_clauses.join(" and "))
+    })
 }
 
 /// The headline, the checks, then the grouped failures, SHOULD
