@@ -344,7 +344,13 @@ function handle(command) {
           payload = command.text;
         }
       }
-      handler(payload);
+      try {
+        handler(payload);
+      } catch (e) {
+        // The engine let an exception escape into its subscriber callback:
+        // a transport survives it; the checks show what the engine missed.
+        process.stderr.write(`state-sync js driver: the engine's subscriber callback threw: ${e?.stack ?? e}\n`);
+      }
       break;
     }
     case 'snapshot':

@@ -35,7 +35,19 @@ export const lacks = ['throttle'];
 // `rejects-unknown-fields` (EVT-5), `accepts-snapshot-without-data`
 // (SNAP-1), `raw-revision-in-context` (a protocol error's context carries
 // the event's raw, non-canonical revision: ERR-2 — the engine's fault,
-// never the driver's). One breaks only a SHOULD clause, so that the kit's grading can
+// never the driver's), `redundant-follow-up` (a follow-up fetch for
+// invalidations the fetch in flight already covered: CO-2's last
+// sentence), `refresh-joins-running-fetch` (`refresh()` resolves with the
+// fetch already running, not the follow-up that answers it: CO-2),
+// `second-start-after-failure-resolves` (a start after a failed one
+// resolves without subscribing or fetching: LIFE-4, a failed start leaves
+// the handle ready to start again), `filter-throw-escapes` (a throwing
+// `shouldRefresh` escapes into the transport's callback instead of being
+// reported: ERR-3),
+// `start-hangs-on-stop` (a stop during a pending subscribe or initial
+// fetch leaves start waiting for it: LIFE-4), `stop-keeps-retry-waiting`
+// (the retry wrapper's wait outlives stop and fetches again: STOP-2).
+// One breaks only a SHOULD clause, so that the kit's grading can
 // be shown to list it rather than fail the run: `retry-without-attempts`
 // (the retry wrapper's final error carries no attempt count, RETRY-2).
 const bugs = new Set(
@@ -96,10 +108,11 @@ export function withRetry(provider, policy = {}) {
     return Number(state % 1000000n) / 1000000;
   };
   return {
-    async getSnapshot() {
+    async getSnapshot(context) {
+      const signal = bugs.has('stop-keeps-retry-waiting') ? undefined : context?.signal;
       for (let attempt = 1; ; attempt++) {
         try {
-          return await provider.getSnapshot();
+          return await provider.getSnapshot(context);
         } catch (e) {
           if (attempt >= maxAttempts) {
             if (e && typeof e === 'object' && !bugs.has('retry-without-attempts')) e.attempt = attempt;
@@ -107,12 +120,23 @@ export function withRetry(provider, policy = {}) {
           }
           const d = Math.min(cap, base * 2 ** (attempt - 1));
           const delay = Math.round(d / 2 + random() * (d / 2));
-          await new Promise((r) => setTimeout(r, delay));
+          // The engine's stop aborts the wait (STOP-2).
+          await new Promise((resolve, reject) => {
+            if (signal?.aborted) return reject(e);
+            const timer = setTimeout(resolve, delay);
+            signal?.addEventListener('abort', () => {
+              clearTimeout(timer);
+              reject(e);
+            });
+          });
         }
       }
     },
   };
 }
+
+/** What a pending subscribe loses to when stop() lands first. */
+const STOPPED = Symbol('stopped');
 
 function protocolError(message) {
   const e = new Error(message);
@@ -128,6 +152,15 @@ export function createRevisionSync(options) {
   let starting = null; // the running start's promise
   let fetching = false;
   let followUp = null; // { promise, resolve, reject } of the queued fetch
+  // What the requests queued behind the fetch in flight were: any that is
+  // not an invalidation (a refresh call, a start) needs the follow-up; if
+  // all are, the newest revision they announced (CO-2's exception).
+  let followUpNeeded = false;
+  let followUpAnnounced = null;
+  let running = null; // the deferred of the fetch in flight
+  let failedStart = false; // a start of this handle failed
+  const stopped = deferred(); // resolves with STOPPED when stop() is called
+  const aborter = new AbortController(); // aborted by stop(): retry waits end
   let generation = 0; // bumped by a failed start and by stop
   let deaf = false; // only under the `deaf-after-failure` fault
 
@@ -139,6 +172,12 @@ export function createRevisionSync(options) {
         // a throwing hook never stops the engine
       }
     }
+  }
+
+  /** `promise`, or STOPPED as soon as stop() is called (start's waits). */
+  function untilStopped(promise) {
+    if (bugs.has('start-hangs-on-stop')) return promise;
+    return Promise.race([promise, stopped.promise]);
   }
 
   function deferred() {
@@ -155,7 +194,7 @@ export function createRevisionSync(options) {
   async function fetchOnce(gen) {
     let envelope;
     try {
-      envelope = await provider.getSnapshot();
+      envelope = await provider.getSnapshot({ signal: aborter.signal });
     } catch (error) {
       if (gen === generation) report({ phase: 'getSnapshot', error, attempt: error?.attempt, willRetry: false });
       throw error;
@@ -178,11 +217,20 @@ export function createRevisionSync(options) {
     if (gen === generation || lifecycle !== 'stopped') local = envelope.revision;
   }
 
-  /** One fetch now, or the follow-up queued behind the one in flight. */
-  function requestRefresh() {
+  /**
+   * One fetch now, or the follow-up queued behind the one in flight.
+   * `announced`: the revision of the invalidation asking, if one is.
+   */
+  function requestRefresh(announced) {
     if (fetching && bugs.has('no-follow-up')) return Promise.resolve();
     if (fetching && !bugs.has('fetch-per-event')) {
       followUp ??= deferred();
+      if (announced === undefined || bugs.has('redundant-follow-up')) {
+        followUpNeeded = true;
+      } else if (followUpAnnounced === null || newer(announced, followUpAnnounced)) {
+        followUpAnnounced = announced;
+      }
+      if (announced === undefined && bugs.has('refresh-joins-running-fetch')) return running.promise;
       return followUp.promise;
     }
     fetching = true;
@@ -190,9 +238,12 @@ export function createRevisionSync(options) {
     (async () => {
       let current = first;
       for (;;) {
+        running = current;
         const gen = generation;
+        let ok = false;
         try {
           await fetchOnce(gen);
+          ok = true;
           current.resolve();
         } catch (e) {
           current.reject(e);
@@ -201,7 +252,17 @@ export function createRevisionSync(options) {
             followUp = null;
           }
         }
-        // A failed fetch keeps the follow-up queued behind it.
+        // Only invalidations asked, and this fetch reached what they
+        // announced: they are answered, no follow-up (CO-2). A failed
+        // fetch answers nothing: the follow-up queued behind it runs.
+        const covered =
+          ok && !followUpNeeded && followUpAnnounced !== null && local !== null && !newer(followUpAnnounced, local);
+        if (followUp && covered) {
+          followUp.resolve();
+          followUp = null;
+        }
+        followUpNeeded = false;
+        followUpAnnounced = null;
         if (!followUp || lifecycle === 'stopped') break;
         current = followUp;
         followUp = null;
@@ -238,6 +299,7 @@ export function createRevisionSync(options) {
     if (payload.topic !== topic && !bugs.has('ignores-topic')) return;
     if (local !== null && !newer(payload.revision, local) && !bugs.has('refreshes-on-old-events')) return;
     if (shouldRefresh && !bugs.has('ignores-should-refresh')) {
+      if (bugs.has('filter-throw-escapes') && !shouldRefresh(payload)) return;
       try {
         if (!shouldRefresh(payload)) return;
       } catch (error) {
@@ -245,7 +307,7 @@ export function createRevisionSync(options) {
         return;
       }
     }
-    requestRefresh().catch(() => {
+    requestRefresh(payload.revision).catch(() => {
       if (bugs.has('deaf-after-failure')) deaf = true;
     });
   }
@@ -263,17 +325,37 @@ export function createRevisionSync(options) {
       }
       if (starting) return starting;
       if (lifecycle === 'running') return Promise.resolve();
+      if (failedStart && bugs.has('second-start-after-failure-resolves')) {
+        lifecycle = 'running';
+        return Promise.resolve();
+      }
       lifecycle = 'starting';
       const gen = generation;
       starting = (async () => {
         if (bugs.has('fetches-before-subscribing')) await requestRefresh();
         let unsub;
+        const subscribing = subscriber.subscribe(handler);
         try {
-          unsub = await subscriber.subscribe(handler);
+          // A stop landing while subscribe is pending rejects start at once.
+          unsub = await untilStopped(subscribing);
         } catch (error) {
           report({ phase: 'subscribe', error });
           if (lifecycle !== 'stopped') lifecycle = 'idle';
+          failedStart = true;
           starting = null;
+          throw error;
+        }
+        if (unsub === STOPPED) {
+          // Whatever subscription arrives later is released at once.
+          subscribing.then(
+            (late) => {
+              if (!bugs.has('leak-on-stop-during-subscribe')) late();
+            },
+            () => {},
+          );
+          starting = null;
+          const error = new Error('stopped while starting');
+          error.phase = 'start';
           throw error;
         }
         if (lifecycle === 'stopped' || gen !== generation) {
@@ -289,8 +371,9 @@ export function createRevisionSync(options) {
           starting = null;
           return;
         }
+        let initial;
         try {
-          if (!bugs.has('fetches-before-subscribing')) await requestRefresh();
+          if (!bugs.has('fetches-before-subscribing')) initial = await untilStopped(requestRefresh());
         } catch (error) {
           if (!bugs.has('no-rollback')) {
             if (unsubscribe) unsubscribe();
@@ -300,10 +383,12 @@ export function createRevisionSync(options) {
             lifecycle = 'idle';
             generation++;
           }
+          failedStart = true;
           starting = null;
           throw error;
         }
-        if (lifecycle === 'stopped') {
+        if (lifecycle === 'stopped' || initial === STOPPED) {
+          starting = null;
           const error = new Error('stopped while starting');
           error.phase = 'start';
           throw error;
@@ -317,6 +402,8 @@ export function createRevisionSync(options) {
       if (lifecycle === 'stopped') return;
       lifecycle = 'stopped';
       generation++;
+      stopped.resolve(STOPPED);
+      aborter.abort();
       if (unsubscribe && !bugs.has('keeps-subscription-on-stop')) unsubscribe();
       unsubscribe = null;
     },
