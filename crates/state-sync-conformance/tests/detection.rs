@@ -15,6 +15,7 @@ use state_sync::{
     BoxFuture, InvalidationEvent, InvalidationHandler, InvalidationSubscriber, PortError,
     SnapshotProvider, Subscription,
 };
+use state_sync_conformance::corpus;
 use state_sync_conformance::{
     Backend, Capabilities, CaseResult, SnapshotHandler, Suite, Transport, Verdict, WindowEnds,
 };
@@ -488,6 +489,9 @@ fn every_broken_transport_fails_a_spec() {
         "| broken transport | breaks | caught by | specs citing it that caught it |\n|---|---|---|---|\n",
     );
     let mut undetected = Vec::new();
+    // Every line of a failed case names the clause its check defends.
+    let registered: Vec<String> = corpus::clauses().into_iter().map(|c| c.id).collect();
+    let mut unnamed = Vec::new();
     for fault in ALL {
         let (name, clause) = (name(fault), breaks(fault));
         let report = Suite::new()
@@ -511,6 +515,16 @@ fn every_broken_transport_fails_a_spec() {
                 c.clauses.iter().any(|c| c == clause)
             }
         };
+        for case in caught.iter().filter(|c| c.verdict == Verdict::Fail) {
+            for line in &case.failures {
+                let named = line
+                    .split_once(": ")
+                    .is_some_and(|(clause, _)| registered.iter().any(|r| r == clause));
+                if !named {
+                    unnamed.push(format!("{}: {line}", case.name()));
+                }
+            }
+        }
         let citing: Vec<String> = caught
             .iter()
             .filter(|c| names(c))
@@ -533,6 +547,11 @@ fn every_broken_transport_fails_a_spec() {
         ));
     }
     println!("{table}");
+    assert!(
+        unnamed.is_empty(),
+        "failure lines of failed cases that name no clause:\n{}",
+        unnamed.join("\n")
+    );
     assert!(
         undetected.is_empty(),
         "not caught by a failure naming the clause it breaks: {undetected:?}\n{table}"

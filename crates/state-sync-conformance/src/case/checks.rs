@@ -36,10 +36,13 @@ pub(super) mod clause {
     pub(in crate::case) const TRANSPORT_FREED: &str = "TR-2";
     /// `stopped()` resolves once nothing runs, not before.
     pub(in crate::case) const STOPPED: &str = "STOP-3";
+    /// The events a `release` step lets go reached the window.
+    pub(in crate::case) const DELIVERED: &str = "TR-4";
 
     /// Every one of them, for the test that they are registered clauses.
     #[cfg(test)]
-    pub(in crate::case) const ALL: [&str; 5] = [
+    pub(in crate::case) const ALL: [&str; 6] = [
+        DELIVERED,
         ROLLBACK,
         UNSUBSCRIBED_AT_STOP,
         GARBAGE_REPORTED,
