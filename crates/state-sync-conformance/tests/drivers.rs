@@ -318,6 +318,17 @@ fn every_engine_fault_of_the_fixture_is_caught_by_a_spec_citing_its_clause() {
         if caught.is_empty() {
             missed.push(format!("{fault} ({clause})"));
         }
+        // Every line of a failed case names the clause its check defends.
+        for case in report.cases.iter().filter(|c| c.verdict == Verdict::Fail) {
+            for line in &case.failures {
+                let named = line.split_once(": ").is_some_and(|(id, _)| {
+                    state_sync_conformance::corpus::clause_level(id).is_some()
+                });
+                if !named {
+                    missed.push(format!("{fault}: {}: names no clause: {line}", case.name()));
+                }
+            }
+        }
     }
     assert!(missed.is_empty(), "not caught: {missed:?}");
 }
