@@ -37,18 +37,22 @@
 //! * When every case ran (no filter), the harness also writes `report.json`,
 //!   `report.md` and `junit.xml` (into `STATE_SYNC_CONFORMANCE_REPORTS`, or
 //!   `target/state-sync-conformance/<target>/`), checks the report
-//!   snapshots if [`Suite::snapshot_reports`](crate::Suite::snapshot_reports)
-//!   asked for them, and prints a summary in which many cases failing the
-//!   same way are one line.
+//!   snapshots (the [verdict sheets](crate::report::to_verdict_sheet)) if
+//!   [`Suite::snapshot_reports`](crate::Suite::snapshot_reports) asked for
+//!   them, and prints a summary in which many cases failing the same way
+//!   are one line — last, after any snapshot diff.
 //! * `STATE_SYNC_CONFORMANCE_HANG_LIMIT=<seconds>` sets the hang limit
 //!   ([`RunOptions::hang_limit`](crate::RunOptions::hang_limit)): a case
 //!   that makes no progress that long ends as `timeout`.
 //! * `STATE_SYNC_CONFORMANCE_STRICT=1` grades SHOULD clauses as MUST
 //!   ([`Suite::strict`](crate::Suite::strict)): a case that broke only
 //!   SHOULD clauses (`non-strict`) fails instead of being listed.
-//! * `STATE_SYNC_CONFORMANCE_BLESS=1` rewrites the
-//!   [known-failures file](crate::known_failures) from the result, keeping
-//!   existing reasons and links, and succeeds.
+//! * `STATE_SYNC_CONFORMANCE_BLESS=1` accepts the run in one step: it
+//!   rewrites the [known-failures file](crate::known_failures) from the
+//!   result (keeping existing reasons and links) and the report snapshots
+//!   from the same run (removing any pending `.snap.new`, so a stale one
+//!   can never be accepted later), and succeeds. A red run ends with the
+//!   command that does it.
 
 use std::io::IsTerminal;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -87,6 +91,10 @@ pub struct Target {
     package: &'static str,
     name: &'static str,
     manifest_dir: &'static str,
+    /// `file!()` of the test target (where `insta` files its snapshots).
+    file: &'static str,
+    /// `module_path!()` of the test target (the snapshots' name prefix).
+    module: &'static str,
     snapshot: SnapshotFn,
 }
 
@@ -97,14 +105,65 @@ impl Target {
         package: &'static str,
         name: &'static str,
         manifest_dir: &'static str,
+        (file, module): (&'static str, &'static str),
         snapshot: SnapshotFn,
     ) -> Self {
         Self {
             package,
             name,
             manifest_dir,
+            file,
+            module,
             snapshot,
         }
+    }
+
+    /// The command that runs this target's whole suite with `env` set.
+    fn command(&self, env: &str) -> String {
+        format!("{env} cargo test -p {} --test {}", self.package, self.name)
+    }
+
+    /// The file `insta` keeps snapshot `name` in: `snapshots/` next to the
+    /// test target's source, `<module>__<name>.snap` (the test source is
+    /// found from the manifest directory up, as `file!()` is relative to
+    /// the workspace root).
+    fn snapshot_file(&self, name: &str) -> Option<PathBuf> {
+        let source = Path::new(self.manifest_dir)
+            .ancestors()
+            .map(|dir| dir.join(self.file))
+            .find(|p| p.is_file())?;
+        Some(
+            source
+                .parent()?
+                .join("snapshots")
+                .join(format!("{}__{name}.snap", self.module.replace("::", "__"))),
+        )
+    }
+
+    /// Accepts `contents` as snapshot `name`, in `insta`'s file format, and
+    /// removes a pending `.snap.new` of it (a stale one must never be
+    /// accepted later).
+    fn accept_snapshot(&self, name: &str, contents: &str) -> Result<PathBuf, String> {
+        let path = self.snapshot_file(name).ok_or_else(|| {
+            format!(
+                "cannot find {} to file snapshot `{name}` next to it",
+                self.file
+            )
+        })?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let text = format!(
+            "---\nsource: {}\nexpression: contents\n---\n{}\n",
+            self.file,
+            contents.trim_end()
+        );
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let pending = path.with_extension("snap.new");
+        if pending.exists() {
+            std::fs::remove_file(&pending).map_err(|e| format!("{}: {e}", pending.display()))?;
+        }
+        Ok(path)
     }
 
     /// The command that reruns one case of this target.
@@ -267,36 +326,63 @@ fn finish_full_run(
     let written = crate::report::write_reports(report, &finish.target.reports_dir())
         .map_err(|e| e.to_string())?;
     let style = Style::detect(std::io::stdout().is_terminal());
-    println!();
-    print!("{}", summary::to_text(report, style));
-    println!(
+    let sheets: Vec<(String, String)> = if finish.snapshots {
+        report
+            .transports
+            .iter()
+            .map(|t| {
+                let sheet =
+                    crate::report::to_verdict_sheet(&report.only_transport(&t.name).reproducible());
+                (format!("report-{}", t.name), sheet)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let reports = format!(
         "reports: {}, {}, {}",
         written.json.display(),
         written.markdown.display(),
         written.junit.display()
     );
     if bless {
-        let Some(path) = finish.known_failures else {
-            return Err(format!(
-                "{BLESS_ENV} is set but the suite has no known-failures file: add `.known_failures(\"tests/known-failures.json\")`"
-            ));
-        };
-        let said =
-            crate::known_failures::bless_file(path, &report.cases).map_err(|e| e.to_string())?;
-        println!("{said}");
-        return Ok(ExitCode::SUCCESS);
+        println!();
+        print!("{}", summary::to_text(report, style));
+        println!("{reports}");
+        return accept(report, finish, &sheets).map(|()| ExitCode::SUCCESS);
     }
-    let mut ok = report.summary.ok;
-    if finish.snapshots {
-        for transport in &report.transports {
-            let name = format!("report-{}", transport.name);
-            let json =
-                crate::report::to_json(&report.only_transport(&transport.name).reproducible());
+    // The snapshots first (a changed one prints its diff), so that the run
+    // ends with the verdict, the grouped failures and what to do.
+    let differing: Vec<&str> = sheets
+        .iter()
+        .filter(|(name, sheet)| {
             let snapshot = finish.target.snapshot;
-            if catch_unwind(AssertUnwindSafe(|| snapshot(&name, &json))).is_err() {
-                println!("report snapshot `{name}` differs: review it with `cargo insta review`");
-                ok = false;
-            }
+            catch_unwind(AssertUnwindSafe(|| snapshot(name, sheet))).is_err()
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    println!();
+    print!("{}", summary::to_text(report, style));
+    println!("{reports}");
+    let accept_with = finish.target.command(&format!("{BLESS_ENV}=1"));
+    for name in &differing {
+        let written = if std::env::var_os("CI").is_some() {
+            "CI is set: nothing was written"
+        } else {
+            "the new one is in a `.snap.new` beside it"
+        };
+        println!("report snapshot `{name}` differs from the run ({written})");
+    }
+    let ok = report.summary.ok && differing.is_empty();
+    if !ok {
+        let what = match (finish.known_failures.is_some(), finish.snapshots) {
+            (true, true) => "the known-failures file and the report snapshots",
+            (true, false) => "the known-failures file",
+            (false, true) => "the report snapshots",
+            (false, false) => "",
+        };
+        if !what.is_empty() {
+            println!("to accept this run as it is ({what}), run: {accept_with}");
         }
     }
     Ok(if ok {
@@ -304,4 +390,64 @@ fn finish_full_run(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The accept step ([`BLESS_ENV`]): the known-failures file and the report
+/// snapshots both take this run's results, in one go.
+fn accept(
+    report: &SuiteReport,
+    finish: &Finish<'_>,
+    sheets: &[(String, String)],
+) -> Result<(), String> {
+    if finish.known_failures.is_none() && sheets.is_empty() {
+        return Err(format!(
+            "{BLESS_ENV} is set but the suite keeps neither a known-failures file nor report snapshots: add `.known_failures(\"tests/known-failures.json\")` or `.snapshot_reports()`"
+        ));
+    }
+    if let Some(path) = finish.known_failures {
+        let said =
+            crate::known_failures::bless_file(path, &report.cases).map_err(|e| e.to_string())?;
+        println!("{said}");
+    }
+    for (name, sheet) in sheets {
+        let path = finish.target.accept_snapshot(name, sheet)?;
+        println!("accepted report snapshot `{name}`: {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn accepting_writes_insta_s_file_and_drops_a_stale_pending_one() {
+        let dir = std::env::temp_dir().join(format!("ssc-accept-{}", std::process::id()));
+        let snapshots = dir.join("tests/snapshots");
+        std::fs::create_dir_all(&snapshots).expect("dirs");
+        std::fs::write(dir.join("tests/conformance.rs"), "// the test target\n").expect("source");
+        let stale = snapshots.join("conformance__report-t.snap.new");
+        std::fs::write(&stale, "an older run").expect("stale");
+        let manifest: &'static str = Box::leak(dir.to_string_lossy().into_owned().into_boxed_str());
+        let target = Target::__from_macro(
+            "p",
+            "conformance",
+            manifest,
+            ("tests/conformance.rs", "conformance"),
+            |_, _| {},
+        );
+        let path = target
+            .accept_snapshot("report-t", "pass  t::a\n")
+            .expect("accepted");
+        assert_eq!(path, snapshots.join("conformance__report-t.snap"));
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("written"),
+            "---\nsource: tests/conformance.rs\nexpression: contents\n---\npass  t::a\n"
+        );
+        assert!(
+            !stale.exists(),
+            "a stale .snap.new must not survive the accept"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

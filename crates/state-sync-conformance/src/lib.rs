@@ -188,6 +188,7 @@ macro_rules! main {
                 ::core::env!("CARGO_PKG_NAME"),
                 ::core::env!("CARGO_CRATE_NAME"),
                 ::core::env!("CARGO_MANIFEST_DIR"),
+                (::core::file!(), ::core::module_path!()),
                 |name: &str, contents: &str| {
                     $crate::__private::insta::assert_snapshot!(name, contents);
                 },

@@ -157,10 +157,12 @@ impl Suite {
         self
     }
 
-    /// In the test harness: after a full run, assert the canonical JSON
-    /// report of each transport as an `insta` snapshot named
-    /// `report-<transport>` (filed in `tests/snapshots/` next to the test
-    /// target; review changes with `cargo insta review`).
+    /// In the test harness: after a full run, assert each transport's
+    /// [verdict sheet](crate::report::to_verdict_sheet) — one line per
+    /// case: verdict, clauses, failure headline — as an `insta` snapshot
+    /// named `report-<transport>` (filed in `tests/snapshots/` next to the
+    /// test target). `STATE_SYNC_CONFORMANCE_BLESS=1` accepts a changed one
+    /// together with the known-failures file.
     pub fn snapshot_reports(mut self) -> Self {
         self.snapshot_reports = true;
         self

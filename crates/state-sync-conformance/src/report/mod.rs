@@ -5,7 +5,9 @@
 //! the same run gives byte-identical output on every run and machine.
 //! Reports hold virtual-time stamps only, never wall-clock times.
 //!
-//! * [`to_json`] is the canonical report, the one to snapshot with `insta`.
+//! * [`to_json`] is the canonical report, with every trace.
+//! * [`to_verdict_sheet`] is one line per case — verdict, clauses, failure
+//!   headline — the one the test harness snapshots with `insta`.
 //! * [`to_markdown`] is a summary for CI (a GitHub step summary): a verdict
 //!   matrix, the unexpected results with their traces and rerun commands, and
 //!   clause coverage.
@@ -21,6 +23,7 @@ mod json;
 mod junit;
 mod lines;
 mod markdown;
+mod sheet;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +33,7 @@ pub use self::error::ReportError;
 pub use self::json::to_json;
 pub use self::junit::to_junit;
 pub use self::markdown::{to_markdown, verdict_badge};
+pub use self::sheet::to_verdict_sheet;
 
 /// The file name of the JSON report written by [`write_reports`].
 pub const JSON_FILE: &str = "report.json";
