@@ -44,6 +44,10 @@
 //! * `STATE_SYNC_CONFORMANCE_HANG_LIMIT=<seconds>` sets the hang limit
 //!   ([`RunOptions::hang_limit`](crate::RunOptions::hang_limit)): a case
 //!   that makes no progress that long ends as `timeout`.
+//! * A failing case prints its failures and its rerun command; its trace
+//!   is in the reports, and printed (its last lines) when the run selects
+//!   that one case — as its rerun command does — or with
+//!   `STATE_SYNC_CONFORMANCE_TRACE=1`.
 //! * `STATE_SYNC_CONFORMANCE_STRICT=1` grades SHOULD clauses as MUST
 //!   ([`Suite::strict`](crate::Suite::strict)): a case that broke only
 //!   SHOULD clauses (`non-strict`) fails instead of being listed.
@@ -78,6 +82,9 @@ pub const HANG_LIMIT_ENV: &str = "STATE_SYNC_CONFORMANCE_HANG_LIMIT";
 /// Environment variable: `1` grades SHOULD clauses as MUST
 /// ([`Suite::strict`](crate::Suite::strict)).
 pub const STRICT_ENV: &str = "STATE_SYNC_CONFORMANCE_STRICT";
+/// Environment variable: `1` prints the end of every failing case's trace
+/// (by default only a run of one case does).
+pub const TRACE_ENV: &str = "STATE_SYNC_CONFORMANCE_TRACE";
 /// How many trace lines a failing trial prints.
 const TRACE_LINES: usize = 30;
 
@@ -225,6 +232,7 @@ fn run(mut suite: Suite, target: Target) -> ExitCode {
         suite.strict = true;
     }
     let strict = suite.strict;
+    let trace_lines = trace_lines(&args);
     let bless = std::env::var_os(BLESS_ENV).is_some_and(|v| v == "1");
     let plan = match suite.plan(bless) {
         Ok(plan) => plan,
@@ -250,7 +258,7 @@ fn run(mut suite: Suite, target: Target) -> ExitCode {
                 crate::case::run_case(&spec, &transport, &options),
                 known.as_deref(),
             );
-            let outcome = trial_outcome(&result, strict);
+            let outcome = trial_outcome(&result, strict, trace_lines);
             sink.lock().push(result);
             outcome
         };
@@ -290,12 +298,30 @@ fn run(mut suite: Suite, target: Target) -> ExitCode {
 }
 
 /// The trial body's answer for one case (a SHOULD difference passes,
-/// unless the run is `strict`; the summary lists it).
-fn trial_outcome(result: &CaseResult, strict: bool) -> Result<(), libtest_mimic::Failed> {
+/// unless the run is `strict`; the summary lists it), with the last
+/// `trace_lines` of its trace.
+fn trial_outcome(
+    result: &CaseResult,
+    strict: bool,
+    trace_lines: usize,
+) -> Result<(), libtest_mimic::Failed> {
     if result.verdict.is_unexpected_in(strict) {
-        Err(result.explain_brief(TRACE_LINES).into())
+        Err(result.explain_brief(trace_lines).into())
     } else {
         Ok(())
+    }
+}
+
+/// How much of a failing case's trace its trial prints: the last
+/// [`TRACE_LINES`] when the run selects one case (`--exact`, as the rerun
+/// command does) or [`TRACE_ENV`] is `1`; else none (it is in the reports),
+/// so that a red run reads in a screen or two.
+fn trace_lines(args: &libtest_mimic::Arguments) -> usize {
+    let one_case = args.exact && args.filter.is_some();
+    if one_case || std::env::var_os(TRACE_ENV).is_some_and(|v| v == "1") {
+        TRACE_LINES
+    } else {
+        0
     }
 }
 

@@ -180,8 +180,9 @@ impl CaseResult {
     }
 
     /// [`explain`](Self::explain) with only the last `trace_lines` entries
-    /// of the trace (and a line saying how many were left out): what the
-    /// test harness prints, so that a hundred failing cases stay readable.
+    /// of the trace (and a line saying how many were left out; with 0, one
+    /// line saying where the trace is): what the test harness prints, so
+    /// that a hundred failing cases stay readable.
     pub fn explain_brief(&self, trace_lines: usize) -> String {
         self.explain_with_trace(trace_lines)
     }
@@ -203,7 +204,13 @@ impl CaseResult {
                 self.missing.join(", ")
             ));
         }
-        if !self.trace.is_empty() {
+        if !self.trace.is_empty() && trace_lines == 0 {
+            out.push_str(&format!(
+                "trace: {} entries (seed {}), in the JSON and Markdown reports; rerun this case alone to see it here\n",
+                self.trace.len(),
+                self.seed
+            ));
+        } else if !self.trace.is_empty() {
             out.push_str(&format!("trace (seed {}):\n", self.seed));
             let skipped = self.trace.len().saturating_sub(trace_lines);
             if skipped > 0 {
