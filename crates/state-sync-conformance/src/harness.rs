@@ -68,7 +68,7 @@ use parking_lot::Mutex;
 
 use crate::suite::Suite;
 use crate::summary::{self, Style};
-use crate::verdict::{CaseResult, SuiteReport};
+use crate::verdict::{CaseResult, SuiteReport, Verdict};
 
 /// Environment variable: run every case with this seed.
 pub const SEED_ENV: &str = "STATE_SYNC_CONFORMANCE_SEED";
@@ -246,13 +246,13 @@ fn run(mut suite: Suite, target: Target) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let collected: Arc<Mutex<Vec<CaseResult>>> = Arc::default();
-    let mut unsupported = Vec::new();
     let mut trials = Vec::new();
     for (transport, spec) in &plan.cases {
         let name = format!("{}::{}", transport.name(), spec.id);
-        let missing = !transport.capabilities().missing(&spec.requires).is_empty();
         let (transport, spec) = (transport.clone(), spec.clone());
         let (options, known, sink) = (suite.options.clone(), plan.known.clone(), collected.clone());
+        // Every case runs in its trial (an unsupported one returns at
+        // once); libtest shows what did not pass as `ignored` with why.
         let case = move || {
             let result = crate::suite::finish_case(
                 crate::case::run_case(&spec, &transport, &options),
@@ -262,11 +262,15 @@ fn run(mut suite: Suite, target: Target) -> ExitCode {
             sink.lock().push(result);
             outcome
         };
-        if missing {
-            // Not run by libtest (ignored); its result is known already.
-            unsupported.push(case.clone());
-        }
-        trials.push(libtest_mimic::Trial::test(name, case).with_ignored_flag(missing));
+        trials.push(libtest_mimic::Trial::ignorable_test(name, case));
+    }
+    if args.filter.is_some() && !trials.iter().any(|t| !args.is_filtered_out(t)) {
+        eprintln!(
+            "state-sync-conformance: no case matches {:?}{}: `-- --list` lists them (`transport::spec-id`)",
+            args.filter.as_deref().unwrap_or_default(),
+            if args.exact { " exactly" } else { "" }
+        );
+        return ExitCode::FAILURE;
     }
     let conclusion = libtest_mimic::run(&args, trials);
     if !selects_everything(&args) {
@@ -275,10 +279,6 @@ fn run(mut suite: Suite, target: Target) -> ExitCode {
             return ExitCode::FAILURE;
         }
         return conclusion.exit_code();
-    }
-    for case in unsupported {
-        // An unsupported case returns at once, without running anything.
-        let _ = case();
     }
     let report = suite.report(&plan, std::mem::take(&mut *collected.lock()));
     let finish = Finish {
@@ -297,19 +297,34 @@ fn run(mut suite: Suite, target: Target) -> ExitCode {
     }
 }
 
-/// The trial body's answer for one case (a SHOULD difference passes,
-/// unless the run is `strict`; the summary lists it), with the last
-/// `trace_lines` of its trace.
+/// The trial body's answer for one case, with the last `trace_lines` of
+/// its trace when it failed. A case that did not pass and does not fail the
+/// run is `ignored` with why — unsupported, an expected failure, a SHOULD
+/// difference (unless the run is `strict`) — never `ok`.
 fn trial_outcome(
     result: &CaseResult,
     strict: bool,
     trace_lines: usize,
-) -> Result<(), libtest_mimic::Failed> {
+) -> Result<libtest_mimic::Completion, libtest_mimic::Failed> {
+    use libtest_mimic::Completion;
     if result.verdict.is_unexpected_in(strict) {
-        Err(result.explain_brief(trace_lines).into())
-    } else {
-        Ok(())
+        return Err(result.explain_brief(trace_lines).into());
     }
+    Ok(match result.verdict {
+        Verdict::Unsupported => Completion::ignored_with(format!(
+            "unsupported: missing {}",
+            result.missing.join(", ")
+        )),
+        Verdict::ExpectedFail => Completion::ignored_with(format!(
+            "expected failure: {}",
+            result.known_failure.as_deref().unwrap_or("listed")
+        )),
+        Verdict::NonStrict => Completion::ignored_with(format!(
+            "non-strict: broke only {} (a SHOULD difference, listed)",
+            result.broken_clauses.join(", ")
+        )),
+        _ => Completion::Completed,
+    })
 }
 
 /// How much of a failing case's trace its trial prints: the last
