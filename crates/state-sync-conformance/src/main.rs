@@ -40,7 +40,7 @@ struct Cli {
 enum Command {
     /// Run the suite: write report.json, report.md and junit.xml, print a summary.
     Run(RunArgs),
-    /// List the specs (id, level, clauses, title).
+    /// List the specs (id, level, clauses, required capabilities, title).
     List(CorpusArgs),
     /// Print the JSON Schema of spec files.
     Schema,
@@ -138,6 +138,29 @@ impl CorpusArgs {
             suite = suite.specs_dir(dir);
         }
         suite
+    }
+
+    /// The `--spec` patterns that match no spec of `corpus`, as an error.
+    fn unmatched(&self, corpus: &Corpus) -> Result<(), String> {
+        let unmatched: Vec<&str> = self
+            .specs
+            .iter()
+            .filter(|p| {
+                !corpus.specs().iter().any(|s| match p.strip_suffix('*') {
+                    Some(prefix) => s.spec.id.starts_with(prefix),
+                    None => s.spec.id == **p,
+                })
+            })
+            .map(String::as_str)
+            .collect();
+        if unmatched.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "no spec matches --spec {}: `state-sync-conformance list` shows the ids",
+                unmatched.join(", --spec ")
+            ))
+        }
     }
 
     fn selects(&self, spec: &state_sync_conformance::Spec) -> bool {
@@ -261,6 +284,18 @@ fn shell_quote(word: &str) -> String {
 
 fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
     let mut suite = args.corpus.suite();
+    match suite.corpus() {
+        Ok(corpus) => {
+            if let Err(e) = args.corpus.unmatched(&corpus) {
+                eprintln!("error: {e}");
+                return ExitCode::from(USAGE);
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(USAGE);
+        }
+    }
     let mut available = state_sync_conformance::reference::all();
     // The child-process backend is this very program.
     if let Ok(me) = std::env::current_exe() {
@@ -422,13 +457,23 @@ fn list(args: &CorpusArgs, out: &mut Output) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    if let Err(e) = args.unmatched(&corpus) {
+        eprintln!("error: {e}");
+        return ExitCode::from(USAGE);
+    }
     for loaded in corpus.specs().iter().filter(|s| args.selects(&s.spec)) {
         let s = &loaded.spec;
+        let requires: Vec<&str> = s.requires.iter().map(|c| c.as_str()).collect();
         out.print(&format!(
-            "{:<44} {:<6} {:<28} {}\n",
+            "{:<44} {:<6} {:<28} {:<22} {}\n",
             s.id,
             s.level.as_str(),
             s.clauses.join(","),
+            if requires.is_empty() {
+                "-".to_owned()
+            } else {
+                requires.join(",")
+            },
             s.title
         ));
     }

@@ -51,14 +51,28 @@ fn zero_cases_is_a_failure() {
     let out = temp_dir("zero");
     let o = cli(&[
         "run",
-        "--spec",
-        "no-such-spec",
+        "--tag",
+        "no-such-tag",
         "--out",
         out.to_str().expect("utf-8"),
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o.stderr).contains("zero cases"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A --spec naming no spec is a usage error, before anything runs.
+    let o = cli(&[
+        "run",
+        "--spec",
+        "no-such-spec",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("no spec matches --spec no-such-spec"),
         "{}",
         text(&o.stderr)
     );
@@ -104,6 +118,32 @@ fn list_and_schema() {
     let listed = text(&o.stdout);
     assert!(listed.contains("late-join-after-changes"), "{listed}");
     assert!(!listed.contains("topic-isolation "), "{listed}");
+
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("late-join-after-changes ")),
+        "{listed}"
+    );
+    let o = cli(&[
+        "list",
+        "--spec",
+        "late-join-after-changes",
+        "--spec",
+        "no-such-spec",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "an unknown id is an error");
+    assert!(
+        text(&o.stderr).contains("no-such-spec"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = cli(&["list", "--spec", "claims-synchronous*"]);
+    assert!(
+        text(&o.stdout).contains("synchronous-delivery"),
+        "list shows what a spec requires: {}",
+        text(&o.stdout)
+    );
 
     let o = cli(&["schema"]);
     assert_eq!(o.status.code(), Some(0));
