@@ -353,19 +353,26 @@ fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
             suite = suite.transport(t.clone().renamed(name).with_driver(d.clone()));
         }
     }
-    let mut options = RunOptions::default();
-    if !reruns.is_empty() {
-        options = options.with_rerun(move |subject, spec, seed| {
-            let which = reruns
-                .iter()
-                .find(|(name, _)| name == subject)
-                .map_or_else(|| format!("--transport {subject}"), |(_, r)| r.clone());
-            format!("state-sync-conformance run {which} --spec {spec} --seed {seed}")
-        });
-    }
-    if let Some(limit) = args.hang_limit {
-        options = options.with_hang_limit(limit);
-    }
+    // A rerun line works as printed: the same corpus and time as this run.
+    let same_run: String = args
+        .corpus
+        .specs_dirs
+        .iter()
+        .map(|d| format!(" --specs-dir {}", shell_quote(&d.display().to_string())))
+        .chain(args.corpus.no_embedded.then(|| " --no-embedded".to_owned()))
+        .chain(args.real_time.then(|| " --real-time".to_owned()))
+        .collect();
+    let options = RunOptions::default().with_rerun(move |subject, spec, seed| {
+        let which = reruns
+            .iter()
+            .find(|(name, _)| name == subject)
+            .map_or_else(|| format!("--transport {subject}"), |(_, r)| r.clone());
+        format!("state-sync-conformance run {which} --spec {spec} --seed {seed}{same_run}")
+    });
+    let options = match args.hang_limit {
+        Some(limit) => options.with_hang_limit(limit),
+        None => options,
+    };
     suite = suite.options(options).strict(args.strict);
     if let Some(seed) = args.seed {
         suite = suite.seed(seed);

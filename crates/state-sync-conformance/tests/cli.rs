@@ -339,3 +339,50 @@ fn vectors_runs_the_golden_vectors_through_a_driver() {
         "58 of 58 revision vectors classified as the vectors file says\n"
     );
 }
+
+/// A failing case of a user's spec folder prints a rerun line that works as
+/// printed: it names the folder, and running it reproduces the failure.
+#[test]
+fn a_rerun_line_works_as_printed_for_a_spec_folder() {
+    let specs = temp_dir("rerun-specs");
+    std::fs::write(
+        specs.join("mine.json"),
+        r#"{"id": "mine", "title": "t", "clauses": ["LIFE-2"], "level": "must",
+            "steps": [{"open": {"window": "a"}}, {"start": {"window": "a"}},
+                      {"expect": {"window": "a", "local_revision": "7"}}]}"#,
+    )
+    .expect("spec");
+    let out = temp_dir("rerun-out");
+    let dir = specs.to_str().expect("utf-8");
+    let o = cli(&[
+        "run",
+        "--no-embedded",
+        "--specs-dir",
+        dir,
+        "--transport",
+        "memory",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report"))
+            .expect("JSON");
+    let rerun = report["cases"][0]["rerun"].as_str().expect("a rerun line");
+    assert!(
+        rerun.contains(&format!("--specs-dir {dir}")) && rerun.contains("--no-embedded"),
+        "{rerun}"
+    );
+    let words: Vec<&str> = rerun.split_whitespace().skip(1).collect();
+    let again = temp_dir("rerun-again");
+    let mut args = words.clone();
+    args.extend(["--out", again.to_str().expect("utf-8")]);
+    let o = cli(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the rerun reproduces the failure: {}",
+        text(&o.stderr)
+    );
+    assert!(text(&o.stdout).contains("1 fail"), "{}", text(&o.stdout));
+}
