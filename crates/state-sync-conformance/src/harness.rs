@@ -176,8 +176,8 @@ impl Target {
     /// The command that reruns one case of this target.
     pub(crate) fn rerun(&self, case: &str, seed: u64) -> String {
         format!(
-            "{SEED_ENV}={seed} cargo test -p {} --test {} -- --exact {case}",
-            self.package, self.name
+            "{} -- --exact {case}",
+            self.command(&format!("{SEED_ENV}={seed}"))
         )
     }
 

@@ -145,12 +145,7 @@ impl CorpusArgs {
         let unmatched: Vec<&str> = self
             .specs
             .iter()
-            .filter(|p| {
-                !corpus.specs().iter().any(|s| match p.strip_suffix('*') {
-                    Some(prefix) => s.spec.id.starts_with(prefix),
-                    None => s.spec.id == **p,
-                })
-            })
+            .filter(|p| !corpus.specs().iter().any(|s| id_matches(p, &s.spec.id)))
             .map(String::as_str)
             .collect();
         if unmatched.is_empty() {
@@ -164,13 +159,18 @@ impl CorpusArgs {
     }
 
     fn selects(&self, spec: &state_sync_conformance::Spec) -> bool {
-        let id_ok = self.specs.is_empty()
-            || self.specs.iter().any(|p| match p.strip_suffix('*') {
-                Some(prefix) => spec.id.starts_with(prefix),
-                None => spec.id == *p,
-            });
+        let id_ok = self.specs.is_empty() || self.specs.iter().any(|p| id_matches(p, &spec.id));
         let tag_ok = self.tags.is_empty() || spec.tags.iter().any(|t| self.tags.contains(t));
         id_ok && tag_ok
+    }
+}
+
+/// Whether `--spec` pattern `pattern` (an id, or a prefix ending in `*`)
+/// matches spec `id`.
+fn id_matches(pattern: &str, id: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => id.starts_with(prefix),
+        None => id == pattern,
     }
 }
 

@@ -6,6 +6,8 @@
 //! `cargo test -p state-sync-conformance --test detection -- --nocapture`
 //! prints the table: broken transport → specs that caught it.
 
+mod outcomes;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -15,7 +17,6 @@ use state_sync::{
     BoxFuture, InvalidationEvent, InvalidationHandler, InvalidationSubscriber, PortError,
     SnapshotProvider, Subscription,
 };
-use state_sync_conformance::corpus;
 use state_sync_conformance::{
     Backend, Capabilities, CaseResult, SnapshotHandler, Suite, Transport, Verdict, WindowEnds,
 };
@@ -490,7 +491,6 @@ fn every_broken_transport_fails_a_spec() {
     );
     let mut undetected = Vec::new();
     // Every line of a failed case names the clause its check defends.
-    let registered: Vec<String> = corpus::clauses().into_iter().map(|c| c.id).collect();
     let mut unnamed = Vec::new();
     for fault in ALL {
         let (name, clause) = (name(fault), breaks(fault));
@@ -515,16 +515,7 @@ fn every_broken_transport_fails_a_spec() {
                 c.clauses.iter().any(|c| c == clause)
             }
         };
-        for case in caught.iter().filter(|c| c.verdict == Verdict::Fail) {
-            for line in &case.failures {
-                let named = line
-                    .split_once(": ")
-                    .is_some_and(|(clause, _)| registered.iter().any(|r| r == clause));
-                if !named {
-                    unnamed.push(format!("{}: {line}", case.name()));
-                }
-            }
-        }
+        unnamed.extend(outcomes::failure_lines_naming_no_clause(&report));
         let citing: Vec<String> = caught
             .iter()
             .filter(|c| names(c))

@@ -5,6 +5,8 @@
 //! JavaScript fixture engine with one fault switched on is caught by a spec
 //! citing the clause the fault breaks.
 
+mod outcomes;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -319,15 +321,8 @@ fn every_engine_fault_of_the_fixture_is_caught_by_a_spec_citing_its_clause() {
             missed.push(format!("{fault} ({clause})"));
         }
         // Every line of a failed case names the clause its check defends.
-        for case in report.cases.iter().filter(|c| c.verdict == Verdict::Fail) {
-            for line in &case.failures {
-                let named = line.split_once(": ").is_some_and(|(id, _)| {
-                    state_sync_conformance::corpus::clause_level(id).is_some()
-                });
-                if !named {
-                    missed.push(format!("{fault}: {}: names no clause: {line}", case.name()));
-                }
-            }
+        for line in outcomes::failure_lines_naming_no_clause(&report) {
+            missed.push(format!("{fault}: names no clause: {line}"));
         }
     }
     assert!(missed.is_empty(), "not caught: {missed:?}");

@@ -319,7 +319,7 @@ impl Case<'_> {
     }
 
     /// Whether expectations reading `r` are skipped on this target.
-    fn skips(&self, r: Reading) -> bool {
+    pub(super) fn skips(&self, r: Reading) -> bool {
         self.skipping.contains(&r)
     }
 
@@ -394,16 +394,8 @@ impl Case<'_> {
                 ));
             }
         }
-        let main = self.spec.clause_of(None).to_owned();
-        let reacted = self.reactions.problems();
-        self.failures
-            .extend(reacted.into_iter().map(|(never_fired, p)| {
-                if never_fired {
-                    Failure::of(main.clone(), p)
-                } else {
-                    Failure::unclaused(p)
-                }
-            }));
+        let reacted = self.reactions.problems(self.spec.clause_of(None));
+        self.failures.extend(reacted);
     }
 
     /// A `start`/`refresh`/`join` did not finish within the budget.

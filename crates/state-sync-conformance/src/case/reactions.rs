@@ -6,6 +6,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use state_sync::Revision;
 
+use crate::failure::Failure;
 use crate::layers::observe::AppliedHook;
 use crate::spec::OnApply;
 
@@ -71,20 +72,24 @@ impl Reactions {
         })
     }
 
-    /// Problems met while reacting (`false`), and a line for each reaction
-    /// that never fired (`true`: the window never applied what the spec
-    /// expects it to).
-    pub(super) fn problems(&self) -> Vec<(bool, String)> {
+    /// Problems met while reacting (no check failed: a change could not be
+    /// made), and a failed check of `main` (the spec's main clause) for
+    /// each reaction that never fired: the window never applied what the
+    /// spec expects it to.
+    pub(super) fn problems(&self, main: &str) -> Vec<Failure> {
         let mut state = self.inner.lock();
-        let mut problems: Vec<(bool, String)> = std::mem::take(&mut state.problems)
+        let mut problems: Vec<Failure> = std::mem::take(&mut state.problems)
             .into_iter()
-            .map(|p| (false, p))
+            .map(Failure::unclaused)
             .collect();
         for p in &state.pending {
-            problems.push((true, format!(
-                "step {} (on_apply): window {:?} never applied revision {}, so the reaction never fired",
-                p.step, p.reaction.window, p.reaction.revision
-            )));
+            problems.push(Failure::of(
+                main,
+                format!(
+                    "step {} (on_apply): window {:?} never applied revision {}, so the reaction never fired",
+                    p.step, p.reaction.window, p.reaction.revision
+                ),
+            ));
         }
         problems
     }

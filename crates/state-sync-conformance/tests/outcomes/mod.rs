@@ -5,7 +5,25 @@
 
 use std::time::{Duration, Instant};
 
+use state_sync_conformance::corpus::clause_level;
 use state_sync_conformance::{CaseResult, SuiteReport, Verdict};
+
+/// The failure lines of the failed cases of `report` that do not begin
+/// with a registered clause (`CO-2: …`), each as `case: line`: every
+/// failed check must name the clause it defends.
+pub fn failure_lines_naming_no_clause(report: &SuiteReport) -> Vec<String> {
+    report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Fail)
+        .flat_map(|c| c.failures.iter().map(move |line| (c, line)))
+        .filter(|(_, line)| {
+            line.split_once(": ")
+                .is_none_or(|(id, _)| clause_level(id).is_none())
+        })
+        .map(|(c, line)| format!("{}: {line}", c.name()))
+        .collect()
+}
 
 /// The explanation of every case that neither passed nor was unsupported.
 pub fn neither_passed_nor_unsupported(report: &SuiteReport) -> Vec<String> {
