@@ -135,10 +135,32 @@ pub use crate::transport::Transport;
 pub use crate::verdict::{CaseResult, NotChecked, SuiteReport, TraceEntry, TransportInfo, Verdict};
 pub use state_sync_transports::{Backend, SnapshotHandler, WindowEnds};
 
-/// Not public API: what [`main!`] expands to needs these.
-#[doc(hidden)]
-pub mod __private {
-    pub use insta;
+/// The project's documents as doctests: every Rust block in them that is
+/// not `ignore` compiles and runs under `cargo test` (the walk-through's
+/// blocks are `ignore` here because they are the example crate's files,
+/// which CI builds and checks against the document).
+#[cfg(doctest)]
+mod documents {
+    #[doc = include_str!("../docs/architecture.md")]
+    struct Architecture;
+    #[doc = include_str!("../docs/driver-protocol.md")]
+    struct DriverProtocol;
+    #[doc = include_str!("../docs/fuzzing.md")]
+    struct Fuzzing;
+    #[doc = include_str!("../docs/lifecycle.md")]
+    struct Lifecycle;
+    #[doc = include_str!("../docs/performance.md")]
+    struct Performance;
+    #[doc = include_str!("../docs/protocol.md")]
+    struct Protocol;
+    #[doc = include_str!("../docs/spec-format.md")]
+    struct SpecFormat;
+    #[doc = include_str!("../docs/tauri.md")]
+    struct Tauri;
+    #[doc = include_str!("../docs/writing-a-transport.md")]
+    struct WritingATransport;
+    #[doc = include_str!("../../../README.md")]
+    struct Readme;
 }
 
 /// The `main` of a conformance test target: runs `suite` as the test
@@ -189,9 +211,6 @@ macro_rules! main {
                 ::core::env!("CARGO_CRATE_NAME"),
                 ::core::env!("CARGO_MANIFEST_DIR"),
                 (::core::file!(), ::core::module_path!()),
-                |name: &str, contents: &str| {
-                    $crate::__private::insta::assert_snapshot!(name, contents);
-                },
             );
             $crate::Suite::harness($suite, target)
         }

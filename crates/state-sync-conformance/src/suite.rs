@@ -61,6 +61,7 @@ pub struct Suite {
     pub(crate) known_failures: Option<PathBuf>,
     pub(crate) options: RunOptions,
     pub(crate) snapshot_reports: bool,
+    pub(crate) snapshot_dir: Option<PathBuf>,
     pub(crate) strict: bool,
     progress: Option<Arc<ProgressFn>>,
 }
@@ -88,6 +89,7 @@ impl Suite {
             known_failures: None,
             options: RunOptions::default(),
             snapshot_reports: false,
+            snapshot_dir: None,
             strict: false,
             progress: None,
         }
@@ -157,14 +159,24 @@ impl Suite {
         self
     }
 
-    /// In the test harness: after a full run, assert each transport's
+    /// In the test harness: after a full run, check each transport's
     /// [verdict sheet](crate::report::to_verdict_sheet) — one line per
-    /// case: verdict, clauses, failure headline — as an `insta` snapshot
-    /// named `report-<transport>` (filed in `tests/snapshots/` next to the
-    /// test target). `STATE_SYNC_CONFORMANCE_BLESS=1` accepts a changed one
-    /// together with the known-failures file.
+    /// case: verdict, clauses, failure headline — against its snapshot
+    /// `report-<transport>`, kept in `insta`'s file format in
+    /// `tests/snapshots/` next to the test target (`cargo insta review`
+    /// works on a pending one). A difference fails the run and prints the
+    /// changed lines; `STATE_SYNC_CONFORMANCE_BLESS=1` accepts it together
+    /// with the known-failures file.
     pub fn snapshot_reports(mut self) -> Self {
         self.snapshot_reports = true;
+        self
+    }
+
+    /// Like [`snapshot_reports`](Self::snapshot_reports), keeping the
+    /// snapshots in `dir` instead of next to the test target.
+    pub fn snapshot_reports_in(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.snapshot_reports = true;
+        self.snapshot_dir = Some(dir.into());
         self
     }
 
@@ -296,21 +308,26 @@ pub(crate) fn finish_case(mut result: CaseResult, known: Option<&KnownFailures>)
 /// a case spends most of its time asleep in its scenario's delays.
 const REAL_TIME_CASES_PER_CORE: usize = 4;
 
-/// Runs cases on as many threads as there are cores (four times as many
-/// when some run on real time); results come back in input order.
+/// How many of `cases` run at once: one per core, four per core when some
+/// run on real time.
+pub(crate) fn cases_at_once(cases: &[(Transport, Spec)]) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cases.iter().any(|(t, _)| t.runs_on_real_time()) {
+        cores * REAL_TIME_CASES_PER_CORE
+    } else {
+        cores
+    }
+}
+
+/// Runs [`cases_at_once`] cases at a time, on threads; results come back
+/// in input order.
 fn run_parallel(
     cases: &[(Transport, Spec)],
     options: &RunOptions,
     known: Option<&KnownFailures>,
     progress: Option<&ProgressFn>,
 ) -> Vec<CaseResult> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let real_time = cases.iter().any(|(t, _)| t.runs_on_real_time());
-    let workers = if real_time {
-        cores * REAL_TIME_CASES_PER_CORE
-    } else {
-        cores
-    };
+    let workers = cases_at_once(cases);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let results = parking_lot::Mutex::new(vec![None; cases.len()]);

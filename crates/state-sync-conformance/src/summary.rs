@@ -21,6 +21,8 @@ pub struct Group {
     pub what: String,
     /// The cases, `transport::spec-id`, sorted.
     pub cases: Vec<String>,
+    /// The command that reruns the first of them (failure groups only).
+    pub rerun: Option<String>,
 }
 
 /// The failures of every case with an unexpected verdict, grouped by
@@ -47,12 +49,23 @@ pub fn failure_groups(report: &SuiteReport) -> Vec<Group> {
                 .or_insert_with(|| Group {
                     what: message,
                     cases: Vec::new(),
+                    rerun: None,
                 })
                 .cases
                 .push(case.name());
         }
     }
-    sorted(groups)
+    let mut groups = sorted(groups);
+    for g in &mut groups {
+        g.rerun = g.cases.first().and_then(|first| {
+            report
+                .cases
+                .iter()
+                .find(|c| c.name() == *first)
+                .and_then(|c| c.rerun.clone())
+        });
+    }
+    groups
 }
 
 /// The unsupported cases, grouped by missing capability.
@@ -76,6 +89,7 @@ fn grouped(
             .or_insert_with(|| Group {
                 what,
                 cases: Vec::new(),
+                rerun: None,
             })
             .cases
             .push(case.name());
@@ -230,8 +244,9 @@ pub fn should_groups(report: &SuiteReport) -> Vec<Group> {
     })
 }
 
-/// The headline, the checks, then the grouped failures, SHOULD
-/// differences and unsupported cases.
+/// The headline, the checks, then the unsupported cases, the SHOULD
+/// differences and — last, so that a terminal shows them — the failures,
+/// grouped, each group with the command that reruns its first case.
 pub fn to_text(report: &SuiteReport, style: Style) -> String {
     let mut out = headline(report, style);
     out.push('\n');
@@ -239,10 +254,12 @@ pub fn to_text(report: &SuiteReport, style: Style) -> String {
         out.push_str(&checks_line(report));
         out.push('\n');
     }
-    let failures = failure_groups(report);
-    if !failures.is_empty() {
-        out.push_str("failures, grouped (most cases first):\n");
-        write_groups(&mut out, &failures);
+    let unsupported = unsupported_groups(report);
+    if !unsupported.is_empty() {
+        out.push_str(
+            "unsupported (a step needs what the transport or driver does not claim, or nothing else was left to check):\n",
+        );
+        write_groups(&mut out, &unsupported);
     }
     let should = should_groups(report);
     if !should.is_empty() {
@@ -251,12 +268,10 @@ pub fn to_text(report: &SuiteReport, style: Style) -> String {
         );
         write_groups(&mut out, &should);
     }
-    let unsupported = unsupported_groups(report);
-    if !unsupported.is_empty() {
-        out.push_str(
-            "unsupported (a step needs what the transport or driver does not claim, or nothing else was left to check):\n",
-        );
-        write_groups(&mut out, &unsupported);
+    let failures = failure_groups(report);
+    if !failures.is_empty() {
+        out.push_str("failures, grouped (most cases first):\n");
+        write_groups(&mut out, &failures);
     }
     out
 }
@@ -277,6 +292,9 @@ fn write_groups(out: &mut String, groups: &[Group]) {
             String::new()
         };
         let _ = writeln!(out, "         {}{tail}", shown.join(", "));
+        if let Some(rerun) = &g.rerun {
+            let _ = writeln!(out, "         rerun: {rerun}");
+        }
     }
 }
 

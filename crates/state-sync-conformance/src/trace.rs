@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
@@ -12,6 +12,18 @@ use crate::verdict::TraceEntry;
 
 /// Most trace entries kept per case; later ones are counted, not stored.
 const TRACE_CAP: usize = 4000;
+
+/// Where every kept entry of every trace also goes as it is written, when
+/// set: a harness process running one case at a time streams its trace
+/// out, so that a case that crashes the process still has one.
+pub(crate) type TraceSink = Arc<dyn Fn(&TraceEntry) + Send + Sync>;
+
+static SINK: RwLock<Option<TraceSink>> = RwLock::new(None);
+
+/// Sends every entry kept from now on to `sink` too (`None` stops).
+pub(crate) fn stream_to(sink: Option<TraceSink>) {
+    *SINK.write() = sink;
+}
 
 /// The case's event trace, stamped with virtual time. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -49,12 +61,15 @@ impl Trace {
     pub(crate) fn log(&self, window: &str, event: impl Into<String>) {
         let mut entries = self.entries.lock();
         if entries.kept.len() < TRACE_CAP {
-            let at_ms = self.now_ms();
-            entries.kept.push(TraceEntry {
-                at_ms,
+            let entry = TraceEntry {
+                at_ms: self.now_ms(),
                 window: window.to_owned(),
                 event: event.into(),
-            });
+            };
+            if let Some(sink) = SINK.read().as_ref() {
+                sink(&entry);
+            }
+            entries.kept.push(entry);
         } else {
             entries.dropped += 1;
         }

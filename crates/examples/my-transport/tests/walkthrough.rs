@@ -10,7 +10,12 @@ fn the_walkthrough_shows_these_files_verbatim() {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let doc_path = crate_dir.join("../../../docs/writing-a-transport.md");
     let doc = std::fs::read_to_string(&doc_path).expect("the walk-through");
-    for file in ["Cargo.toml", "src/backend.rs", "tests/conformance.rs"] {
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "src/backend.rs",
+        "tests/conformance.rs",
+    ] {
         let text = std::fs::read_to_string(crate_dir.join(file)).expect("the file");
         let block = format!("\n{text}```\n");
         assert!(

@@ -39,7 +39,7 @@ mod wiring;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::failure::broken_clauses;
+use crate::failure::{Failure, broken_clauses};
 use crate::spec::Spec;
 use crate::transport::Transport;
 use crate::verdict::{CaseResult, Verdict};
@@ -217,7 +217,28 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
     } else {
         Outcome::of(Verdict::Unsupported, Vec::new(), 0)
     };
-    let ran = missing.is_empty();
+    let (checked, not_checked) = if missing.is_empty() {
+        (gate.checked, gate.not_checked)
+    } else {
+        (0, Vec::new())
+    };
+    CaseResult {
+        checked,
+        not_checked,
+        missing,
+        ..assemble(spec, transport, options, seed, outcome)
+    }
+}
+
+/// The result of `spec` on `transport` that ended as `outcome` (nothing
+/// checked, nothing missing: the caller says otherwise).
+fn assemble(
+    spec: &Spec,
+    transport: &Transport,
+    options: &RunOptions,
+    seed: u64,
+    outcome: Outcome,
+) -> CaseResult {
     let passed = matches!(outcome.verdict, Verdict::Pass | Verdict::Unsupported);
     CaseResult {
         transport: transport.name().to_owned(),
@@ -231,11 +252,30 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
         on_real_time: transport.runs_on_real_time(),
         broken_clauses: broken_clauses(&outcome.failures),
         failures: outcome.failures.iter().map(ToString::to_string).collect(),
-        checked: if ran { gate.checked } else { 0 },
-        not_checked: if ran { gate.not_checked } else { Vec::new() },
+        checked: 0,
+        not_checked: Vec::new(),
         known_failure: None,
-        missing,
+        missing: Vec::new(),
         trace: if passed { Vec::new() } else { outcome.trace },
         rerun: (!passed).then(|| (options.rerun)(transport.name(), &spec.id, seed)),
     }
+}
+
+/// The result of a case whose process ended before the case did (a stack
+/// overflow, an abort, a `std::process::exit` in the transport): `error`,
+/// saying `why`, with the trace the case had written until then.
+pub(crate) fn crashed(
+    spec: &Spec,
+    transport: &Transport,
+    options: &RunOptions,
+    why: String,
+    trace: Vec<crate::verdict::TraceEntry>,
+) -> CaseResult {
+    let seed = options.seed.unwrap_or_else(|| spec_seed(spec));
+    let virtual_ms = trace.last().map_or(0, |e| e.at_ms);
+    let outcome = Outcome {
+        trace,
+        ..Outcome::of(Verdict::Error, vec![Failure::unclaused(why)], virtual_ms)
+    };
+    assemble(spec, transport, options, seed, outcome)
 }

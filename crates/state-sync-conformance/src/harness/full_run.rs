@@ -1,0 +1,86 @@
+//! A full run under `cargo test`: every case, each in a worker process
+//! (see [`workers`](super::workers)), with one character of progress per
+//! case instead of libtest's line — the failures are told once, grouped,
+//! in the summary that ends the run.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use super::workers::Pool;
+use crate::case::RunOptions;
+use crate::suite::{Plan, cases_at_once, finish_case};
+use crate::verdict::{CaseResult, Verdict};
+
+/// Progress characters per line.
+const PER_LINE: usize = 88;
+
+/// How many cases run at once: `--test-threads`, else as many as a
+/// suite's own run takes ([`cases_at_once`]).
+pub(super) fn parallelism(plan: &Plan, test_threads: Option<usize>) -> usize {
+    test_threads.map_or_else(|| cases_at_once(&plan.cases), |n| n.max(1))
+}
+
+/// Runs every case of `plan` in `pool`, `parallel` at a time, printing
+/// progress; the raw results (known failures not applied) in plan order.
+pub(super) fn run(
+    plan: &Plan,
+    options: &RunOptions,
+    pool: &Pool,
+    parallel: usize,
+    strict: bool,
+) -> Vec<CaseResult> {
+    let total = plan.cases.len();
+    let transports: Vec<&str> = {
+        let mut names: Vec<&str> = plan.cases.iter().map(|(t, _)| t.name()).collect();
+        names.dedup();
+        names
+    };
+    println!(
+        "\nrunning {total} cases ({}) in {} worker processes",
+        transports.join(", "),
+        parallel.min(total)
+    );
+    let next = AtomicUsize::new(0);
+    let progress = Mutex::new(0usize);
+    let results = Mutex::new(vec![None; total]);
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.min(total) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((transport, spec)) = plan.cases.get(i) else {
+                        break;
+                    };
+                    let result = pool.run(transport, spec, options);
+                    let finished = finish_case(result.clone(), plan.known.as_deref());
+                    let mark = mark(finished.verdict, strict);
+                    results.lock()[i] = Some(result);
+                    let mut done = progress.lock();
+                    *done += 1;
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(out, "{mark}");
+                    if *done % PER_LINE == 0 || *done == total {
+                        let _ = writeln!(out, " {done}/{total}");
+                    }
+                    let _ = out.flush();
+                }
+            });
+        }
+    });
+    results.into_inner().into_iter().flatten().collect()
+}
+
+/// A case's progress character: `.` passed, `F` failed the run, `i` did
+/// not pass but does not fail the run (unsupported, an expected failure, a
+/// SHOULD difference).
+fn mark(verdict: Verdict, strict: bool) -> char {
+    if verdict.is_unexpected_in(strict) {
+        'F'
+    } else if verdict == Verdict::Pass {
+        '.'
+    } else {
+        'i'
+    }
+}
