@@ -45,9 +45,9 @@
 //! ```
 //!
 //! The walk-through, with a complete outside crate, is
-//! [`docs/writing-a-transport.md`](https://github.com/state-sync/state-sync/blob/main/docs/writing-a-transport.md);
+//! [`docs/writing-a-transport.md`](https://docs.rs/crate/state-sync-conformance/latest/source/docs/writing-a-transport.md);
 //! the scenario format is
-//! [`docs/spec-format.md`](https://github.com/state-sync/state-sync/blob/main/docs/spec-format.md).
+//! [`docs/spec-format.md`](https://docs.rs/crate/state-sync-conformance/latest/source/docs/spec-format.md).
 //!
 //! ## Time
 //!

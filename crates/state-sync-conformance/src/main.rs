@@ -5,6 +5,7 @@
 //! state-sync-conformance run                       # the whole suite, reports in ./conformance-report
 //! state-sync-conformance run --transport memory --spec late-join-after-changes --seed 42
 //! state-sync-conformance run --known-failures known.json --bless
+//! state-sync-conformance run --specs-dir my-specs --verbose   # failing cases with their traces
 //! state-sync-conformance run --driver "node drivers/js/driver.mjs my-engine.mjs"
 //! state-sync-conformance vectors --driver state-sync-reference-driver
 //! state-sync-conformance list --tag coalescing
@@ -14,6 +15,9 @@
 //!
 //! Reports are written before anything is printed; a closed stdout (`run |
 //! head -1`) ends the output quietly with the run's own exit status.
+//!
+//! Exit status: 0 the run conforms, 1 a case fails the run or none ran, 2
+//! the command could not do its job (`--help` says it in full).
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -28,9 +32,17 @@ use state_sync_conformance::known_failures;
 use state_sync_conformance::summary::{self, Style};
 use state_sync_conformance::{RunOptions, Suite, report, schema};
 
+/// What each exit status means.
+const EXIT_STATUS: &str = "Exit status:
+  0  the run conforms (check: every spec is valid; vectors: all classified as expected)
+  1  a case fails the run (fail, unexpected-pass, error, timeout; non-strict under --strict),
+     zero cases ran, or a vector was classified otherwise
+  2  the command could not do its job: bad arguments, an unknown transport or --spec,
+     an unreadable or invalid spec or known-failures file, reports that cannot be written";
+
 /// The conformance kit for state-sync transports.
 #[derive(Debug, Parser)]
-#[command(name = "state-sync-conformance", version, about)]
+#[command(name = "state-sync-conformance", version, about, after_help = EXIT_STATUS)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -126,7 +138,14 @@ struct RunArgs {
     /// Print only the verdict line.
     #[arg(long, short)]
     quiet: bool,
+    /// Before the summary, print every case that fails the run: its
+    /// failures, the last lines of its trace and its rerun command.
+    #[arg(long, short, conflicts_with = "quiet")]
+    verbose: bool,
 }
+
+/// How many trace lines `--verbose` prints per failing case.
+const VERBOSE_TRACE_LINES: usize = 30;
 
 impl CorpusArgs {
     fn suite(&self) -> Suite {
@@ -417,6 +436,16 @@ fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let style = Style::detect(io::stdout().is_terminal());
+    if args.verbose {
+        let strict = report.summary.strict;
+        for case in report
+            .cases
+            .iter()
+            .filter(|c| c.verdict.is_unexpected_in(strict))
+        {
+            out.print(&format!("{}\n\n", case.explain_brief(VERBOSE_TRACE_LINES)));
+        }
+    }
     if args.quiet {
         out.print(&format!("{}\n", summary::headline(&report, style)));
     } else {

@@ -97,9 +97,19 @@ fn check_reports_bad_files_with_path_and_exit_code_2() {
         r#"{"id": "Bad Id", "title": "t", "clauses": ["NOPE-1"], "level": "must", "steps": [{"settle": {}}]}"#,
     )
     .expect("write");
+    std::fs::write(
+        dir.join("worse.json"),
+        r#"{"id": "worse", "title": "t", "clauses": ["LIFE-1"], "level": "must", "steps": [{"start": {"window": "nowhere"}}]}"#,
+    )
+    .expect("write");
     let o = cli(&["check", dir.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
+    // Every error of every file, in one pass.
+    assert!(
+        err.contains("worse.json: at .steps[0].start.window: window \"nowhere\" is not open"),
+        "{err}"
+    );
     assert!(err.contains("bad.json: at .id"), "{err}");
     assert!(
         err.contains("bad.json: at .clauses[0]: unknown clause \"NOPE-1\""),
@@ -376,7 +386,7 @@ fn a_rerun_line_works_as_printed_for_a_spec_folder() {
     let words: Vec<&str> = rerun.split_whitespace().skip(1).collect();
     let again = temp_dir("rerun-again");
     let mut args = words.clone();
-    args.extend(["--out", again.to_str().expect("utf-8")]);
+    args.extend(["--out", again.to_str().expect("utf-8"), "--verbose"]);
     let o = cli(&args);
     assert_eq!(
         o.status.code(),
@@ -384,5 +394,29 @@ fn a_rerun_line_works_as_printed_for_a_spec_folder() {
         "the rerun reproduces the failure: {}",
         text(&o.stderr)
     );
-    assert!(text(&o.stdout).contains("1 fail"), "{}", text(&o.stdout));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("1 fail"), "{stdout}");
+    // --verbose: the failing case with its failure, trace and rerun line.
+    assert!(
+        stdout.contains("memory::mine fail") && stdout.contains("LIFE-2: step 2 (expect)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("rerun: state-sync-conformance run"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn help_documents_the_exit_status() {
+    let o = cli(&["--help"]);
+    let help = text(&o.stdout);
+    for line in [
+        "Exit status:",
+        "0  the run conforms",
+        "1  a case fails the run",
+        "2  the command could not do its job",
+    ] {
+        assert!(help.contains(line), "{help}");
+    }
 }

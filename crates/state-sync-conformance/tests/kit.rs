@@ -366,6 +366,42 @@ fn two_runs_give_byte_identical_reports() {
 
 #[cfg(feature = "schema")]
 #[test]
+fn the_schema_says_what_check_enforces_on_ids_clauses_and_steps() {
+    let schema: Value =
+        serde_json::from_str(&state_sync_conformance::schema::spec_schema_json()).expect("JSON");
+    let props = &schema["properties"];
+    assert_eq!(props["id"]["pattern"], "^[a-z0-9-]+$");
+    assert_eq!(props["clauses"]["minItems"], 1);
+    assert_eq!(props["steps"]["minItems"], 1);
+    let ids: Vec<Value> = clauses().into_iter().map(|c| Value::String(c.id)).collect();
+    assert!(ids.len() > 20, "the registry: {ids:?}");
+    assert_eq!(props["clauses"]["items"]["enum"], Value::Array(ids.clone()));
+    // Every step's `clause` field takes only registry ids (or null).
+    let mut fields = 0;
+    let mut stack = vec![&schema["$defs"]];
+    while let Some(v) = stack.pop() {
+        if let Some(clause) = v.get("properties").and_then(|p| p.get("clause")) {
+            fields += 1;
+            let allowed = clause["enum"].as_array().expect("an enum");
+            assert!(ids.iter().all(|id| allowed.contains(id)), "{clause}");
+            assert!(
+                allowed.iter().all(|a| a.is_null() || ids.contains(a)),
+                "{clause}"
+            );
+        }
+        match v {
+            Value::Object(m) => stack.extend(m.values()),
+            Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    assert!(
+        fields >= 3,
+        "expect, start/refresh and join carry a clause: {fields}"
+    );
+}
+
+#[test]
 fn checked_in_schema_is_current() {
     let path = crate_dir().join("contract-specs/schema/spec.schema.json");
     let fresh = state_sync_conformance::schema::spec_schema_json();

@@ -95,8 +95,8 @@
 //! * [`source`] — the source-of-truth side: revision counter and holder.
 //!
 //! The normative rules, with clause ids, are in
-//! [`docs/protocol.md`](https://github.com/state-sync/state-sync/blob/main/docs/protocol.md) and
-//! [`docs/lifecycle.md`](https://github.com/state-sync/state-sync/blob/main/docs/lifecycle.md) of the repository.
+//! [`docs/protocol.md`](https://docs.rs/crate/state-sync-conformance/latest/source/docs/protocol.md) and
+//! [`docs/lifecycle.md`](https://docs.rs/crate/state-sync-conformance/latest/source/docs/lifecycle.md) of the repository.
 
 pub mod appliers;
 pub mod engine;

@@ -10,9 +10,10 @@
 //! captured and gives `error`, and so does a panic on a blocking thread of
 //! the case's runtime (`spawn_blocking`), charged to that case alone. A
 //! panic on any other thread while the case runs (a transport's own I/O
-//! thread) gives `error` too — charged to every case running at that
-//! moment, since a thread the kit did not start cannot be traced to one.
-//! The suite always goes on.
+//! thread) gives `error` too — charged to every case running in the
+//! process at that moment, since a thread the kit did not start cannot be
+//! traced to one. The test harness runs one case per worker process, so
+//! there it is charged to the case alone. The suite always goes on.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;

@@ -40,14 +40,24 @@ impl Target {
         self.file
     }
 
-    /// The command that runs this target's whole suite with `env` set.
+    /// The command that runs this target's whole suite with `env` set —
+    /// in release when this run's build is one (no debug assertions), so
+    /// that a printed command reuses the build it came from.
     pub(super) fn command(&self, env: &str) -> String {
         let env = if env.is_empty() {
             String::new()
         } else {
             format!("{env} ")
         };
-        format!("{env}cargo test -p {} --test {}", self.package, self.name)
+        let release = if cfg!(debug_assertions) {
+            ""
+        } else {
+            " --release"
+        };
+        format!(
+            "{env}cargo test{release} -p {} --test {}",
+            self.package, self.name
+        )
     }
 
     /// The command that reruns one case of this target.

@@ -4,7 +4,7 @@
 //! the transport capabilities it needs, and a list of steps. Steps act
 //! (open a window, start, mutate the source, emit a raw payload, inject
 //! faults, advance virtual time) or check (`expect`).
-//! [`docs/spec-format.md`](https://github.com/state-sync/state-sync/blob/main/docs/spec-format.md)
+//! [`docs/spec-format.md`](https://docs.rs/crate/state-sync-conformance/latest/source/docs/spec-format.md)
 //! describes every step with an example; the JSON Schema in
 //! `contract-specs/schema/spec.schema.json` is generated from these types.
 
