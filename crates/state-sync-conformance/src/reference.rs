@@ -22,10 +22,15 @@ pub fn channel() -> Transport {
     channel_with(channel::ChannelConfig::default())
 }
 
-/// The tokio channel transport with custom buffer sizes.
+/// The tokio channel transport with custom buffer sizes. Its buffers are
+/// bounded and shed (keeping the newest payload per topic), so it does not
+/// claim `exactly-once`.
 pub fn channel_with(config: channel::ChannelConfig) -> Transport {
-    Transport::new("channel", move || channel::Bus::with_config(config))
-        .with_capabilities(Capabilities::all().without(Capability::SynchronousDelivery))
+    Transport::new("channel", move || channel::Bus::with_config(config)).with_capabilities(
+        Capabilities::all()
+            .without(Capability::SynchronousDelivery)
+            .without(Capability::ExactlyOnce),
+    )
 }
 
 /// The Tauri v2 IPC emulation with its realistic defaults: events to webview
@@ -55,10 +60,19 @@ pub fn ipc() -> Transport {
     ipc_with(ipc::IpcConfig::default())
 }
 
+/// What the IPC transport claims: asynchronous delivery, and a slow reader
+/// sheds (and a reconnecting one is sent its topic's newest payload
+/// again), so not `exactly-once`.
+fn ipc_capabilities() -> Capabilities {
+    Capabilities::all()
+        .without(Capability::SynchronousDelivery)
+        .without(Capability::ExactlyOnce)
+}
+
 /// The IPC transport with custom limits.
 pub fn ipc_with(config: ipc::IpcConfig) -> Transport {
     Transport::try_new("ipc", move || ipc::Server::with_config(config))
-        .with_capabilities(Capabilities::all().without(Capability::SynchronousDelivery))
+        .with_capabilities(ipc_capabilities())
 }
 
 /// The IPC transport with the backend in a child process: `program` with
@@ -73,7 +87,7 @@ pub fn ipc_child(program: impl Into<OsString>, args: &[&str]) -> Transport {
         command.args(&args);
         ipc::ChildBackend::spawn(command)
     })
-    .with_capabilities(Capabilities::all().without(Capability::SynchronousDelivery))
+    .with_capabilities(ipc_capabilities())
 }
 
 /// The in-process reference transports: memory, channel, tauri-mock, ipc.

@@ -253,3 +253,60 @@ fn every_construct_of_the_language_is_used_by_a_spec() {
             .join("\n  ")
     );
 }
+
+/// Every count of what deliveries cause is justified: a spec counting
+/// errors of the `protocol` or `invalidation` phase, or the `coalesced` or
+/// `protocol_errors` counters, either requires `exactly-once` or has those
+/// counts gated — on a transport without the claim (one that may redeliver
+/// or shed, as TR-4 and TR-7 allow) they are listed as not checked, never
+/// judged. Run against such a transport, each of those specs shows it.
+#[test]
+fn every_count_of_deliveries_is_justified_by_a_capability() {
+    use state_sync_conformance::spec::{Metric, PhaseName};
+    use state_sync_conformance::{Capabilities, Capability, RunOptions, reference, run_case};
+
+    let counts_deliveries = |e: &state_sync_conformance::spec::Expect| {
+        let phase = |p: &PhaseName| {
+            matches!(
+                p.0,
+                state_sync::Phase::Protocol | state_sync::Phase::Invalidation
+            )
+        };
+        e.errors.iter().flatten().any(|(p, _)| phase(p))
+            || e.error_phases.iter().flatten().any(phase)
+            || e.metrics
+                .iter()
+                .flatten()
+                .any(|(m, _)| matches!(m, Metric::Coalesced | Metric::ProtocolErrors))
+    };
+    let without_claim = reference::memory()
+        .renamed("at-least-once")
+        .with_capabilities(Capabilities::all().without(Capability::ExactlyOnce));
+    let options = RunOptions::default();
+    let mut counting = 0;
+    let mut unjustified = Vec::new();
+    for loaded in embedded().specs() {
+        let spec = &loaded.spec;
+        let counts = spec
+            .steps
+            .iter()
+            .any(|step| matches!(step, Step::Expect(e) if counts_deliveries(e)));
+        if !counts || spec.requires.contains(&Capability::ExactlyOnce) {
+            continue;
+        }
+        counting += 1;
+        let result = run_case(spec, &without_claim, &options);
+        let gated = result
+            .not_checked
+            .iter()
+            .any(|n| n.field == "delivery counts");
+        if !gated {
+            unjustified.push(format!("{} ({})", spec.id, result.verdict));
+        }
+    }
+    assert!(counting > 10, "specs counting deliveries: {counting}");
+    assert!(
+        unjustified.is_empty(),
+        "specs counting what deliveries cause, neither requiring exactly-once nor gated: {unjustified:?}"
+    );
+}

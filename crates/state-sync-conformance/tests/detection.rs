@@ -81,9 +81,14 @@ enum Break {
     /// Listeners live in one registry per thread, shared by every instance
     /// of the transport opened there.
     SharesListenersAcrossInstances,
+    /// Every payload is delivered twice, yet `exactly-once` is claimed.
+    DuplicatesClaimingExactlyOnce,
+    /// Every other payload of a burst is shed (the newest kept), yet
+    /// `exactly-once` is claimed.
+    ShedsClaimingExactlyOnce,
 }
 
-const ALL: [Break; 25] = [
+const ALL: [Break; 27] = [
     Break::NeverUnsubscribes,
     Break::DropsAfterFirst,
     Break::NumericRevisions,
@@ -109,6 +114,8 @@ const ALL: [Break; 25] = [
     Break::OneSubscriptionPerLabel,
     Break::PanicsOnSecondUnsubscribe,
     Break::SharesListenersAcrossInstances,
+    Break::DuplicatesClaimingExactlyOnce,
+    Break::ShedsClaimingExactlyOnce,
 ];
 
 thread_local! {
@@ -144,6 +151,8 @@ fn name(fault: Break) -> &'static str {
         Break::OneSubscriptionPerLabel => "one-subscription-per-label",
         Break::PanicsOnSecondUnsubscribe => "panics-on-second-unsubscribe",
         Break::SharesListenersAcrossInstances => "shares-listeners-across-instances",
+        Break::DuplicatesClaimingExactlyOnce => "duplicates-claiming-exactly-once",
+        Break::ShedsClaimingExactlyOnce => "sheds-claiming-exactly-once",
     }
 }
 
@@ -174,7 +183,9 @@ fn breaks(fault: Break) -> &'static str {
         Break::RoundsNumbersClaimingExact
         | Break::DefersClaimingSynchronous
         | Break::SwapsPairsClaimingOrdered
-        | Break::RegistersLateClaimingImmediate => "TR-6",
+        | Break::RegistersLateClaimingImmediate
+        | Break::DuplicatesClaimingExactlyOnce
+        | Break::ShedsClaimingExactlyOnce => "TR-6",
     }
 }
 
@@ -226,6 +237,13 @@ impl Shared {
     fn deliver_to(&self, e: &Entry, payload: &Value) {
         match self.fault {
             Break::DropsNewestWhenFull if e.taken.fetch_add(1, Ordering::SeqCst) >= 4 => {}
+            Break::DuplicatesClaimingExactlyOnce => {
+                (e.handler)(payload);
+                (e.handler)(payload);
+            }
+            // Of the payloads between two settles, the second, fourth, …
+            // are shed.
+            Break::ShedsClaimingExactlyOnce if e.taken.fetch_add(1, Ordering::SeqCst) % 2 == 1 => {}
             Break::DefersClaimingSynchronous => {
                 let (handler, payload) = (e.handler.clone(), payload.clone());
                 tokio::spawn(async move { handler(&payload) });

@@ -48,6 +48,19 @@ enum Perturbation {
     /// Each payload reaches each subscription this long after it was
     /// emitted, in order.
     EventLatency(Duration),
+    /// At-least-once delivery: every payload is handed over twice in a row.
+    Duplicates,
+    /// At-least-once delivery across an apparent reconnect: after every
+    /// third payload, the last three are delivered again on a later tick
+    /// (after newer ones: older revisions arrive late).
+    ReplayAfterReconnect,
+    /// Load shedding that keeps the newest payload per topic: payloads are
+    /// queued per subscription and delivered on a later tick, and a queued
+    /// payload of a topic is replaced by a newer one of the same topic.
+    NewestPerTopic,
+    /// `subscribe` resolves at once but the subscription becomes live this
+    /// long after (no `immediate-subscribe`): live from the next settle.
+    SlowRegistration(Duration),
 }
 
 impl Perturbation {
@@ -59,6 +72,12 @@ impl Perturbation {
             Self::EarlyDelivery => "delivery of an earlier event".to_owned(),
             Self::SubscribeLatency(d) => format!("subscribe latency {} ms", d.as_millis()),
             Self::EventLatency(d) => format!("event latency {} ms", d.as_millis()),
+            Self::Duplicates => "at-least-once: every payload twice".to_owned(),
+            Self::ReplayAfterReconnect => "at-least-once: replay after reconnect".to_owned(),
+            Self::NewestPerTopic => "shedding: newest payload per topic kept".to_owned(),
+            Self::SlowRegistration(d) => {
+                format!("registration {} ms after subscribe", d.as_millis())
+            }
         }
     }
 
@@ -71,10 +90,20 @@ impl Perturbation {
             Self::DeferredDelivery | Self::EventLatency(_) => {
                 claimed.clone().without(Capability::SynchronousDelivery)
             }
-            Self::LateRegistration => claimed
+            Self::LateRegistration | Self::SlowRegistration(_) => claimed
                 .clone()
                 .without(Capability::SynchronousDelivery)
                 .without(Capability::ImmediateSubscribe),
+            Self::Duplicates => claimed.clone().without(Capability::ExactlyOnce),
+            Self::ReplayAfterReconnect => claimed
+                .clone()
+                .without(Capability::SynchronousDelivery)
+                .without(Capability::OrderedDelivery)
+                .without(Capability::ExactlyOnce),
+            Self::NewestPerTopic => claimed
+                .clone()
+                .without(Capability::SynchronousDelivery)
+                .without(Capability::ExactlyOnce),
         }
     }
 }
@@ -192,30 +221,60 @@ impl InvalidationSubscriber for End {
                     self.inner.subscriber.subscribe(handler).await
                 })
             }
-            Perturbation::LateRegistration => Box::pin(async move {
-                // Resolves at once; the registration happens on a later
-                // tick, and events emitted meanwhile are not delivered.
-                let slot: Arc<Mutex<Option<Subscription>>> = Arc::default();
-                let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let (subscriber, pending) = (self.inner.subscriber.clone(), self.pending.clone());
-                let (filled, stop) = (slot.clone(), cancelled.clone());
-                pending.start();
-                tokio::spawn(async move {
-                    tokio::task::yield_now().await;
-                    let registered = subscriber.subscribe(handler).await;
-                    if let Ok(subscription) = registered
-                        && !stop.load(std::sync::atomic::Ordering::SeqCst)
-                    {
-                        *filled.lock() = Some(subscription);
-                    }
-                    pending.finish();
-                });
-                Ok(Subscription::new(move || {
-                    cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
-                    slot.lock().take();
-                }))
-            }),
+            Perturbation::Duplicates => {
+                self.inner
+                    .subscriber
+                    .subscribe(Arc::new(move |payload: &Value| {
+                        handler(payload);
+                        handler(payload);
+                    }))
+            }
+            Perturbation::ReplayAfterReconnect => self
+                .inner
+                .subscriber
+                .subscribe(replaying(handler, self.pending.clone())),
+            Perturbation::NewestPerTopic => self
+                .inner
+                .subscriber
+                .subscribe(newest_per_topic(handler, self.pending.clone())),
+            Perturbation::SlowRegistration(latency) => self.register_later(handler, Some(latency)),
+            Perturbation::LateRegistration => self.register_later(handler, None),
         }
+    }
+}
+
+impl End {
+    /// Resolves at once; the registration happens `after` that (on a later
+    /// tick when `None`), and events emitted meanwhile are not delivered.
+    fn register_later(
+        &self,
+        handler: InvalidationHandler,
+        after: Option<Duration>,
+    ) -> BoxFuture<'_, Result<Subscription, PortError>> {
+        Box::pin(async move {
+            let slot: Arc<Mutex<Option<Subscription>>> = Arc::default();
+            let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (subscriber, pending) = (self.inner.subscriber.clone(), self.pending.clone());
+            let (filled, stop) = (slot.clone(), cancelled.clone());
+            pending.start();
+            tokio::spawn(async move {
+                match after {
+                    Some(latency) => simulated_latency(latency).await,
+                    None => tokio::task::yield_now().await,
+                }
+                let registered = subscriber.subscribe(handler).await;
+                if let Ok(subscription) = registered
+                    && !stop.load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    *filled.lock() = Some(subscription);
+                }
+                pending.finish();
+            });
+            Ok(Subscription::new(move || {
+                cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
+                slot.lock().take();
+            }))
+        })
     }
 }
 
@@ -249,12 +308,65 @@ fn delayed(
     })
 }
 
+/// `handler`, every payload delivered at once, and after every third one
+/// the last three again on a later tick (an apparent reconnect that
+/// replays what was not acknowledged).
+fn replaying(handler: InvalidationHandler, pending: Arc<Pending>) -> InvalidationHandler {
+    let recent: Arc<Mutex<VecDeque<Value>>> = Arc::default();
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    Arc::new(move |payload: &Value| {
+        handler(payload);
+        let replay = {
+            let mut recent = recent.lock();
+            recent.push_back(payload.clone());
+            if recent.len() > 3 {
+                recent.pop_front();
+            }
+            let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            n.is_multiple_of(3)
+                .then(|| recent.iter().cloned().collect::<Vec<_>>())
+        };
+        if let Some(replay) = replay {
+            pending.start();
+            let (handler, pending) = (handler.clone(), pending.clone());
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                for payload in &replay {
+                    handler(payload);
+                }
+                pending.finish();
+            });
+        }
+    })
+}
+
 /// `handler`, called on a later tick, in order.
 fn deferred(handler: InvalidationHandler, pending: Arc<Pending>) -> InvalidationHandler {
+    queued(handler, pending, false)
+}
+
+/// `handler`, called on a later tick with what is queued, where a queued
+/// payload is replaced by a newer one of the same topic (payloads without
+/// a string `topic` are never replaced).
+fn newest_per_topic(handler: InvalidationHandler, pending: Arc<Pending>) -> InvalidationHandler {
+    queued(handler, pending, true)
+}
+
+/// `handler`, called on a later tick with what is queued, in order;
+/// `shedding` replaces a queued payload by a newer one of its topic.
+fn queued(
+    handler: InvalidationHandler,
+    pending: Arc<Pending>,
+    shedding: bool,
+) -> InvalidationHandler {
     let queue: Arc<Mutex<VecDeque<Value>>> = Arc::default();
     Arc::new(move |payload: &Value| {
         let first = {
             let mut queue = queue.lock();
+            let topic = payload.get("topic").and_then(Value::as_str);
+            if let Some(topic) = topic.filter(|_| shedding) {
+                queue.retain(|queued| queued.get("topic").and_then(Value::as_str) != Some(topic));
+            }
             queue.push_back(payload.clone());
             queue.len() == 1
         };
@@ -266,10 +378,9 @@ fn deferred(handler: InvalidationHandler, pending: Arc<Pending>) -> Invalidation
         tokio::spawn(async move {
             tokio::task::yield_now().await;
             loop {
-                let next = queue.lock().front().cloned();
+                let next = queue.lock().pop_front();
                 let Some(payload) = next else { break };
                 handler(&payload);
-                queue.lock().pop_front();
             }
             pending.finish();
         });
@@ -301,7 +412,7 @@ fn perturbed(reference: &Transport, how: Perturbation) -> Transport {
     .with_capabilities(how.capabilities(reference.capabilities()))
 }
 
-const PERTURBATIONS: [Perturbation; 7] = [
+const PERTURBATIONS: [Perturbation; 11] = [
     Perturbation::SnapshotLatency(Duration::from_millis(1)),
     Perturbation::SnapshotLatency(Duration::from_millis(50)),
     Perturbation::DeferredDelivery,
@@ -309,6 +420,10 @@ const PERTURBATIONS: [Perturbation; 7] = [
     Perturbation::EarlyDelivery,
     Perturbation::SubscribeLatency(Duration::from_millis(20)),
     Perturbation::EventLatency(Duration::from_millis(5)),
+    Perturbation::Duplicates,
+    Perturbation::ReplayAfterReconnect,
+    Perturbation::NewestPerTopic,
+    Perturbation::SlowRegistration(Duration::from_millis(10)),
 ];
 
 fn references() -> Vec<Transport> {
@@ -383,14 +498,10 @@ fn correct_transports_pass_on_real_time_with_event_latency() {
     let report = suite.run().expect("the corpus runs");
     let wrong = outcomes::neither_passed_nor_unsupported(&report);
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
-    let ran = report
-        .cases
-        .iter()
-        .filter(|c| c.verdict == Verdict::Pass)
-        .count();
+    let timing = outcomes::left_out_for_exact_timing(&report);
     assert!(
-        ran * 10 >= report.cases.len() * 9,
-        "{ran} of {} cases ran on real time",
+        timing * 10 <= report.cases.len(),
+        "{timing} of {} cases left out on real time for their exact timing",
         report.cases.len()
     );
 }

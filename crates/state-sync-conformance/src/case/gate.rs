@@ -10,9 +10,10 @@
 use std::collections::BTreeMap;
 
 use crate::driver::DriverInfo;
-use crate::spec::{Capability, Expect, Spec, Step};
+use crate::spec::{Capability, Expect, PhaseName, Spec, Step};
 use crate::transport::Transport;
 use crate::verdict::NotChecked;
+use state_sync::Phase;
 
 /// Something an expectation reads that a target may not offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -24,6 +25,11 @@ pub(crate) enum Reading {
     /// `subscriptions`: the bus's active subscriptions (transport
     /// capability `subscription-count`).
     Subscriptions,
+    /// Counts of what each delivery causes — errors of the `protocol` and
+    /// `invalidation` phases (in `errors` and `error_phases`), the
+    /// `protocol_errors` and `coalesced` counters — which a transport that
+    /// may redeliver or shed changes (transport capability `exactly-once`).
+    DeliveryCounts,
 }
 
 impl Reading {
@@ -33,6 +39,7 @@ impl Reading {
             Reading::Lifecycle => "lifecycle",
             Reading::Metrics => "metrics",
             Reading::Subscriptions => "subscriptions",
+            Reading::DeliveryCounts => "delivery counts",
         }
     }
 
@@ -46,6 +53,9 @@ impl Reading {
             Reading::Subscriptions => {
                 "the transport does not count its subscriptions (capability `subscription-count`)"
             }
+            Reading::DeliveryCounts => {
+                "the transport may deliver a payload more than once or shed it (no `exactly-once` claim): what deliveries cause is not counted"
+            }
         }
     }
 
@@ -55,10 +65,35 @@ impl Reading {
             Reading::Lifecycle => e.lifecycle.is_some(),
             Reading::Metrics => e.metrics.is_some(),
             Reading::Subscriptions => e.subscriptions.is_some(),
+            Reading::DeliveryCounts => {
+                e.errors
+                    .iter()
+                    .flatten()
+                    .any(|(phase, _)| counts_deliveries(*phase))
+                    || e.error_phases
+                        .iter()
+                        .flatten()
+                        .any(|phase| counts_deliveries(*phase))
+                    || e.metrics
+                        .iter()
+                        .flatten()
+                        .any(|(metric, _)| metric.counts_deliveries())
+            }
         }
     }
 
-    const ALL: [Reading; 3] = [Reading::Lifecycle, Reading::Metrics, Reading::Subscriptions];
+    const ALL: [Reading; 4] = [
+        Reading::Lifecycle,
+        Reading::Metrics,
+        Reading::Subscriptions,
+        Reading::DeliveryCounts,
+    ];
+}
+
+/// Whether errors of `phase` are counted once per delivery of an event
+/// (`protocol`: garbage; `invalidation`: a failing filter).
+pub(crate) fn counts_deliveries(phase: PhaseName) -> bool {
+    matches!(phase.0, Phase::Protocol | Phase::Invalidation)
 }
 
 /// What a case checks on its target, worked out before it runs.
@@ -85,6 +120,7 @@ impl Gate {
                 Reading::Subscriptions => {
                     !transport.capabilities().has(Capability::SubscriptionCount)
                 }
+                Reading::DeliveryCounts => !transport.capabilities().has(Capability::ExactlyOnce),
                 Reading::Lifecycle | Reading::Metrics => {
                     driver.is_some_and(|d| !d.capabilities.contains(r.field()))
                 }

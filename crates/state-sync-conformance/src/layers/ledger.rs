@@ -8,8 +8,10 @@
 //!   newest payload emitted for its topic while it was live;
 //! * TR-6: each capability claimed holds — `synchronous-delivery`
 //!   (delivered before `emit` returns), `ordered-delivery` (in emit order),
-//!   `immediate-subscribe` (live as soon as `subscribe` resolved) and
-//!   `exact-json`.
+//!   `immediate-subscribe` (live as soon as `subscribe` resolved),
+//!   `exact-json`, and `exactly-once` (no payload delivered more often than
+//!   it was emitted; after each settle, every payload emitted while a
+//!   subscription was reliable has reached it).
 //!
 //! It watches below the fault layer, on the transport's side: what the
 //! spec's faults drop or hold is not the transport's doing and never shows
@@ -37,6 +39,7 @@ pub(crate) struct Ledger {
     ordered: bool,
     synchronous: bool,
     immediate: bool,
+    exactly_once: bool,
     state: Mutex<State>,
 }
 
@@ -105,6 +108,7 @@ impl Ledger {
             ordered: capabilities.has(Capability::OrderedDelivery),
             synchronous: capabilities.has(Capability::SynchronousDelivery),
             immediate: capabilities.has(Capability::ImmediateSubscribe),
+            exactly_once: capabilities.has(Capability::ExactlyOnce),
             state: Mutex::new(State::default()),
         }
     }
@@ -222,9 +226,35 @@ impl Ledger {
             .iter()
             .copied()
             .find(|s| fresh(s) && after_last(s));
-        let seq = match in_order.or_else(|| candidates.iter().copied().find(|s| fresh(s))) {
+        // A payload equal to one already received that would skip emits not
+        // received yet is taken for a redelivery of it (allowed: TR-7), not
+        // for the later emit — which would make the skipped ones arrive out
+        // of order.
+        let skips = in_order.is_some_and(|c| {
+            sub_state
+                .last
+                .is_some_and(|l| (l + 1..c).any(|s| !sub_state.received.contains(&s)))
+        });
+        let repeat = candidates.iter().any(|s| sub_state.received.contains(s));
+        let mapped = if skips && repeat {
+            None
+        } else {
+            in_order.or_else(|| candidates.iter().copied().find(|s| fresh(s)))
+        };
+        let seq = match mapped {
             Some(seq) => seq,
-            None => return,
+            None => {
+                if self.exactly_once {
+                    sub_state.violation(
+                        "TR-6",
+                        format!(
+                            "a payload arrived more often than it was emitted, but the transport claims exactly-once (drop the claim if it may redeliver): {}",
+                            state_sync::protocol::preview(payload, 120)
+                        ),
+                    );
+                }
+                return;
+            }
         };
         if in_order.is_none() && self.ordered {
             sub_state.violation(
@@ -263,6 +293,18 @@ impl Ledger {
                 continue;
             }
             if let Some(from) = sub.reliable_from(self.immediate) {
+                if self.exactly_once
+                    && let Some(missed) = (from..mark).find(|s| !sub.received.contains(s))
+                {
+                    sub.violation(
+                        "TR-6",
+                        format!(
+                            "after settle, it has not received emit #{missed}, emitted while it was subscribed, but the transport claims exactly-once (drop the claim if it may shed payloads)"
+                        ),
+                    );
+                    // One report per missed emit is enough.
+                    sub.received.insert(missed);
+                }
                 let newest = (from..mark)
                     .rev()
                     .find(|&s| topics[s].as_deref() == Some(sub.topic.as_str()));

@@ -144,16 +144,21 @@ pub enum Capability {
     /// A subscription is active as soon as `subscribe` resolves (no
     /// registration delay during which events are lost).
     ImmediateSubscribe,
+    /// Every payload emitted while a subscription is live reaches it
+    /// exactly once: never twice (no redelivery, no replay after a
+    /// reconnect) and never shed (no bounded buffer that drops).
+    ExactlyOnce,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 5] = [
+    pub const ALL: [Capability; 6] = [
         Capability::SubscriptionCount,
         Capability::SynchronousDelivery,
         Capability::OrderedDelivery,
         Capability::ExactJson,
         Capability::ImmediateSubscribe,
+        Capability::ExactlyOnce,
     ];
 
     /// The kebab-case name used in spec files and reports.
@@ -164,6 +169,7 @@ impl Capability {
             Capability::OrderedDelivery => "ordered-delivery",
             Capability::ExactJson => "exact-json",
             Capability::ImmediateSubscribe => "immediate-subscribe",
+            Capability::ExactlyOnce => "exactly-once",
         }
     }
 }

@@ -216,6 +216,13 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Whether the counter counts per delivery of an event (`coalesced`,
+    /// `protocol_errors`): a transport that may redeliver or shed changes
+    /// it.
+    pub fn counts_deliveries(self) -> bool {
+        matches!(self, Self::Coalesced | Self::ProtocolErrors)
+    }
+
     /// This counter's value in `m`.
     pub fn of(self, m: &Metrics) -> u64 {
         match self {

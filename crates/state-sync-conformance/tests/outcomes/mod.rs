@@ -71,3 +71,18 @@ pub fn assert_hung(r: &CaseResult, work: &str, limit: Duration, started: Instant
     );
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
+
+/// How many cases of `report` are `unsupported` because they need virtual
+/// time (their timing is exact to the millisecond).
+pub fn left_out_for_exact_timing(report: &SuiteReport) -> usize {
+    report
+        .cases
+        .iter()
+        .filter(|c| {
+            c.verdict == Verdict::Unsupported
+                && c.missing
+                    .iter()
+                    .any(|m| m == state_sync_conformance::VIRTUAL_TIME)
+        })
+        .count()
+}
