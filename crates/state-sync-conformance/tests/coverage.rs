@@ -225,6 +225,7 @@ fn used_fields(
 /// Fields of the language that no portable spec can use, because what they
 /// check is one engine's own (an exact message's wording). The kit's unit
 /// tests check them instead (`case::checks`).
+#[cfg(feature = "schema")]
 const ENGINE_SPECIFIC: &[&str] = &["expect.error_context.message"];
 
 /// Every step kind and every field of the scenario language is used by at

@@ -401,6 +401,7 @@ fn the_schema_says_what_check_enforces_on_ids_clauses_and_steps() {
     );
 }
 
+#[cfg(feature = "schema")]
 #[test]
 fn checked_in_schema_is_current() {
     let path = crate_dir().join("contract-specs/schema/spec.schema.json");

@@ -43,7 +43,12 @@ pub(super) fn run(
         parallel.min(total)
     );
     let next = AtomicUsize::new(0);
-    let progress = Mutex::new(0usize);
+    // Progress is printed in plan order (a case's mark waits for those
+    // before it), so that identical runs print identical lines.
+    let progress = Mutex::new(Progress {
+        marks: vec![None; total],
+        printed: 0,
+    });
     let results = Mutex::new(vec![None; total]);
     std::thread::scope(|scope| {
         for _ in 0..parallel.min(total) {
@@ -55,21 +60,36 @@ pub(super) fn run(
                     };
                     let result = pool.run(transport, spec, options);
                     let finished = finish_case(result.clone(), plan.known.as_deref());
-                    let mark = mark(finished.verdict, strict);
                     results.lock()[i] = Some(result);
-                    let mut done = progress.lock();
-                    *done += 1;
-                    let mut out = std::io::stdout().lock();
-                    let _ = write!(out, "{mark}");
-                    if *done % PER_LINE == 0 || *done == total {
-                        let _ = writeln!(out, " {done}/{total}");
-                    }
-                    let _ = out.flush();
+                    progress.lock().done(i, mark(finished.verdict, strict));
                 }
             });
         }
     });
     results.into_inner().into_iter().flatten().collect()
+}
+
+/// The progress line: marks of finished cases, printed in plan order.
+struct Progress {
+    marks: Vec<Option<char>>,
+    printed: usize,
+}
+
+impl Progress {
+    /// Case `i` finished with `mark`: prints every mark now in order.
+    fn done(&mut self, i: usize, mark: char) {
+        self.marks[i] = Some(mark);
+        let total = self.marks.len();
+        let mut out = std::io::stdout().lock();
+        while let Some(Some(mark)) = self.marks.get(self.printed) {
+            let _ = write!(out, "{mark}");
+            self.printed += 1;
+            if self.printed.is_multiple_of(PER_LINE) || self.printed == total {
+                let _ = writeln!(out, " {}/{total}", self.printed);
+            }
+        }
+        let _ = out.flush();
+    }
 }
 
 /// A case's progress character: `.` passed, `F` failed the run, `i` did
