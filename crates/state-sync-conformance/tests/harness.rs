@@ -255,6 +255,11 @@ fn crash_is_one_case() -> Result<(), Failed> {
         &out,
     )?;
     ensure(
+        !why.contains("' ("),
+        format!("no thread id (it differs from run to run): {why}"),
+        &out,
+    )?;
+    ensure(
         crashed["trace"].as_array().is_some_and(|t| !t.is_empty()),
         "the crashed case keeps its trace so far",
         &out,

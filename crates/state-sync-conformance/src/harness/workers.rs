@@ -187,9 +187,9 @@ impl Worker {
             Ok(status) => exit_description(status),
             Err(e) => format!("its exit status is unknown ({e})"),
         };
-        let said: Vec<&str> = tail
+        let said: Vec<String> = tail
             .iter()
-            .map(|l| l.trim())
+            .map(|l| without_thread_ids(l.trim()))
             .filter(|l| !l.is_empty())
             .collect();
         let said = said[said.len().saturating_sub(STDERR_QUOTED)..].join(" / ");
@@ -253,6 +253,30 @@ fn pass_stderr(err: impl Read) -> VecDeque<String> {
     tail
 }
 
+/// `line` without the numeric thread ids Rust prints after a thread's name
+/// (`thread 'main' (4242) has overflowed its stack`): they differ from run
+/// to run, and the reports must not.
+fn without_thread_ids(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("' (") {
+        let (before, after) = rest.split_at(at + 1);
+        out.push_str(before);
+        let digits = after[2..]
+            .find(')')
+            .filter(|&n| n > 0 && after[2..2 + n].bytes().all(|b| b.is_ascii_digit()));
+        match digits {
+            Some(n) => rest = &after[2 + n + 1..],
+            None => {
+                out.push_str(&after[..2]);
+                rest = &after[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// How a process exited, in words: the signal that killed it, by name.
 fn exit_description(status: ExitStatus) -> String {
     #[cfg(unix)]
@@ -284,5 +308,23 @@ fn signal_name(signal: i32) -> &'static str {
         13 => "SIGPIPE",
         15 => "SIGTERM",
         _ => "a signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_thread_ids;
+
+    #[test]
+    fn thread_ids_are_left_out_of_what_a_dead_worker_said() {
+        assert_eq!(
+            without_thread_ids("thread '<unknown>' (15614) has overflowed its stack"),
+            "thread '<unknown>' has overflowed its stack"
+        );
+        assert_eq!(
+            without_thread_ids("thread 'a' (1) and 'b' (x) stay"),
+            "thread 'a' and 'b' (x) stay"
+        );
+        assert_eq!(without_thread_ids("no thread here"), "no thread here");
     }
 }
