@@ -11,7 +11,7 @@ use crate::corpus::{Corpus, SUITE_VERSION, SpecErrors};
 use crate::known_failures::{KnownFailures, KnownFailuresError};
 use crate::spec::Spec;
 use crate::transport::Transport;
-use crate::verdict::{CaseResult, SuiteReport, TransportInfo};
+use crate::verdict::{CaseResult, SuiteReport, TransportInfo, Verdict};
 
 /// Why a suite could not run.
 #[derive(Debug, thiserror::Error)]
@@ -291,6 +291,12 @@ fn info(t: &Transport) -> TransportInfo {
             Err(_) => format!("`{}` (did not start)", d.argv().join(" ")),
         }),
     }
+}
+
+/// The verdict of a raw result once the known-failures file is applied.
+pub(crate) fn finished_verdict(result: &CaseResult, known: Option<&KnownFailures>) -> Verdict {
+    let entry = known.and_then(|k| k.lookup(&result.transport, &result.spec));
+    KnownFailures::adjust(result.verdict, entry)
 }
 
 /// Applies the known-failures file to a raw result.

@@ -263,22 +263,21 @@ fn every_construct_of_the_language_is_used_by_a_spec() {
 /// judged. Run against such a transport, each of those specs shows it.
 #[test]
 fn every_count_of_deliveries_is_justified_by_a_capability() {
-    use state_sync_conformance::spec::{Metric, PhaseName};
     use state_sync_conformance::{Capabilities, Capability, RunOptions, reference, run_case};
 
     let counts_deliveries = |e: &state_sync_conformance::spec::Expect| {
-        let phase = |p: &PhaseName| {
-            matches!(
-                p.0,
-                state_sync::Phase::Protocol | state_sync::Phase::Invalidation
-            )
-        };
-        e.errors.iter().flatten().any(|(p, _)| phase(p))
-            || e.error_phases.iter().flatten().any(phase)
+        e.errors
+            .iter()
+            .flatten()
+            .any(|(p, _)| p.counts_deliveries())
+            || e.error_phases
+                .iter()
+                .flatten()
+                .any(|p| p.counts_deliveries())
             || e.metrics
                 .iter()
                 .flatten()
-                .any(|(m, _)| matches!(m, Metric::Coalesced | Metric::ProtocolErrors))
+                .any(|(m, _)| m.counts_deliveries())
     };
     let without_claim = reference::memory()
         .renamed("at-least-once")

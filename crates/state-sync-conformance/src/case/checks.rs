@@ -19,7 +19,7 @@ use crate::spec::{
 
 use super::bus::which_bus;
 use super::call_error::CallError;
-use super::gate::{Reading, counts_deliveries};
+use super::gate::Reading;
 use super::real_time::Span;
 use super::steps::Case;
 use super::wiring::Window;
@@ -235,7 +235,7 @@ impl Case<'_> {
         }
         let uncounted = self.skips(Reading::DeliveryCounts);
         for (phase, bound) in e.errors.iter().flatten() {
-            if uncounted && counts_deliveries(*phase) {
+            if uncounted && phase.counts_deliveries() {
                 continue;
             }
             let n = rec.errors.iter().filter(|c| c.phase == phase.0).count() as u64;
@@ -265,7 +265,7 @@ impl Case<'_> {
         if let Some(want) = e
             .error_phases
             .as_ref()
-            .filter(|w| !(uncounted && w.iter().any(|p| counts_deliveries(*p))))
+            .filter(|w| !(uncounted && w.iter().any(|p| p.counts_deliveries())))
         {
             let got: Vec<String> = rec.errors.iter().map(|c| c.phase.to_string()).collect();
             let want: Vec<String> = want.iter().map(ToString::to_string).collect();

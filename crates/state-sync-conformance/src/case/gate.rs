@@ -10,10 +10,9 @@
 use std::collections::BTreeMap;
 
 use crate::driver::DriverInfo;
-use crate::spec::{Capability, Expect, PhaseName, Spec, Step};
+use crate::spec::{Capability, Expect, Spec, Step};
 use crate::transport::Transport;
 use crate::verdict::NotChecked;
-use state_sync::Phase;
 
 /// Something an expectation reads that a target may not offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,11 +68,11 @@ impl Reading {
                 e.errors
                     .iter()
                     .flatten()
-                    .any(|(phase, _)| counts_deliveries(*phase))
+                    .any(|(phase, _)| phase.counts_deliveries())
                     || e.error_phases
                         .iter()
                         .flatten()
-                        .any(|phase| counts_deliveries(*phase))
+                        .any(|phase| phase.counts_deliveries())
                     || e.metrics
                         .iter()
                         .flatten()
@@ -88,12 +87,6 @@ impl Reading {
         Reading::Subscriptions,
         Reading::DeliveryCounts,
     ];
-}
-
-/// Whether errors of `phase` are counted once per delivery of an event
-/// (`protocol`: garbage; `invalidation`: a failing filter).
-pub(crate) fn counts_deliveries(phase: PhaseName) -> bool {
-    matches!(phase.0, Phase::Protocol | Phase::Invalidation)
 }
 
 /// What a case checks on its target, worked out before it runs.

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use super::workers::Pool;
 use crate::case::RunOptions;
-use crate::suite::{Plan, cases_at_once, finish_case};
+use crate::suite::{Plan, cases_at_once, finished_verdict};
 use crate::verdict::{CaseResult, Verdict};
 
 /// Progress characters per line.
@@ -59,9 +59,9 @@ pub(super) fn run(
                         break;
                     };
                     let result = pool.run(transport, spec, options);
-                    let finished = finish_case(result.clone(), plan.known.as_deref());
+                    let verdict = finished_verdict(&result, plan.known.as_deref());
                     results.lock()[i] = Some(result);
-                    progress.lock().done(i, mark(finished.verdict, strict));
+                    progress.lock().done(i, mark(verdict, strict));
                 }
             });
         }

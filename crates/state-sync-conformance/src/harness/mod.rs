@@ -133,7 +133,7 @@ impl Suite {
 fn configure(suite: &mut Suite, target: &Target) -> Result<(), String> {
     let rerun_target = target.clone();
     suite.options.rerun = Arc::new(move |transport, spec, seed| {
-        rerun_target.rerun(&format!("{transport}::{spec}"), seed)
+        rerun_target.rerun(&case_name(transport, spec), seed)
     });
     if let Ok(seed) = std::env::var(SEED_ENV) {
         let seed = seed
@@ -150,6 +150,16 @@ fn configure(suite: &mut Suite, target: &Target) -> Result<(), String> {
         suite.strict = true;
     }
     Ok(())
+}
+
+/// A case's name, `transport::spec-id`: its trial, its record, its rerun.
+pub(super) fn case_name(transport: &str, spec: &str) -> String {
+    format!("{transport}::{spec}")
+}
+
+/// A pool of worker processes, or why there can be none.
+fn pool() -> Result<workers::Pool, String> {
+    workers::Pool::new().map_err(|e| format!("cannot find the test binary to run cases in: {e}"))
 }
 
 /// Whether environment variable `name` is `1`.
@@ -195,19 +205,16 @@ fn run(mut suite: Suite, target: &Target) -> Result<ExitCode, String> {
         return finish::finish(&results, &finish, bless);
     }
     let nextest_run = nextest::run_id();
-    let parallel = full_run::parallelism(&plan, args.test_threads);
     if full && args.format.is_none() && nextest_run.is_none() {
-        let results = match workers::Pool::new() {
-            Ok(pool) => full_run::run(&plan, &suite.options, &pool, parallel, strict),
-            Err(e) => return Err(format!("cannot find the test binary to run cases in: {e}")),
-        };
+        let parallel = full_run::parallelism(&plan, args.test_threads);
+        let results = full_run::run(&plan, &suite.options, &pool()?, parallel, strict);
         return finish::finish(&results, &finish, bless);
     }
     let selected = plan
         .cases
         .iter()
         .filter(|(t, s)| {
-            let probe = libtest_mimic::Trial::test(format!("{}::{}", t.name(), s.id), || Ok(()));
+            let probe = libtest_mimic::Trial::test(case_name(t.name(), &s.id), || Ok(()));
             !args.is_filtered_out(&probe)
         })
         .count();
@@ -229,11 +236,7 @@ fn run(mut suite: Suite, target: &Target) -> Result<ExitCode, String> {
             run_id,
         },
         None if selected <= 1 || args.list => Runner::InProcess,
-        None => {
-            Runner::Workers(Arc::new(workers::Pool::new().map_err(|e| {
-                format!("cannot find the test binary to run cases in: {e}")
-            })?))
-        }
+        None => Runner::Workers(Arc::new(pool()?)),
     };
     let collected = trials::Collected::default();
     let all = trials::trials(
@@ -266,7 +269,7 @@ fn run(mut suite: Suite, target: &Target) -> Result<ExitCode, String> {
 /// so that a red run reads in a screen or two.
 fn trace_lines(args: &libtest_mimic::Arguments) -> usize {
     let one_case = args.exact && args.filter.is_some();
-    if one_case || std::env::var_os(TRACE_ENV).is_some_and(|v| v == "1") {
+    if one_case || is_set(TRACE_ENV) {
         TRACE_LINES
     } else {
         0

@@ -108,7 +108,7 @@ pub(super) fn merge(
     let mut missing = Vec::new();
     let mut runs = std::collections::BTreeSet::new();
     for (transport, spec) in &plan.cases {
-        let name = format!("{}::{}", transport.name(), spec.id);
+        let name = super::case_name(transport.name(), &spec.id);
         match newest.remove(&name) {
             Some((_, run, recorded)) => {
                 runs.insert(run);

@@ -78,10 +78,9 @@ pub(super) fn run_recorded(
     options: &RunOptions,
     sink: &RecordSink,
 ) -> CaseResult {
-    sink(&Record::Started(format!(
-        "{}::{}",
+    sink(&Record::Started(super::case_name(
         transport.name(),
-        spec.id
+        &spec.id,
     )));
     let traced = sink.clone();
     crate::trace::stream_to(Some(Arc::new(move |entry: &TraceEntry| {

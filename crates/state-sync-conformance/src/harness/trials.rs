@@ -42,7 +42,7 @@ impl Runner {
         match self {
             Runner::InProcess => run_case(spec, transport, options),
             Runner::Nextest { reports, run_id } => {
-                let name = format!("{}::{}", transport.name(), spec.id);
+                let name = super::case_name(transport.name(), &spec.id);
                 match nextest::recorder(reports, run_id, &name) {
                     Ok(sink) => run_recorded(transport, spec, options, &sink),
                     Err(e) => {
@@ -74,7 +74,7 @@ pub(super) fn trials(
         .iter()
         .enumerate()
         .map(|(i, (transport, spec))| {
-            let name = format!("{}::{}", transport.name(), spec.id);
+            let name = super::case_name(transport.name(), &spec.id);
             let (transport, spec) = (transport.clone(), spec.clone());
             let (options, known) = (options.clone(), plan.known.clone());
             let (runner, sink) = (runner.clone(), collected.clone());

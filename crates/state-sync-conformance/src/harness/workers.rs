@@ -44,7 +44,7 @@ pub(super) fn serve(plan: &Plan, options: &RunOptions) -> ExitCode {
     let cases: HashMap<String, &(Transport, Spec)> = plan
         .cases
         .iter()
-        .map(|case| (format!("{}::{}", case.0.name(), case.1.id), case))
+        .map(|case| (super::case_name(case.0.name(), &case.1.id), case))
         .collect();
     let sink: RecordSink = Arc::new(|record: &Record| {
         let Ok(json) = serde_json::to_string(record) else {
@@ -88,7 +88,7 @@ impl Pool {
         spec: &Spec,
         options: &RunOptions,
     ) -> CaseResult {
-        let name = format!("{}::{}", transport.name(), spec.id);
+        let name = super::case_name(transport.name(), &spec.id);
         let idle = self.idle.lock().pop();
         let mut worker = match idle.map_or_else(|| Worker::spawn(&self.program), Ok) {
             Ok(worker) => worker,

@@ -103,6 +103,15 @@ fn expand_windows(sel: &str) -> Result<Vec<String>, String> {
 #[serde(try_from = "String", into = "String")]
 pub struct PhaseName(pub Phase);
 
+impl PhaseName {
+    /// Whether errors of this phase are counted once per delivery of an
+    /// event (`protocol`: garbage; `invalidation`: a failing filter): a
+    /// transport that may redeliver or shed changes their number.
+    pub fn counts_deliveries(self) -> bool {
+        matches!(self.0, Phase::Protocol | Phase::Invalidation)
+    }
+}
+
 impl TryFrom<String> for PhaseName {
     type Error = String;
     fn try_from(name: String) -> Result<Self, String> {
