@@ -112,6 +112,7 @@ mod failure;
 pub mod harness;
 pub mod known_failures;
 mod layers;
+mod plain_thread;
 pub mod reference;
 pub mod reference_driver;
 pub mod report;

@@ -86,9 +86,28 @@ enum Break {
     /// Every other payload of a burst is shed (the newest kept), yet
     /// `exactly-once` is claimed.
     ShedsClaimingExactlyOnce,
+    /// Snapshot answers and error values travel as doubles (events do
+    /// not), yet `exact-json` is claimed.
+    RoundsSnapshotNumbersClaimingExact,
+    /// Members whose value is `null` are dropped from snapshot answers.
+    DropsNullMembersOfSnapshots,
+    /// A snapshot whose revision is not a canonical string is rejected by
+    /// the transport with an error of its own.
+    ValidatesSnapshots,
+    /// Unsubscribing stops delivery and the count, but the handler is kept
+    /// for ever (and the engine it captures with it).
+    KeepsHandlers,
+    /// Unsubscribing spawns a task on the current runtime: it panics on a
+    /// thread without one.
+    UnsubscribeNeedsARuntime,
+    /// Dropping an unanswered snapshot request spawns a task on the
+    /// current runtime: it panics on a thread without one.
+    DropNeedsARuntime,
+    /// The reply path unwraps the send to a request that was given up.
+    UnwrapsDroppedReply,
 }
 
-const ALL: [Break; 27] = [
+const ALL: [Break; 34] = [
     Break::NeverUnsubscribes,
     Break::DropsAfterFirst,
     Break::NumericRevisions,
@@ -116,6 +135,13 @@ const ALL: [Break; 27] = [
     Break::SharesListenersAcrossInstances,
     Break::DuplicatesClaimingExactlyOnce,
     Break::ShedsClaimingExactlyOnce,
+    Break::RoundsSnapshotNumbersClaimingExact,
+    Break::DropsNullMembersOfSnapshots,
+    Break::ValidatesSnapshots,
+    Break::KeepsHandlers,
+    Break::UnsubscribeNeedsARuntime,
+    Break::DropNeedsARuntime,
+    Break::UnwrapsDroppedReply,
 ];
 
 thread_local! {
@@ -153,6 +179,13 @@ fn name(fault: Break) -> &'static str {
         Break::SharesListenersAcrossInstances => "shares-listeners-across-instances",
         Break::DuplicatesClaimingExactlyOnce => "duplicates-claiming-exactly-once",
         Break::ShedsClaimingExactlyOnce => "sheds-claiming-exactly-once",
+        Break::RoundsSnapshotNumbersClaimingExact => "rounds-snapshot-numbers-claiming-exact",
+        Break::DropsNullMembersOfSnapshots => "drops-null-members-of-snapshots",
+        Break::ValidatesSnapshots => "validates-snapshots",
+        Break::KeepsHandlers => "keeps-handlers",
+        Break::UnsubscribeNeedsARuntime => "unsubscribe-needs-a-runtime",
+        Break::DropNeedsARuntime => "drop-needs-a-runtime",
+        Break::UnwrapsDroppedReply => "unwraps-dropped-reply",
     }
 }
 
@@ -160,9 +193,10 @@ fn name(fault: Break) -> &'static str {
 /// be among those that catch it.
 fn breaks(fault: Break) -> &'static str {
     match fault {
-        Break::NeverUnsubscribes | Break::RedeliversToClosed | Break::PanicsOnSecondUnsubscribe => {
-            "TR-2"
-        }
+        Break::NeverUnsubscribes
+        | Break::RedeliversToClosed
+        | Break::PanicsOnSecondUnsubscribe
+        | Break::KeepsHandlers => "TR-2",
         Break::NumericRevisions
         | Break::PanicsOnGarbage
         | Break::StaleForever
@@ -170,8 +204,14 @@ fn breaks(fault: Break) -> &'static str {
         | Break::LowercasesTopics
         | Break::FiltersGarbage
         | Break::AsksForTheLabel
-        | Break::TruncatesLargePayloads => "TR-1",
-        Break::SwallowsErrors | Break::StringifiesErrors => "TR-3",
+        | Break::TruncatesLargePayloads
+        | Break::DropsNullMembersOfSnapshots
+        | Break::ValidatesSnapshots => "TR-1",
+        Break::SwallowsErrors
+        | Break::StringifiesErrors
+        | Break::UnsubscribeNeedsARuntime
+        | Break::DropNeedsARuntime
+        | Break::UnwrapsDroppedReply => "TR-3",
         Break::DropsAfterFirst
         | Break::FirstSubscriberOnly
         | Break::DropsNewestWhenFull
@@ -185,7 +225,8 @@ fn breaks(fault: Break) -> &'static str {
         | Break::SwapsPairsClaimingOrdered
         | Break::RegistersLateClaimingImmediate
         | Break::DuplicatesClaimingExactlyOnce
-        | Break::ShedsClaimingExactlyOnce => "TR-6",
+        | Break::ShedsClaimingExactlyOnce
+        | Break::RoundsSnapshotNumbersClaimingExact => "TR-6",
     }
 }
 
@@ -203,6 +244,7 @@ fn broken(fault: Break) -> Transport {
             subscribes: AtomicUsize::new(0),
             fetching: AtomicUsize::new(0),
             unsubscribed: Mutex::new(Vec::new()),
+            graveyard: Mutex::new(Vec::new()),
         }))
     })
     .with_capabilities(Capabilities::all())
@@ -231,9 +273,17 @@ struct Shared {
     fetching: AtomicUsize,
     /// Labels whose windows have unsubscribed.
     unsubscribed: Mutex<Vec<String>>,
+    /// Where a handler-keeping transport puts ended subscriptions.
+    graveyard: Mutex<Vec<Arc<Entry>>>,
 }
 
 impl Shared {
+    /// Ends a subscription: closed, and no longer held.
+    fn forget(&self, entry: &Arc<Entry>) {
+        entry.closed.store(true, Ordering::SeqCst);
+        self.entries.lock().retain(|e| !Arc::ptr_eq(e, entry));
+    }
+
     fn deliver_to(&self, e: &Entry, payload: &Value) {
         match self.fault {
             Break::DropsNewestWhenFull if e.taken.fetch_add(1, Ordering::SeqCst) >= 4 => {}
@@ -262,6 +312,59 @@ fn known_fields_only(payload: &mut Value) {
                 "topic" | "revision" | "sourceId" | "timestampMs"
             )
         });
+    }
+}
+
+/// `answer` with `change` made to its snapshot, or to its error value.
+fn rewritten(answer: Result<Value, PortError>, change: fn(&mut Value)) -> Result<Value, PortError> {
+    match answer {
+        Ok(mut snapshot) => {
+            change(&mut snapshot);
+            Ok(snapshot)
+        }
+        Err(e) => Err(match e.detail() {
+            Some(detail) => {
+                let mut detail = detail.clone();
+                change(&mut detail);
+                PortError::from_json(detail)
+            }
+            None => e,
+        }),
+    }
+}
+
+/// Without the members whose value is `null`, at any depth.
+fn without_nulls(value: &mut Value) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(without_nulls),
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(without_nulls);
+        }
+        _ => {}
+    }
+}
+
+/// Whether `snapshot` has a canonical revision string (what a validating
+/// transport lets through).
+fn canonical(snapshot: &Value) -> bool {
+    snapshot
+        .get("revision")
+        .and_then(Value::as_str)
+        .is_some_and(|r| state_sync::Revision::parse(r).is_ok())
+}
+
+/// Spawns on the runtime of the thread it is dropped on, unless disarmed:
+/// a request's clean-up that needs a runtime.
+struct CleanupOnRuntime {
+    armed: bool,
+}
+
+impl Drop for CleanupOnRuntime {
+    fn drop(&mut self) {
+        if self.armed {
+            tokio::runtime::Handle::current().spawn(async {});
+        }
     }
 }
 
@@ -439,6 +542,15 @@ impl InvalidationSubscriber for End {
         Box::pin(async move {
             Ok(Subscription::new(move || match fault {
                 Break::NeverUnsubscribes => {}
+                Break::KeepsHandlers => {
+                    shared.forget(&entry);
+                    shared.graveyard.lock().push(entry);
+                }
+                Break::UnsubscribeNeedsARuntime => {
+                    tokio::runtime::Handle::current().spawn(async move {
+                        shared.forget(&entry);
+                    });
+                }
                 Break::PanicsOnSecondUnsubscribe => {
                     let mut seen = shared.unsubscribed.lock();
                     if seen.contains(&entry.label) {
@@ -446,7 +558,8 @@ impl InvalidationSubscriber for End {
                         panic!("broken transport: this window has already unsubscribed");
                     }
                     seen.push(entry.label.clone());
-                    entry.closed.store(true, Ordering::SeqCst);
+                    drop(seen);
+                    shared.forget(&entry);
                 }
                 Break::UnsubscribesByLabel => {
                     for e in shared.entries.lock().iter() {
@@ -454,8 +567,11 @@ impl InvalidationSubscriber for End {
                             e.closed.store(true, Ordering::SeqCst);
                         }
                     }
+                    shared.forget(&entry);
                 }
-                _ => entry.closed.store(true, Ordering::SeqCst),
+                // Closed, but still listed: it keeps getting events.
+                Break::RedeliversToClosed => entry.closed.store(true, Ordering::SeqCst),
+                _ => shared.forget(&entry),
             }))
         })
     }
@@ -473,7 +589,25 @@ impl SnapshotProvider for End {
                 _ => self.topic.clone(),
             };
             self.shared.fetching.fetch_add(1, Ordering::SeqCst);
-            let mut result = handler.call(asked).await;
+            let mut cleanup = CleanupOnRuntime {
+                armed: self.shared.fault == Break::DropNeedsARuntime,
+            };
+            let mut result = if self.shared.fault == Break::UnwrapsDroppedReply {
+                // The answer comes back over a channel from a task of its own.
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    let result = handler.call(asked).await;
+                    if reply.send(result).is_err() {
+                        panic!("broken transport: the window stopped waiting for its reply");
+                    }
+                });
+                answer
+                    .await
+                    .unwrap_or_else(|_| Err(PortError::new("no reply")))
+            } else {
+                handler.call(asked).await
+            };
+            cleanup.armed = false;
             if self.shared.fault == Break::DropsEmitsDuringFetch {
                 // A round trip during which the transport is deaf.
                 state_sync_conformance::simulated_latency(std::time::Duration::from_millis(5))
@@ -492,6 +626,15 @@ impl SnapshotProvider for End {
                 Break::SwallowsErrors if result.is_err() => result = Ok(json!({})),
                 Break::StringifiesErrors => {
                     result = result.map_err(|e| PortError::new(e.message()));
+                }
+                Break::RoundsSnapshotNumbersClaimingExact => result = rewritten(result, as_doubles),
+                Break::DropsNullMembersOfSnapshots => result = rewritten(result, without_nulls),
+                Break::ValidatesSnapshots => {
+                    if let Ok(v) = &result
+                        && !canonical(v)
+                    {
+                        result = Err(PortError::new("the backend served an invalid snapshot"));
+                    }
                 }
                 _ => {}
             }

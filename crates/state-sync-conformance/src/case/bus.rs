@@ -65,11 +65,12 @@ impl Buses {
                     which_bus(name)
                 )
             })?);
-            backend.serve(faults.handler(sources.handler()));
+            let ledger = Arc::new(Ledger::new(transport.capabilities()));
+            backend.serve(ledger.served.handler(faults.handler(sources.handler())));
             buses.push(Bus {
                 name: name.to_owned(),
                 backend,
-                ledger: Arc::new(Ledger::new(transport.capabilities())),
+                ledger,
             });
         }
         let settled = buses

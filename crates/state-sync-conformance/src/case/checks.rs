@@ -393,6 +393,16 @@ impl Case<'_> {
             }
         }
         for bus in self.buses.all() {
+            let kept = bus.ledger.handlers_kept();
+            if kept > 0 {
+                self.failures.push(Failure::of(
+                    clause::TRANSPORT_FREED,
+                    format!(
+                        "invariant: the transport{} still holds the handlers of {kept} ended subscription(s) after it settled (they keep the windows' engines alive: release a handler when its subscription ends)",
+                        which_bus(&bus.name)
+                    ),
+                ));
+            }
             if let Some(n) = bus.backend.active_subscriptions()
                 && i64::try_from(n).unwrap_or(i64::MAX) > held_by_engines
             {

@@ -7,15 +7,18 @@
 //! `timeout` naming it, one whose thread is blocked is given up on; a
 //! transport that reports a failure while the case waits on it ends it as
 //! `error` at once. A panic anywhere in the case (a spawned task included) is
-//! captured and gives `error`, and so does a panic on a blocking thread of
-//! the case's runtime (`spawn_blocking`), charged to that case alone. A
+//! captured and gives `error`, and so does a panic on a thread the kit
+//! started for the case — a blocking thread of its runtime
+//! (`spawn_blocking`), a plain thread ending a subscription or dropping a
+//! request ([`plain_thread`]) — charged to that case
+//! alone. A
 //! panic on any other thread while the case runs (a transport's own I/O
 //! thread) gives `error` too — charged to every case running in the
 //! process at that moment, since a thread the kit did not start cannot be
 //! traced to one. The test harness runs one case per worker process, so
 //! there it is charged to the case alone. The suite always goes on.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +30,7 @@ use state_sync::ports::panic_message;
 
 use crate::activity::{Activity, Interrupt};
 use crate::failure::Failure;
+use crate::plain_thread;
 use crate::spec::Spec;
 use crate::trace::Trace;
 use crate::transport::Transport;
@@ -169,13 +173,14 @@ fn run_on_this_thread(
     capture_panics_on_this_thread();
     let foreign = ForeignPanics::watch();
     let case = foreign.id;
+    plain_thread::work_for(case);
     let _watching = state_sync_transports::clock::watch(Arc::new(activity.clone()));
     let (parking, unparked, closing) = (activity.clone(), activity.clone(), activity.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .start_paused(!transport.runs_on_real_time())
-        .on_thread_start(move || CASE_OF_THREAD.with(|c| c.set(Some(case))))
+        .on_thread_start(move || plain_thread::work_for(case))
         .on_thread_park(move || parking.parking())
         .on_thread_unpark(move || unparked.unparked())
         .build();
@@ -252,8 +257,6 @@ fn run_on_this_thread(
 thread_local! {
     /// The panics recorded on this thread, when it asked for capture.
     static CAPTURED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
-    /// The case whose runtime started this thread (its blocking pool).
-    static CASE_OF_THREAD: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 static INSTALL: Once = Once::new();
@@ -288,8 +291,9 @@ fn capture_panics_on_this_thread() {
                 let thread = std::thread::current();
                 let name = thread.name().unwrap_or("unnamed");
                 let line = format!("on thread {name:?}: {message}{at}");
-                match CASE_OF_THREAD.with(Cell::get) {
-                    // A blocking thread of a case's runtime: that case's.
+                match plain_thread::case() {
+                    // A thread the kit started for a case (a blocking thread
+                    // of its runtime, a plain thread): that case's.
                     Some(case) => ForeignPanics::record_for(case, line),
                     // Another thread: every running case hears of it, and so
                     // does the previous hook (a test harness's own panic must

@@ -58,6 +58,9 @@ impl Case<'_> {
         };
         let deadline = Instant::now() + cap;
         loop {
+            // Tasks made ready by what just happened (a channel closed by
+            // an unsubscribe, a handler dropped with it) run first.
+            tokio::task::yield_now().await;
             let settled = tokio::time::timeout_at(deadline, self.buses.settle()).await;
             let busy = match settled {
                 Err(_) => Some("the transport's `Backend::settle` did not resolve".to_owned()),

@@ -283,6 +283,17 @@ impl<'a> Case<'a> {
                     );
                     self.backend_faults.fail_next(b.fail_next, b.error.clone());
                 }
+                if let Some(r) = &b.replace_next {
+                    self.trace.log(
+                        "source",
+                        format!(
+                            "answer the next {} snapshot request(s) with {}",
+                            r.count,
+                            state_sync::protocol::preview(&r.payload, 60)
+                        ),
+                    );
+                    self.backend_faults.replace_next(r.count, r.payload.clone());
+                }
                 if let Some(serial) = b.serial {
                     self.trace.log(
                         "source",

@@ -78,6 +78,7 @@ pub(super) fn open(cx: &Context<'_>, name: &str, open: &Open) -> Window {
         runtime: Handle::current(),
         past: cx.sources.past(&topic),
         backend: cx.backend_faults.clone(),
+        topic: Arc::from(topic.as_str()),
     };
     let ends = cx
         .bus
@@ -187,6 +188,9 @@ fn notes(trace: &Trace, name: &str) -> Notes {
             Injected::FetchFails => "fetch fails (fault)".to_owned(),
             Injected::FetchReplaced => "fetch replaced by garbage (fault)".to_owned(),
             Injected::FetchStale => "fetch served stale (fault)".to_owned(),
+            Injected::FetchCancelled => {
+                "fetch given up while the backend works on it (fault)".to_owned()
+            }
             Injected::ApplySlowed(r, d) => {
                 format!("apply {r} slowed by {} ms", d.as_millis())
             }

@@ -18,19 +18,27 @@
 //! here.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use serde_json::Value;
+use state_sync::Payload;
 
 use crate::capabilities::Capabilities;
 use crate::failure::Failure;
 use crate::spec::Capability;
 
+use super::payload::key;
 use super::record::Record;
+use super::served::Served;
 
 /// A subscription's number in the ledger.
 pub(crate) type SubId = u64;
+
+/// The handler the kit gave the transport for a subscription, not kept
+/// alive by the ledger: once the subscription has ended and the transport
+/// has settled, nothing may hold it (TR-2).
+pub(crate) type HandlerRef = Weak<dyn Fn(Payload<'_>) + Send + Sync>;
 
 /// The ledger of one case. Shared by the case (emits, settles) and the
 /// observation layer (subscriptions, deliveries).
@@ -41,6 +49,8 @@ pub(crate) struct Ledger {
     immediate: bool,
     exactly_once: bool,
     state: Mutex<State>,
+    /// What the backend served: snapshot answers are checked against it.
+    pub(crate) served: Arc<Served>,
 }
 
 #[derive(Default)]
@@ -74,6 +84,8 @@ struct Sub {
     received: HashSet<usize>,
     last: Option<usize>,
     ended: bool,
+    /// The handler given to the transport, once it was.
+    handler: Option<HandlerRef>,
 }
 
 impl Sub {
@@ -110,6 +122,7 @@ impl Ledger {
             immediate: capabilities.has(Capability::ImmediateSubscribe),
             exactly_once: capabilities.has(Capability::ExactlyOnce),
             state: Mutex::new(State::default()),
+            served: Arc::new(Served::new(capabilities.has(Capability::ExactJson))),
         }
     }
 
@@ -168,9 +181,30 @@ impl Ledger {
                 received: HashSet::new(),
                 last: None,
                 ended: false,
+                handler: None,
             },
         );
         id
+    }
+
+    /// The transport was given `handler` for subscription `sub`.
+    pub(crate) fn handed(&self, sub: SubId, handler: HandlerRef) {
+        if let Some(sub) = self.state.lock().subs.get_mut(&sub) {
+            sub.handler = Some(handler);
+        }
+    }
+
+    /// How many subscriptions that ended, failed or were given up before
+    /// they resolved still have their handler held (by the transport: the
+    /// kit keeps none). Asked once the transport has settled (TR-2).
+    pub(crate) fn handlers_kept(&self) -> usize {
+        let state = self.state.lock();
+        state
+            .subs
+            .values()
+            .filter(|s| s.ended || s.live_from.is_none())
+            .filter(|s| s.handler.as_ref().is_some_and(|h| h.strong_count() > 0))
+            .count()
     }
 
     /// The subscription's `subscribe` resolved.
@@ -350,48 +384,5 @@ impl Ledger {
                 sub.settled_from = Some(now);
             }
         }
-    }
-}
-
-/// What identifies a payload: its compact JSON text, with every number
-/// written as a double unless `exact` (a transport whose medium is
-/// JavaScript may turn `1` into `1.0` and round integers above 2^53).
-fn key(payload: &Value, exact: bool) -> String {
-    if exact {
-        return serde_json::to_string(payload).unwrap_or_default();
-    }
-    let mut out = String::new();
-    loose(payload, &mut out);
-    out
-}
-
-fn loose(value: &Value, out: &mut String) {
-    match value {
-        Value::Number(n) => {
-            let _ = write!(out, "{:?}", n.as_f64().unwrap_or(f64::NAN));
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                loose(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::to_string(k).unwrap_or_default());
-                out.push(':');
-                loose(v, out);
-            }
-            out.push('}');
-        }
-        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
     }
 }

@@ -11,3 +11,4 @@ pub(crate) mod ledger;
 pub(crate) mod observe;
 pub(crate) mod payload;
 pub(crate) mod record;
+pub(crate) mod served;

@@ -8,11 +8,15 @@
 //! the engine is given and does: subscriptions, deliveries, fetches,
 //! applies, reported errors). It knows nothing of faults.
 
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
 
 use serde_json::Value;
-use state_sync::ports::tree_handler;
+use state_sync::ports::{panic_message, tree_handler};
 use state_sync::{
     BoxFuture, ErrorContext, EventRef, InvalidationHandler, InvalidationSubscriber, Payload,
     PayloadHandler, Phase, PortError, Revision, SnapshotApplier, SnapshotEnvelope,
@@ -21,6 +25,7 @@ use state_sync::{
 
 use crate::activity::Activity;
 use crate::failure::Failure;
+use crate::plain_thread;
 use crate::trace::Trace;
 
 use super::ledger::Ledger;
@@ -159,6 +164,7 @@ impl InvalidationSubscriber for TransportSide {
         let sub = observer
             .ledger
             .subscribing(&observer.topic, observer.record.clone());
+        let ledger = observer.ledger.clone();
         let watched: PayloadHandler = Arc::new(move |payload: Payload<'_>| {
             observer.activity.progress();
             let value = tree(&payload);
@@ -184,6 +190,9 @@ impl InvalidationSubscriber for TransportSide {
             }
             handler(payload);
         });
+        // The kit keeps no other reference: once the subscription has
+        // ended, the transport must let go of it (TR-2).
+        ledger.handed(sub, Arc::downgrade(&watched));
         Box::pin(async move {
             let observer = &self.observer;
             let subscribing = self.inner.subscribe_payloads(watched);
@@ -207,16 +216,26 @@ impl InvalidationSubscriber for TransportSide {
             Ok(Subscription::new(move || {
                 ledger.ended(sub);
                 let _ = closed.set(activity.settle_mark());
-                // A panicking unsubscribe must not unwind through the engine
-                // (or abort the process when it runs during unwinding).
-                let unsubscribed =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.unsubscribe()));
+                // Every other subscription is ended from a plain thread
+                // outside any runtime (a window closed by a UI thread), the
+                // others where the engine ends them. A panicking unsubscribe
+                // must not unwind through the engine (or abort the process
+                // when it runs during unwinding).
+                let unsubscribe = || inner.unsubscribe();
+                let (unsubscribed, place) = if sub % 2 == 0 {
+                    (
+                        plain_thread::run(unsubscribe),
+                        " on a plain thread outside any runtime",
+                    )
+                } else {
+                    (catch_unwind(AssertUnwindSafe(unsubscribe)), "")
+                };
                 if let Err(panic) = unsubscribed {
                     record.lock().violations.push(Failure::of(
                         "TR-3",
                         format!(
-                            "the subscription's unsubscribe panicked: {}",
-                            state_sync::ports::panic_message(&*panic)
+                            "the subscription's unsubscribe panicked{place}: {}",
+                            panic_message(&*panic)
                         ),
                     ));
                 }
@@ -235,13 +254,65 @@ pub(crate) struct TransportProvider {
 }
 
 impl SnapshotProvider for TransportProvider {
+    /// The answer is checked against what the backend served (TR-1,
+    /// TR-6); a request given up before it is answered is dropped on a
+    /// plain thread outside any runtime.
     fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
         let observer = &self.observer;
-        let fetching = self.inner.get_snapshot();
-        Box::pin(observer.activity.track(
+        let fetching = Request {
+            inner: Some(self.inner.get_snapshot()),
+            record: observer.record.clone(),
+        };
+        let tracked = observer.activity.track(
             || format!("a snapshot request of window {:?}", &*observer.name),
             fetching,
-        ))
+        );
+        Box::pin(async move {
+            let answer = tracked.await;
+            if let Some(wrong) = observer.ledger.served.answered(&observer.topic, &answer) {
+                observer.log(wrong.message.clone());
+                observer.record.lock().violations.push(wrong);
+            }
+            answer
+        })
+    }
+}
+
+/// A transport's snapshot request: dropped on a plain thread if it is given
+/// up before it is answered (as a request cancelled by a UI thread would
+/// be), a panic there being the transport's (TR-3).
+struct Request<'a> {
+    inner: Option<BoxFuture<'a, Result<Value, PortError>>>,
+    record: Record,
+}
+
+impl Future for Request<'_> {
+    type Output = Result<Value, PortError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Pending;
+        };
+        let answer = ready!(inner.as_mut().poll(cx));
+        self.inner = None;
+        Poll::Ready(answer)
+    }
+}
+
+impl Drop for Request<'_> {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        if let Err(panic) = plain_thread::run(move || drop(inner)) {
+            self.record.lock().violations.push(Failure::of(
+                "TR-3",
+                format!(
+                    "dropping a snapshot request before its answer panicked on a plain thread outside any runtime: {}",
+                    panic_message(&*panic)
+                ),
+            ));
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! transport carries text — what it gets outside the kit.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use serde_json::Value;
 use state_sync::Payload;
@@ -46,4 +47,47 @@ pub(crate) fn tree<'a>(payload: &Payload<'a>) -> Cow<'a, Value> {
             Payload::Value(v) => v.to_string(),
         }))
     })
+}
+
+/// What identifies a payload: its compact JSON text, with every number
+/// written as a double unless `exact` (a transport whose medium is
+/// JavaScript may turn `1` into `1.0` and round integers above 2^53).
+pub(crate) fn key(payload: &Value, exact: bool) -> String {
+    if exact {
+        return serde_json::to_string(payload).unwrap_or_default();
+    }
+    let mut out = String::new();
+    loose(payload, &mut out);
+    out
+}
+
+fn loose(value: &Value, out: &mut String) {
+    match value {
+        Value::Number(n) => {
+            let _ = write!(out, "{:?}", n.as_f64().unwrap_or(f64::NAN));
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                loose(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push(':');
+                loose(v, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+    }
 }

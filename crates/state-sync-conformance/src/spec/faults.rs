@@ -70,6 +70,12 @@ pub struct BackendFaults {
     /// `"backend unavailable"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// Answer the next N snapshot requests that reach the backend with this
+    /// raw payload instead of the source's snapshot — garbage, a
+    /// non-canonical revision, anything — so that it travels the
+    /// transport's snapshot path (after any `fail_next`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_next: Option<Replace>,
 }
 
 /// Faults of the snapshot provider.
@@ -106,6 +112,13 @@ pub struct SnapshotFaults {
     /// Replace the next N snapshots with this raw payload (garbage snapshots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replace_next: Option<Replace>,
+    /// Cancel the next N fetches while the transport works on them: once
+    /// the request has reached the backend, the window stops waiting (the
+    /// fetch fails) and drops the request, and only then does the backend
+    /// answer — into a request nobody waits for any more. A request the
+    /// transport answers without asking the backend is not cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_next: Option<u32>,
 }
 
 /// A payload to serve instead of the real snapshot.

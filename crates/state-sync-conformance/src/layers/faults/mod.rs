@@ -1,7 +1,8 @@
 //! The fault layer: decorators of the port traits that drop, duplicate,
 //! reorder and delay events; fail, hang, delay, stale or replace
-//! snapshots; fail and slow applies; fail subscribes; and, on the backend
-//! side, fail the source of truth itself. Every random choice comes from
+//! snapshots; cancel fetches in flight; fail and slow applies; fail
+//! subscribes; and, on the backend side, fail the source of truth itself
+//! or make it serve raw payloads. Every random choice comes from
 //! the window's seed, so a case replays exactly.
 //!
 //! The layer records nothing: what it does goes out as an [`Injected`]
@@ -9,6 +10,7 @@
 //! acted on left unparsed. It spawns its delayed deliveries on the runtime
 //! handle it was given, so a transport may call the handler from any thread.
 
+mod backend;
 mod holds;
 mod pending;
 mod plan;
@@ -17,16 +19,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde_json::Value;
 use state_sync::ports::tree_handler;
 use state_sync::{
     BoxFuture, InvalidationHandler, InvalidationSubscriber, Payload, PayloadHandler, PortError,
     Revision, SnapshotApplier, SnapshotEnvelope, SnapshotProvider, Subscription,
 };
-use state_sync_transports::SnapshotHandler;
 use tokio::runtime::Handle;
 
+pub(crate) use self::backend::BackendFaults;
 pub(crate) use self::plan::FaultState;
 use super::payload::{Owned, tree};
 
@@ -62,6 +63,8 @@ pub(crate) enum Injected<'a> {
     FetchReplaced,
     /// A fetch was answered with the previous revision's snapshot.
     FetchStale,
+    /// A fetch was given up while the backend worked on it.
+    FetchCancelled,
     /// An apply was slowed down.
     ApplySlowed(Revision, Duration),
     /// An apply failed.
@@ -85,6 +88,8 @@ pub(crate) struct Layer {
     pub(crate) past: PastSnapshot,
     /// The case's backend faults (serving one request at a time).
     pub(crate) backend: Arc<BackendFaults>,
+    /// The window's topic (what its requests ask the backend for).
+    pub(crate) topic: Arc<str>,
 }
 
 impl Layer {
@@ -268,7 +273,19 @@ impl SnapshotProvider for FaultyProvider {
             {
                 tokio::time::sleep(delay).await;
             }
-            let result = self.inner.get_snapshot().await;
+            let result = if plan.cancel {
+                match self.cancelled_in_flight().await {
+                    Some(answer) => answer,
+                    None => {
+                        notes(Injected::FetchCancelled);
+                        return Err(PortError::new(
+                            "injected cancel: the window stopped waiting for its snapshot while the backend worked on it",
+                        ));
+                    }
+                }
+            } else {
+                self.inner.get_snapshot().await
+            };
             if !plan.read_late
                 && let Some(delay) = plan.delay
             {
@@ -294,6 +311,26 @@ impl SnapshotProvider for FaultyProvider {
     }
 }
 
+impl FaultyProvider {
+    /// Asks the transport, and gives the request up (drops it) once it has
+    /// reached the backend, before the backend answers it: `None`. `Some`
+    /// with the answer if the transport answered without asking the
+    /// backend.
+    async fn cancelled_in_flight(&self) -> Option<Result<Value, PortError>> {
+        let mut interception = self.layer.backend.intercept(&self.layer.topic);
+        let mut request = self.inner.get_snapshot();
+        let go = tokio::select! {
+            biased;
+            answer = &mut request => return Some(answer),
+            Ok(go) = &mut interception.arrived => go,
+        };
+        drop(request);
+        // Only now may the backend answer.
+        let _ = go.send(());
+        None
+    }
+}
+
 /// An applier whose applies the layer fails or slows down.
 pub(crate) struct FaultyApplier {
     inner: Arc<dyn SnapshotApplier<Value>>,
@@ -316,65 +353,5 @@ impl SnapshotApplier<Value> for FaultyApplier {
             }
             self.inner.apply(snapshot).await
         })
-    }
-}
-
-/// Failures of the source of truth itself, behind the transport (the
-/// `backend` step): the next requests fail with an error value.
-#[derive(Debug, Default)]
-pub(crate) struct BackendFaults {
-    next: Mutex<(u32, Option<Value>)>,
-    /// Set while the backend serves one request at a time.
-    serial: Mutex<Option<Arc<tokio::sync::Mutex<()>>>>,
-}
-
-impl BackendFaults {
-    /// Makes the next `count` snapshot requests fail with `error` (default
-    /// the string `"backend unavailable"`).
-    pub(crate) fn fail_next(&self, count: u32, error: Option<Value>) {
-        *self.next.lock() = (count, error);
-    }
-
-    /// Serves one request at a time from now on (or no longer): every
-    /// window's fetch waits for the one before it to be answered, its
-    /// snapshot faults' delays included.
-    pub(crate) fn serial(&self, on: bool) {
-        *self.serial.lock() = on.then(|| Arc::new(tokio::sync::Mutex::new(())));
-    }
-
-    /// `inner`, failing the requests [`fail_next`](Self::fail_next) asked
-    /// for.
-    pub(crate) fn handler(self: &Arc<Self>, inner: SnapshotHandler) -> SnapshotHandler {
-        let faults = self.clone();
-        SnapshotHandler::new(move |topic| {
-            let failure = faults.take();
-            let inner = inner.clone();
-            async move {
-                match failure {
-                    Some(error) => Err(PortError::from_json(error)),
-                    None => inner.call(topic).await,
-                }
-            }
-        })
-    }
-
-    /// The turn a fetch must hold while [`serial`](Self::serial): `None`
-    /// when requests are served concurrently.
-    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        let turn = self.serial.lock().clone()?;
-        Some(turn.lock_owned().await)
-    }
-
-    fn take(&self) -> Option<Value> {
-        let mut next = self.next.lock();
-        if next.0 == 0 {
-            return None;
-        }
-        next.0 -= 1;
-        Some(
-            next.1
-                .clone()
-                .unwrap_or_else(|| Value::String("backend unavailable".to_owned())),
-        )
     }
 }

@@ -55,6 +55,8 @@ pub(crate) struct FetchPlan {
     pub(crate) fail: bool,
     pub(crate) stale: bool,
     pub(crate) replace: Option<Value>,
+    /// Give up once the request reached the backend.
+    pub(crate) cancel: bool,
     pub(crate) delay: Option<Duration>,
     /// Wait out `delay` before reaching the transport.
     pub(crate) read_late: bool,
@@ -124,6 +126,7 @@ impl FaultState {
             replace(&mut into.stale, snap.stale);
             replace(&mut into.stale_next, snap.stale_next);
             replace(&mut into.replace_next, snap.replace_next.clone());
+            replace(&mut into.cancel_next, snap.cancel_next);
         }
         if let Some(apply) = &f.apply {
             replace(&mut s.apply.fail, apply.fail);
@@ -197,6 +200,7 @@ impl FaultState {
             plan.replace = Some(replace.payload.clone());
         }
         plan.stale = take_one(&mut snap.stale_next) || chance(&mut s.rng, snap.stale);
+        plan.cancel = take_one(&mut snap.cancel_next);
         plan.delay = snap.delay_ms.map(|r| pick(&mut s.rng, r));
         plan.read_late = snap.read_late.unwrap_or(false);
         plan
