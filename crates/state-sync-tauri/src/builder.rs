@@ -55,10 +55,10 @@ impl<R: Runtime> BuilderExt<R> for Builder<R> {
     where
         F: Fn(Invoke<R>) -> bool + Send + Sync + 'static,
     {
-        let name = sync.names.command;
+        let names = sync.names.clone();
         self.manage(sync.into_shared())
             .invoke_handler(move |invoke: Invoke<R>| {
-                if invoke.message.command() == name {
+                if names.is_command(invoke.message.command()) {
                     command::handle(invoke)
                 } else {
                     commands(invoke)

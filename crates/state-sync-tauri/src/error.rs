@@ -14,6 +14,14 @@ pub enum Error {
         /// What Tauri accepts.
         rule: &'static str,
     },
+    /// A command name that already answers for something else.
+    #[error("command name {name:?} is taken: it is {by}")]
+    NameTaken {
+        /// The name given.
+        name: String,
+        /// What answers to it already.
+        by: String,
+    },
     /// The topic was never registered.
     #[error("unknown topic {0:?}")]
     UnknownTopic(String),

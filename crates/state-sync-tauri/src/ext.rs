@@ -44,11 +44,16 @@ pub trait StateSyncExt<R: Runtime>: Manager<R> + Emitter<R> {
         self.update_topic(topic, |d| *d = data)
     }
 
-    /// Emits `event` on the app's invalidation event: for an app serving
-    /// snapshots from its own source, after each change there.
+    /// Emits `event` on the app's invalidation event (and on its topic's
+    /// own event, if it has one: [`StateSync::topic_event`](crate::StateSync::topic_event)):
+    /// for an app serving snapshots from its own source, after each change
+    /// there.
     fn announce(&self, event: &InvalidationEvent) -> Result<(), Error> {
-        let name = shared(self)?.names.event;
-        self.emit(name, event.to_json())?;
+        let shared = shared(self)?;
+        let payload = event.to_json();
+        for name in shared.names.events_of(&event.topic) {
+            self.emit(name, &payload)?;
+        }
         Ok(())
     }
 

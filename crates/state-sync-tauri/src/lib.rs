@@ -11,7 +11,10 @@
 //! | command | `get_snapshot` | takes `{"topic"}`, resolves with `{"revision": "<digits>", "data": …}` |
 //!
 //! Both names are configurable ([`StateSync::event_name`],
-//! [`StateSync::command_name`]).
+//! [`StateSync::command_name`]), and a topic may have its own
+//! ([`StateSync::topic_event`], [`StateSync::topic_command`]: a command that
+//! takes no arguments) — every way the JavaScript adapter is wired syncs.
+//! The app's command called without `topic` serves the app's only topic.
 //!
 //! ```
 //! use serde_json::json;

@@ -77,8 +77,57 @@ impl StateSync {
     }
 
     /// The command that answers snapshot requests (default `get_snapshot`).
+    /// Fails for a name Tauri would not route to the app, or one a topic
+    /// already has ([`topic_command`](Self::topic_command)).
     pub fn command_name(mut self, name: &'static str) -> Result<Self, Error> {
-        self.names.command = names::check_command(name)?;
+        names::check_command(name)?;
+        self.names.check_free(name, None)?;
+        self.names.command = name;
+        Ok(self)
+    }
+
+    /// Also emits `topic`'s invalidations on an event of its own, for
+    /// windows wired per topic (the adapter's `eventName:
+    /// 'settings:invalidated'`). They still go out on the app's event, so
+    /// windows wired either way hear them.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use state_sync_tauri::StateSync;
+    ///
+    /// let sync = StateSync::new()
+    ///     .topic("settings", json!({"theme": "light"}))
+    ///     .topic_event("settings", "settings:invalidated")?
+    ///     .topic_command("settings", "get_settings")?;
+    /// # Ok::<(), state_sync_tauri::Error>(())
+    /// ```
+    ///
+    /// Fails for a name Tauri would refuse.
+    pub fn topic_event(
+        mut self,
+        topic: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Result<Self, Error> {
+        let name = name.into();
+        names::check_event(&name)?;
+        self.names.topics.entry(topic.into()).or_default().event = Some(name);
+        Ok(self)
+    }
+
+    /// A command of `topic`'s own that answers its snapshot without
+    /// arguments (the adapter's `commandName: 'get_settings'` with no
+    /// `args`); the app's command still serves it with `{topic}`. Fails for
+    /// a name Tauri would not route to the app, or one that already answers
+    /// for the app or another topic.
+    pub fn topic_command(
+        mut self,
+        topic: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Result<Self, Error> {
+        let (topic, name) = (topic.into(), name.into());
+        names::check_command(&name)?;
+        self.names.check_free(&name, Some(&topic))?;
+        self.names.topics.entry(topic).or_default().command = Some(name);
         Ok(self)
     }
 
@@ -99,4 +148,18 @@ pub(crate) struct Shared {
     pub(crate) source: Arc<dyn SnapshotSource>,
     /// Rust subscriptions currently listening.
     pub(crate) listeners: Arc<AtomicUsize>,
+}
+
+impl Shared {
+    /// The topics this app is known to serve: those registered with
+    /// [`StateSync::topic`] and those with names of their own.
+    pub(crate) fn known_topics(&self) -> Vec<String> {
+        let mut known: Vec<String> = self.names.topics.keys().cloned().collect();
+        if let Some(topics) = &self.topics {
+            known.extend(topics.names());
+        }
+        known.sort();
+        known.dedup();
+        known
+    }
 }

@@ -11,7 +11,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use state_sync::PortError;
 use state_sync_conformance::reference;
 use state_sync_conformance::{Backend, SnapshotHandler, Suite};
@@ -73,14 +73,11 @@ async fn the_mock_command_answers_every_request_as_tauri_does() {
     let requests = [
         ("get_snapshot", json!({"topic": "settings"})),
         ("get_snapshot", json!({"topic": "elsewhere"})),
-        ("get_snapshot", json!({})),
         ("get_snapshot", json!({"topic": 42})),
         ("get_snapshot", json!({"topic": null})),
         ("get_snapshot", json!({"topic": ["settings"]})),
-        ("get_snapshot", json!({"Topic": "settings"})),
         ("get_snapshot", json!({"topic": "settings", "extra": true})),
         ("get_snapshot", json!("settings")),
-        ("get_snapshot", json!(null)),
         ("get_snapshot", json!([1, 2])),
         ("no_such_command", json!({"topic": "settings"})),
     ];
@@ -98,6 +95,28 @@ async fn the_mock_command_answers_every_request_as_tauri_does() {
         if from_tauri != from_mock {
             differ.push(format!(
                 "{command} {args}: tauri {from_tauri:?}, mock {from_mock:?}"
+            ));
+        }
+    }
+    // Where the crate serves more than a plain `topic: String` command (and
+    // the mock, an emulation of Tauri, does not): a request without
+    // `topic`. This app does not list its topics, so it rejects naming
+    // the fix; the mock rejects as Tauri would.
+    for args in [json!({}), json!({"Topic": "settings"}), json!(null)] {
+        let from_tauri = support::invoke(&real_window, "get_snapshot", args.clone())
+            .await
+            .expect("Tauri answers");
+        let from_mock = mock_window
+            .webview()
+            .invoke("get_snapshot", args.clone())
+            .await
+            .map_err(|e| e.value().clone());
+        let said = |answer: &Result<Value, Value>, part: &str| matches!(answer, Err(Value::String(why)) if why.contains(part));
+        if !said(&from_tauri, "was called without `topic`")
+            || !said(&from_mock, "missing required key topic")
+        {
+            differ.push(format!(
+                "get_snapshot {args}: tauri {from_tauri:?}, mock {from_mock:?}"
             ));
         }
     }
