@@ -82,6 +82,9 @@ struct Sub {
     /// resolved.
     settled_from: Option<usize>,
     received: HashSet<usize>,
+    /// With `exactly-once` claimed: every emit before this number is
+    /// received or was reported missing (the next check starts here).
+    complete_to: usize,
     last: Option<usize>,
     ended: bool,
     /// The handler given to the transport, once it was.
@@ -179,6 +182,7 @@ impl Ledger {
                 live_from: None,
                 settled_from: None,
                 received: HashSet::new(),
+                complete_to: 0,
                 last: None,
                 ended: false,
                 handler: None,
@@ -327,9 +331,14 @@ impl Ledger {
                 continue;
             }
             if let Some(from) = sub.reliable_from(self.immediate) {
-                if self.exactly_once
-                    && let Some(missed) = (from..mark).find(|s| !sub.received.contains(s))
-                {
+                let unchecked = from.max(sub.complete_to)..mark;
+                let missed = if self.exactly_once {
+                    unchecked.clone().find(|s| !sub.received.contains(s))
+                } else {
+                    None
+                };
+                sub.complete_to = missed.map_or(unchecked.end.max(sub.complete_to), |m| m + 1);
+                if let Some(missed) = missed {
                     sub.violation(
                         "TR-6",
                         format!(
