@@ -308,9 +308,7 @@ impl Seen {
             self.0.insert((field("label"), field("kind")), report);
         }
     }
-}
 
-impl Seen {
     /// One line: each window's last report of each kind, in short.
     fn summary(&self) -> String {
         let short = |r: &Value| match r.get("received").and_then(Value::as_array) {
@@ -325,7 +323,8 @@ impl Seen {
     }
 }
 
-/// The window `label` has applied `revision` with data `{"n": n}`.
+/// A `state` report of a window that has applied `revision`, with data
+/// `{"n": revision}`.
 fn at(revision: u64) -> impl Fn(&Value) -> bool {
     move |r| r["revision"] == json!(revision.to_string()) && r["data"] == json!({"n": revision})
 }

@@ -3,6 +3,7 @@
 //! transport works on it (`snapshot.cancel_next`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -21,7 +22,7 @@ pub(crate) struct BackendFaults {
     serial: Mutex<Option<Arc<tokio::sync::Mutex<()>>>>,
     /// Windows waiting for their request of a topic to reach the backend.
     intercepts: Mutex<Vec<Intercept>>,
-    next_intercept: Mutex<u64>,
+    next_intercept: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -73,11 +74,7 @@ impl BackendFaults {
     /// returned interception has seen it arrive and let it go.
     pub(crate) fn intercept(self: &Arc<Self>, topic: &str) -> Interception {
         let (tell, arrived) = oneshot::channel();
-        let id = {
-            let mut next = self.next_intercept.lock();
-            *next += 1;
-            *next
-        };
+        let id = self.next_intercept.fetch_add(1, Ordering::Relaxed);
         self.intercepts.lock().push(Intercept {
             id,
             topic: topic.to_owned(),
@@ -95,8 +92,10 @@ impl BackendFaults {
         let faults = self.clone();
         SnapshotHandler::new(move |topic: String| {
             let intercepted = faults.take_intercept(&topic);
-            let failure = faults.take_failure();
-            let raw = failure.is_none().then(|| faults.take_raw()).flatten();
+            let failure = take_next(&faults.fail).map(|error| {
+                error.unwrap_or_else(|| Value::String("backend unavailable".to_owned()))
+            });
+            let raw = failure.is_none().then(|| take_next(&faults.raw)).flatten();
             let inner = inner.clone();
             async move {
                 if let Some(arrived) = intercepted {
@@ -128,26 +127,12 @@ impl BackendFaults {
         let at = intercepts.iter().position(|i| i.topic == topic)?;
         Some(intercepts.remove(at).arrived)
     }
+}
 
-    fn take_failure(&self) -> Option<Value> {
-        let mut fail = self.fail.lock();
-        if fail.0 == 0 {
-            return None;
-        }
-        fail.0 -= 1;
-        Some(
-            fail.1
-                .clone()
-                .unwrap_or_else(|| Value::String("backend unavailable".to_owned())),
-        )
-    }
-
-    fn take_raw(&self) -> Option<Value> {
-        let mut raw = self.raw.lock();
-        if raw.0 == 0 {
-            return None;
-        }
-        raw.0 -= 1;
-        Some(raw.1.clone())
-    }
+/// One of the next N requests `slot` counts down: its value, if any are
+/// left.
+fn take_next<T: Clone>(slot: &Mutex<(u32, T)>) -> Option<T> {
+    let mut slot = slot.lock();
+    slot.0 = slot.0.checked_sub(1)?;
+    Some(slot.1.clone())
 }
