@@ -49,6 +49,8 @@ pub struct Transport {
     real_time: bool,
     open: Arc<OpenFn>,
     driver: Option<Driver>,
+    /// Held by the case running, when cases take turns.
+    turns: Option<Arc<parking_lot::Mutex<()>>>,
 }
 
 impl Transport {
@@ -66,6 +68,7 @@ impl Transport {
             real_time: false,
             open: Arc::new(move || Ok(Box::new(open()))),
             driver: None,
+            turns: None,
         }
     }
 
@@ -96,6 +99,7 @@ impl Transport {
                 Err(e) => Err(e.to_string()),
             }),
             driver: None,
+            turns: None,
         }
     }
 
@@ -122,6 +126,31 @@ impl Transport {
     pub fn on_real_time(mut self) -> Self {
         self.real_time = true;
         self
+    }
+
+    /// Runs this transport's cases one after another, never two at once
+    /// (within one process): for backends that share one resource a
+    /// process can have only once — a Tauri app on a real runtime, whose
+    /// event loop is made once per process; a device; a broker without a
+    /// way to keep cases apart. Each case still gets its own backend from
+    /// `open`; a case waiting for its turn is not running, so the wait
+    /// does not count towards its hang limit.
+    ///
+    /// Cases of other transports run beside them as usual.
+    pub fn one_case_at_a_time(mut self) -> Self {
+        self.turns = Some(Arc::default());
+        self
+    }
+
+    /// Whether cases take turns ([`Transport::one_case_at_a_time`]).
+    pub fn runs_one_case_at_a_time(&self) -> bool {
+        self.turns.is_some()
+    }
+
+    /// Waits for this case's turn, if cases take turns: held until the
+    /// case ended.
+    pub(crate) fn turn(&self) -> Option<parking_lot::MutexGuard<'_, ()>> {
+        self.turns.as_deref().map(parking_lot::Mutex::lock)
     }
 
     /// Runs every window's engine in `driver` (a process speaking the

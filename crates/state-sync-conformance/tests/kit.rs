@@ -364,6 +364,72 @@ fn two_runs_give_byte_identical_reports() {
     assert_eq!(report::to_json(&a), report::to_json(&b));
 }
 
+/// A memory bus that counts how many of its kind are open at once.
+struct Counted {
+    inner: memory::Bus,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Backend for Counted {
+    fn emit(&self, payload: &Value) {
+        self.inner.emit(payload);
+    }
+
+    fn serve(&self, handler: SnapshotHandler) {
+        self.inner.serve(handler);
+    }
+
+    fn window_ends(&self, label: &str, topic: &str) -> WindowEnds {
+        self.inner.window_ends(label, topic)
+    }
+
+    fn active_subscriptions(&self) -> Option<usize> {
+        self.inner.active_subscriptions()
+    }
+}
+
+#[test]
+fn cases_of_a_transport_that_takes_turns_never_overlap() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (open, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (o, m) = (open.clone(), most.clone());
+    let transport = Transport::new("turns", move || {
+        let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+        m.fetch_max(now, Ordering::SeqCst);
+        Counted {
+            inner: memory::Bus::new(),
+            open: o.clone(),
+        }
+    })
+    .with_capabilities(Capabilities::all())
+    .on_real_time()
+    .one_case_at_a_time();
+    assert!(transport.runs_one_case_at_a_time());
+    // One bus each: a spec with a second bus opens two backends in one case.
+    let report = Suite::new()
+        .transport(transport)
+        .run_filtered(|_, s| s.buses().len() == 1 && s.id.starts_with("coalesce-"))
+        .expect("run");
+    assert!(report.summary.total >= 4, "{} cases", report.summary.total);
+    assert!(
+        report.summary.ok,
+        "{}",
+        summary::to_text(&report, summary::Style::Plain)
+    );
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "two cases' backends were open at once"
+    );
+    assert_eq!(open.load(Ordering::SeqCst), 0, "every backend was dropped");
+}
+
 #[cfg(feature = "schema")]
 #[test]
 fn the_schema_says_what_check_enforces_on_ids_clauses_and_steps() {

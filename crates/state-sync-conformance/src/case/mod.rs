@@ -213,6 +213,7 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
     let outcome = if let Some(why) = broken_driver {
         Outcome::broken(Verdict::Error, why)
     } else if missing.is_empty() {
+        let _turn = transport.turn();
         isolate::run(spec, transport, seed, options, &gate.lacking)
     } else {
         Outcome::of(Verdict::Unsupported, Vec::new(), 0)

@@ -21,9 +21,11 @@ use state_sync_tauri::{
 };
 use state_sync_transports::tauri_mock::InvokeError;
 use tauri::ipc::{CallbackFn, InvokeBody, InvokeResponse};
-use tauri::test::{INVOKE_KEY, MockRuntime, mock_builder, mock_context, noop_assets};
+use tauri::test::{MockRuntime, mock_builder, mock_context, noop_assets};
 use tauri::webview::InvokeRequest;
-use tauri::{App, AppHandle, Emitter, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
+use tauri::{
+    App, AppHandle, Emitter, Manager, Runtime, WebviewUrl, WebviewWindow, WebviewWindowBuilder,
+};
 
 /// The transport the kit runs: every capability, as `tauri_mock` claims.
 pub fn transport() -> Transport {
@@ -32,7 +34,14 @@ pub fn transport() -> Transport {
 
 /// Serves the kit's source of truth through the app's snapshot command.
 #[derive(Default, Clone)]
-struct KitSource(Arc<Mutex<Option<SnapshotHandler>>>);
+pub struct KitSource(Arc<Mutex<Option<SnapshotHandler>>>);
+
+impl KitSource {
+    /// Serves `handler` from now on (`None`: nothing is served).
+    pub fn set(&self, handler: Option<SnapshotHandler>) {
+        *self.0.lock() = handler;
+    }
+}
 
 impl SnapshotSource for KitSource {
     fn snapshot(&self, topic: &str) -> BoxFuture<'static, Result<Value, Value>> {
@@ -103,7 +112,7 @@ impl Backend for TauriBackend {
     }
 
     fn serve(&self, handler: SnapshotHandler) {
-        *self.source.0.lock() = Some(handler);
+        self.source.set(Some(handler));
     }
 
     fn window_ends(&self, label: &str, topic: &str) -> WindowEnds {
@@ -127,12 +136,12 @@ impl Backend for TauriBackend {
 
 /// Asks for snapshots the way a webview does: an IPC request for the
 /// snapshot command with `{"topic": …}`.
-pub struct WebviewProvider {
-    pub webview: WebviewWindow<MockRuntime>,
+pub struct WebviewProvider<R: Runtime = MockRuntime> {
+    pub webview: WebviewWindow<R>,
     pub topic: String,
 }
 
-impl SnapshotProvider for WebviewProvider {
+impl<R: Runtime> SnapshotProvider for WebviewProvider<R> {
     fn get_snapshot(&self) -> BoxFuture<'_, Result<Value, PortError>> {
         let response = invoke(
             &self.webview,
@@ -151,8 +160,8 @@ impl SnapshotProvider for WebviewProvider {
 
 /// Invokes `command` with `args` from `webview`, as `invoke` in its
 /// JavaScript would: the resolved value, or the value it rejects with.
-pub fn invoke(
-    webview: &WebviewWindow<MockRuntime>,
+pub fn invoke<R: Runtime>(
+    webview: &WebviewWindow<R>,
     command: &str,
     args: Value,
 ) -> futures::channel::oneshot::Receiver<Result<Value, Value>> {
@@ -164,7 +173,7 @@ pub fn invoke(
         url: "tauri://localhost".parse().expect("a URL"),
         body: InvokeBody::Json(args),
         headers: Default::default(),
-        invoke_key: INVOKE_KEY.to_owned(),
+        invoke_key: webview.app_handle().invoke_key().to_owned(),
     };
     webview.as_ref().clone().on_message(
         request,
