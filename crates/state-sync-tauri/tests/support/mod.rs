@@ -106,9 +106,7 @@ impl TauriBackend {
 
 impl Backend for TauriBackend {
     fn emit(&self, payload: &Value) {
-        if let Err(e) = self.app.emit(DEFAULT_EVENT, payload) {
-            panic!("Tauri refused to emit: {e}");
-        }
+        emit(&self.app, payload);
     }
 
     fn serve(&self, handler: SnapshotHandler) {
@@ -116,21 +114,35 @@ impl Backend for TauriBackend {
     }
 
     fn window_ends(&self, label: &str, topic: &str) -> WindowEnds {
-        let (subscriber, _) = self
-            .app
-            .window_ends(topic)
-            .expect("state-sync is registered");
-        WindowEnds {
-            subscriber: Arc::new(subscriber),
-            provider: Arc::new(WebviewProvider {
-                webview: self.webview_window(label),
-                topic: topic.to_owned(),
-            }),
-        }
+        window_ends(&self.app, self.webview_window(label), topic)
     }
 
     fn active_subscriptions(&self) -> Option<usize> {
         self.app.rust_listeners().ok()
+    }
+}
+
+/// Emits `payload` on the app's invalidation event, as the kit's backend.
+pub fn emit<R: Runtime>(app: &AppHandle<R>, payload: &Value) {
+    if let Err(e) = app.emit(DEFAULT_EVENT, payload) {
+        panic!("Tauri refused to emit: {e}");
+    }
+}
+
+/// A kit window's ends on `app`: the crate's Rust subscriber for `topic`,
+/// and snapshot requests through `webview`'s IPC.
+pub fn window_ends<R: Runtime>(
+    app: &AppHandle<R>,
+    webview: WebviewWindow<R>,
+    topic: &str,
+) -> WindowEnds {
+    let (subscriber, _) = app.window_ends(topic).expect("state-sync is registered");
+    WindowEnds {
+        subscriber: Arc::new(subscriber),
+        provider: Arc::new(WebviewProvider {
+            webview,
+            topic: topic.to_owned(),
+        }),
     }
 }
 

@@ -16,7 +16,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -25,10 +24,10 @@ use state_sync_conformance::{
     Backend, Capabilities, CaseResult, SnapshotHandler, Spec, Suite, Transport, VIRTUAL_TIME,
     Verdict, WindowEnds,
 };
-use state_sync_tauri::{BuilderExt, DEFAULT_EVENT, StateSync, StateSyncExt};
-use tauri::{AppHandle, Emitter, WebviewUrl, WebviewWindow, WebviewWindowBuilder, Wry};
+use state_sync_tauri::{BuilderExt, StateSync, StateSyncExt};
+use tauri::{AppHandle, WebviewUrl, WebviewWindow, WebviewWindowBuilder, Wry};
 
-use crate::support::{self, KitSource, WebviewProvider};
+use crate::support::{self, KitSource};
 
 /// What every line starts with.
 const NAME: &str = "real runtime corpus";
@@ -87,9 +86,7 @@ impl Drop for RealBackend {
 
 impl Backend for RealBackend {
     fn emit(&self, payload: &Value) {
-        if let Err(e) = self.app.emit(DEFAULT_EVENT, payload) {
-            panic!("Tauri refused to emit: {e}");
-        }
+        support::emit(&self.app, payload);
     }
 
     fn serve(&self, handler: SnapshotHandler) {
@@ -97,17 +94,7 @@ impl Backend for RealBackend {
     }
 
     fn window_ends(&self, _label: &str, topic: &str) -> WindowEnds {
-        let (subscriber, _) = self
-            .app
-            .window_ends(topic)
-            .expect("state-sync is registered");
-        WindowEnds {
-            subscriber: Arc::new(subscriber),
-            provider: Arc::new(WebviewProvider {
-                webview: self.ipc.clone(),
-                topic: topic.to_owned(),
-            }),
-        }
+        support::window_ends(&self.app, self.ipc.clone(), topic)
     }
 
     fn active_subscriptions(&self) -> Option<usize> {
