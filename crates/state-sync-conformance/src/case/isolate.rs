@@ -62,11 +62,13 @@ pub(super) fn run(
     let activity = Activity::new(transport.runs_on_real_time());
     let (spec, transport, case_activity) = (spec.clone(), transport.clone(), activity.clone());
     let skipping = skipping.to_vec();
+    let hang_limit = options.hang_limit;
     let spawned = std::thread::Builder::new()
         .name(format!("case {}::{}", transport.name(), spec.id))
         .stack_size(CASE_STACK_BYTES)
         .spawn(move || {
-            let outcome = run_on_this_thread(&spec, &transport, seed, case_activity, skipping);
+            let outcome =
+                run_on_this_thread(&spec, &transport, seed, case_activity, skipping, hang_limit);
             // The receiver may have given up (watchdog): nothing to do then.
             let _ = tx.send(outcome);
         });
@@ -169,6 +171,7 @@ fn run_on_this_thread(
     seed: u64,
     activity: Activity,
     skipping: Vec<Reading>,
+    hang_limit: Duration,
 ) -> Outcome {
     capture_panics_on_this_thread();
     let foreign = ForeignPanics::watch();
@@ -198,7 +201,7 @@ fn run_on_this_thread(
     let slot = trace_slot.clone();
     let ran = catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async move {
-            match Case::new(spec, transport, seed, activity, skipping) {
+            match Case::new(spec, transport, seed, activity, skipping, hang_limit) {
                 Ok(case) => {
                     *slot.lock() = Some(case.trace.clone());
                     case.run().await

@@ -66,6 +66,7 @@ impl<'a> Case<'a> {
         seed: u64,
         activity: Activity,
         skipping: Vec<Reading>,
+        hang_limit: Duration,
     ) -> Result<Self, String> {
         let backend_faults = Arc::new(BackendFaults::default());
         let trace = Trace::new();
@@ -78,7 +79,7 @@ impl<'a> Case<'a> {
             &trace,
         )?;
         let driver = match transport.driver() {
-            Some(d) => Some(Connection::start(d, &activity)?),
+            Some(d) => Some(Connection::start(d, &activity, hang_limit)?),
             None => None,
         };
         Ok(Self {

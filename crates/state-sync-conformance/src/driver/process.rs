@@ -51,8 +51,6 @@ impl DriverInfo {
     }
 }
 
-/// How long a driver may take to print its `hello`.
-pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the end of the driver's output waits for its stderr to end.
 const STDERR_GRACE: Duration = Duration::from_millis(500);
 /// How much of the driver's stderr is kept.
@@ -75,10 +73,13 @@ pub(crate) struct Running {
     pub(crate) stderr: Arc<Mutex<String>>,
 }
 
-/// Starts `argv` and reads its handshake. The lines after it are sent to
+/// Starts `argv` and reads its handshake, waiting for it at most
+/// `hello_within` of real time (the hang limit: a driver starting on a
+/// loaded machine is slow, not broken). The lines after it are sent to
 /// `lines` (from a thread that ends with the output).
 pub(crate) fn start(
     argv: &[String],
+    hello_within: Duration,
     lines: impl Fn(Line) + Send + 'static,
 ) -> Result<Running, String> {
     let (program, args) = argv
@@ -127,7 +128,7 @@ pub(crate) fn start(
             }
         }
     });
-    let first = match hello_rx.recv_timeout(HELLO_TIMEOUT) {
+    let first = match hello_rx.recv_timeout(hello_within) {
         Ok(Line::Text(line)) => line,
         Ok(Line::End) => {
             let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
@@ -139,8 +140,8 @@ pub(crate) fn start(
         Err(_) => {
             let _ = child.kill();
             return Err(format!(
-                "the driver printed no hello within {} s{}",
-                HELLO_TIMEOUT.as_secs(),
+                "the driver printed no hello within {} s (the hang limit){}",
+                hello_within.as_secs(),
                 shown_stderr(&stderr)
             ));
         }

@@ -55,7 +55,7 @@ impl Driver {
     pub fn info(&self) -> Result<&DriverInfo, &str> {
         self.info
             .get_or_init(|| {
-                let running = process::start(&self.argv, |_| {})?;
+                let running = process::start(&self.argv, crate::case::DEFAULT_HANG_LIMIT, |_| {})?;
                 let info = running.info.clone();
                 drop(running.stdin);
                 process::finish(running.child);

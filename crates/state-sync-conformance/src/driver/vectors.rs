@@ -66,7 +66,7 @@ pub fn run(driver: &Driver) -> Result<Vec<VectorResult>, String> {
         .build()
         .map_err(|e| format!("could not build a tokio runtime: {e}"))?;
     runtime.block_on(async {
-        let connection = Connection::start(driver, &activity)?;
+        let connection = Connection::start(driver, &activity, crate::case::DEFAULT_HANG_LIMIT)?;
         let mut results = Vec::new();
         for v in file.vectors {
             let expected = if v.valid {

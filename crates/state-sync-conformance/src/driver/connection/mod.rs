@@ -108,15 +108,23 @@ enum Incoming {
 }
 
 impl Connection {
-    /// Starts `driver` for one case (call inside the case's runtime).
-    pub(crate) fn start(driver: &Driver, activity: &Activity) -> Result<Self, String> {
+    /// Starts `driver` for one case (call inside the case's runtime),
+    /// waiting for its handshake at most `hang_limit`.
+    pub(crate) fn start(
+        driver: &Driver,
+        activity: &Activity,
+        hang_limit: Duration,
+    ) -> Result<Self, String> {
         let (tx, rx) = tmpsc::unbounded_channel();
-        let running = process::start(driver.argv(), move |line| {
+        // Work in flight, named in a hang's message.
+        let hello = activity.busy(Party::Driver, "its hello (the handshake)");
+        let running = process::start(driver.argv(), hang_limit, move |line| {
             let _ = tx.send(match line {
                 process::Line::Text(t) => Incoming::Line(t),
                 process::Line::End => Incoming::End,
             });
         })?;
+        drop(hello);
         let runtime = Handle::current();
         let inner = Arc::new(Inner {
             info: running.info,
