@@ -1,6 +1,8 @@
 //! The case's source of truth: one [`SourceOfTruth`] per topic (created on
 //! first change), served to the transport's backend, plus a short history
-//! of earlier snapshots for stale answers.
+//! of earlier snapshots for stale answers. A `restart_source` step restarts
+//! a topic's source: keeping its history (it resumes where it was) or
+//! losing it (revision 0 again, in the next epoch: SRC-4).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -8,7 +10,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use state_sync::source::SourceOfTruth;
-use state_sync::{InvalidationEvent, PortError, Revision};
+use state_sync::{Epoch, InvalidationEvent, PortError, Position, SnapshotEnvelope};
 use state_sync_transports::SnapshotHandler;
 
 use crate::layers::faults::PastSnapshot;
@@ -25,8 +27,25 @@ pub(crate) struct Sources {
 
 struct Topic {
     truth: SourceOfTruth<Value>,
-    /// Earlier revisions and their data, oldest first.
-    history: VecDeque<(Revision, Value)>,
+    /// Earlier positions and their data, oldest first.
+    history: VecDeque<(Position, Value)>,
+}
+
+impl Topic {
+    fn new(topic: &str) -> Self {
+        Self {
+            truth: SourceOfTruth::new(topic, initial_data(0)),
+            history: VecDeque::new(),
+        }
+    }
+}
+
+/// The wire form of a snapshot at `position` holding `data` (`epoch` only
+/// when it is not 0).
+fn wire(position: Position, data: Value) -> Value {
+    let snapshot = SnapshotEnvelope::new(position.revision, data).with_epoch(position.epoch);
+    // A `Value` always serializes.
+    snapshot.to_json().unwrap_or(Value::Null)
 }
 
 /// The data of a topic at `revision` when a spec does not say.
@@ -52,12 +71,11 @@ impl Sources {
         source_id: Option<&str>,
     ) -> Result<InvalidationEvent, PortError> {
         let mut topics = self.topics.lock();
-        let state = topics.entry(topic.to_owned()).or_insert_with(|| Topic {
-            truth: SourceOfTruth::new(topic, initial_data(0)),
-            history: VecDeque::new(),
-        });
-        let before = state.truth.revision();
-        let next = before.get().saturating_add(1);
+        let state = topics
+            .entry(topic.to_owned())
+            .or_insert_with(|| Topic::new(topic));
+        let before = state.truth.position();
+        let next = before.revision.get().saturating_add(1);
         let data = data.unwrap_or_else(|| {
             let mut d = initial_data(next);
             if let Some(n) = pad_bytes {
@@ -78,21 +96,44 @@ impl Sources {
         Ok(event)
     }
 
-    /// The current revision and data of `topic`.
-    pub(crate) fn current(&self, topic: &str) -> (u64, Value) {
+    /// Restarts the source of `topic`: with its history kept, it carries on
+    /// from where it was (`SourceOfTruth::resume`); with it lost, it starts
+    /// over at revision 0 of the next epoch, its data kept unless `data`
+    /// replaces it. Returns the position it restarted at.
+    pub(crate) fn restart(&self, topic: &str, keep_history: bool, data: Option<Value>) -> Position {
+        let mut topics = self.topics.lock();
+        let state = topics
+            .entry(topic.to_owned())
+            .or_insert_with(|| Topic::new(topic));
+        let now = state.truth.snapshot();
+        let was = now.position();
+        let data = data.unwrap_or(now.data);
+        let position = if keep_history {
+            was
+        } else {
+            let epoch = Epoch::new(was.epoch.get().saturating_add(1));
+            state.history.clear();
+            Position::new(epoch, state_sync::Revision::ZERO)
+        };
+        state.truth = SourceOfTruth::resume(topic, position, data);
+        position
+    }
+
+    /// The current position and data of `topic`.
+    pub(crate) fn current(&self, topic: &str) -> (Position, Value) {
         match self.topics.lock().get(topic) {
             Some(t) => {
                 let s = t.truth.snapshot();
-                (s.revision.get(), s.data)
+                (s.position(), s.data)
             }
-            None => (0, initial_data(0)),
+            None => (Position::ZERO, initial_data(0)),
         }
     }
 
     /// The wire snapshot of `topic`.
     fn snapshot_json(&self, topic: &str) -> Value {
-        let (revision, data) = self.current(topic);
-        json!({ "revision": revision.to_string(), "data": data })
+        let (position, data) = self.current(topic);
+        wire(position, data)
     }
 
     /// The snapshot one revision before the current one of `topic`, if
@@ -101,8 +142,8 @@ impl Sources {
         let (sources, topic) = (self.clone(), topic.to_owned());
         Arc::new(move || {
             let topics = sources.topics.lock();
-            let (revision, data) = topics.get(&topic)?.history.back()?;
-            Some(json!({ "revision": revision.to_string(), "data": data }))
+            let (position, data) = topics.get(&topic)?.history.back()?;
+            Some(wire(*position, data.clone()))
         })
     }
 }

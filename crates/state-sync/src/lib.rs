@@ -100,6 +100,7 @@
 
 pub mod appliers;
 pub mod engine;
+pub mod epoch;
 pub mod error;
 pub mod intake;
 mod machine;
@@ -111,6 +112,7 @@ pub mod source;
 pub mod throttle;
 
 pub use crate::engine::{RevisionSync, RevisionSyncBuilder};
+pub use crate::epoch::{Epoch, Position};
 pub use crate::error::{ErrorContext, Phase, PortError, SyncError};
 pub use crate::intake::Payload;
 pub use crate::machine::{Lifecycle, Metrics};

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::epoch::{Epoch, Position};
 use crate::revision::{JsonKind, Revision, RevisionError};
 
 /// The most characters of an offending value that an error message shows.
@@ -25,6 +26,9 @@ const SHOWN_VALUE_CHARS: usize = 120;
 /// ```json
 /// {"topic": "app-config", "revision": "42", "sourceId": "window:settings", "timestampMs": 1738123456789}
 /// ```
+///
+/// A source restarted without its revision history adds its epoch
+/// (`"epoch": "1733560000000"`, SRC-4); absent means `0`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvalidationEvent {
@@ -32,6 +36,9 @@ pub struct InvalidationEvent {
     pub topic: String,
     /// The revision of the source of truth after the change.
     pub revision: Revision,
+    /// The source's run ([`Epoch`]); `0` is left out of the wire form.
+    #[serde(default, skip_serializing_if = "Epoch::is_zero")]
+    pub epoch: Epoch,
     /// Who made the change (observability only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,
@@ -47,16 +54,29 @@ impl InvalidationEvent {
         Self {
             topic: topic.into(),
             revision,
+            epoch: Epoch::ZERO,
             source_id: None,
             timestamp_ms: None,
         }
     }
 
+    /// The same event, of run `epoch`.
+    pub fn with_epoch(mut self, epoch: Epoch) -> Self {
+        self.epoch = epoch;
+        self
+    }
+
+    /// What it announces: its epoch and revision.
+    pub fn position(&self) -> Position {
+        Position::new(self.epoch, self.revision)
+    }
+
     /// Validates a raw payload.
     ///
     /// `topic` must be a string that is non-empty after trimming and
-    /// `revision` a canonical revision string. `sourceId` and `timestampMs`
-    /// of the wrong type are treated as absent; unknown fields are ignored.
+    /// `revision` a canonical revision string, and so must `epoch` be when
+    /// present (EVT-8). `sourceId` and `timestampMs` of the wrong type are
+    /// treated as absent; unknown fields are ignored.
     ///
     /// ```
     /// use serde_json::json;
@@ -72,9 +92,11 @@ impl InvalidationEvent {
         let object = as_object(value, Envelope::Event)?;
         let topic = topic_field(object, value)?;
         let revision = revision_field(object, value, Envelope::Event)?;
+        let epoch = epoch_field(object, Envelope::Event)?;
         Ok(Self {
             topic: topic.to_owned(),
             revision,
+            epoch,
             source_id: object
                 .get("sourceId")
                 .and_then(Value::as_str)
@@ -88,6 +110,9 @@ impl InvalidationEvent {
         let mut object = Map::new();
         object.insert("topic".into(), Value::String(self.topic.clone()));
         object.insert("revision".into(), Value::String(self.revision.to_string()));
+        if !self.epoch.is_zero() {
+            object.insert("epoch".into(), Value::String(self.epoch.to_string()));
+        }
         if let Some(source_id) = &self.source_id {
             object.insert("sourceId".into(), Value::String(source_id.clone()));
         }
@@ -106,6 +131,8 @@ pub struct EventRef<'a> {
     pub topic: &'a str,
     /// The announced revision.
     pub revision: Revision,
+    /// The source's run (`0` when the event has no `epoch`).
+    pub epoch: Epoch,
     /// The `sourceId`, when it is a string.
     pub source_id: Option<&'a str>,
 }
@@ -116,11 +143,18 @@ impl<'a> EventRef<'a> {
         let object = as_object(value, Envelope::Event)?;
         let topic = topic_field(object, value)?;
         let revision = revision_field(object, value, Envelope::Event)?;
+        let epoch = epoch_field(object, Envelope::Event)?;
         Ok(Self {
             topic,
             revision,
+            epoch,
             source_id: object.get("sourceId").and_then(Value::as_str),
         })
+    }
+
+    /// What it announces: its epoch and revision.
+    pub fn position(&self) -> Position {
+        Position::new(self.epoch, self.revision)
     }
 
     /// An owned copy, for hooks that keep the event.
@@ -128,32 +162,52 @@ impl<'a> EventRef<'a> {
         InvalidationEvent {
             topic: self.topic.to_owned(),
             revision: self.revision,
+            epoch: self.epoch,
             source_id: self.source_id.map(str::to_owned),
             timestamp_ms: value.get("timestampMs").and_then(Value::as_f64),
         }
     }
 }
 
-/// The source of truth's state at one revision: `{"revision": "...", "data": ...}`.
+/// The source of truth's state at one revision: `{"revision": "...", "data": ...}`,
+/// with `"epoch"` from a source restarted without its history (SRC-4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotEnvelope<T> {
     /// The revision this data belongs to.
     pub revision: Revision,
+    /// The source's run ([`Epoch`]); `0` is left out of the wire form.
+    #[serde(default, skip_serializing_if = "Epoch::is_zero")]
+    pub epoch: Epoch,
     /// The state itself.
     pub data: T,
 }
 
 impl<T> SnapshotEnvelope<T> {
-    /// Pairs data with its revision.
+    /// Pairs data with its revision (of epoch `0`).
     pub fn new(revision: Revision, data: T) -> Self {
-        Self { revision, data }
+        Self {
+            revision,
+            epoch: Epoch::ZERO,
+            data,
+        }
+    }
+
+    /// The same snapshot, of run `epoch`.
+    pub fn with_epoch(mut self, epoch: Epoch) -> Self {
+        self.epoch = epoch;
+        self
+    }
+
+    /// Where it puts a window: its epoch and revision.
+    pub fn position(&self) -> Position {
+        Position::new(self.epoch, self.revision)
     }
 }
 
 impl<T: DeserializeOwned> SnapshotEnvelope<T> {
     /// Validates a raw snapshot: an object with a canonical `revision` string
-    /// and a `data` field that decodes into `T` with serde. Unknown fields are
-    /// ignored.
+    /// (and `epoch`, when present: SNAP-4) and a `data` field that decodes
+    /// into `T` with serde. Unknown fields are ignored.
     ///
     /// ```
     /// use serde_json::json;
@@ -168,7 +222,7 @@ impl<T: DeserializeOwned> SnapshotEnvelope<T> {
     /// # Ok::<(), state_sync::ProtocolError>(())
     /// ```
     pub fn from_json(mut value: Value) -> Result<Self, ProtocolError> {
-        let revision = {
+        let (revision, epoch) = {
             let object = as_object(&value, Envelope::Snapshot)?;
             if !object.contains_key("data") {
                 return Err(ProtocolError::new(
@@ -178,14 +232,21 @@ impl<T: DeserializeOwned> SnapshotEnvelope<T> {
                     &value,
                 ));
             }
-            revision_field(object, &value, Envelope::Snapshot)?
+            (
+                revision_field(object, &value, Envelope::Snapshot)?,
+                epoch_field(object, Envelope::Snapshot)?,
+            )
         };
         let data_value = value
             .as_object_mut()
             .and_then(|o| o.remove("data"))
             .unwrap_or(Value::Null);
         match T::deserialize(&data_value) {
-            Ok(data) => Ok(Self { revision, data }),
+            Ok(data) => Ok(Self {
+                revision,
+                epoch,
+                data,
+            }),
             Err(e) => Err(ProtocolError::new(
                 Envelope::Snapshot,
                 "data",
@@ -413,16 +474,33 @@ fn revision_field(
             whole,
         ));
     };
-    Revision::from_json(raw).map_err(|e| {
-        let problem = match e {
-            RevisionError::NotAString(found) => ProblemKind::WrongType {
-                expected: "a canonical decimal u64 string",
-                found,
-            },
-            other => ProblemKind::Revision(other),
-        };
-        ProtocolError::new(envelope, "revision", problem, raw)
-    })
+    Revision::from_json(raw).map_err(|e| revision_problem(envelope, "revision", e, raw))
+}
+
+/// The `epoch` field: `0` when absent, else a canonical revision string
+/// (EVT-8, SNAP-4).
+fn epoch_field(object: &Map<String, Value>, envelope: Envelope) -> Result<Epoch, ProtocolError> {
+    match object.get("epoch") {
+        None => Ok(Epoch::ZERO),
+        Some(raw) => Epoch::from_json(raw).map_err(|e| revision_problem(envelope, "epoch", e, raw)),
+    }
+}
+
+/// The error for `field`, which must have a revision's wire form.
+fn revision_problem(
+    envelope: Envelope,
+    field: &'static str,
+    error: RevisionError,
+    raw: &Value,
+) -> ProtocolError {
+    let problem = match error {
+        RevisionError::NotAString(found) => ProblemKind::WrongType {
+            expected: "a canonical decimal u64 string",
+            found,
+        },
+        other => ProblemKind::Revision(other),
+    };
+    ProtocolError::new(envelope, field, problem, raw)
 }
 
 #[cfg(test)]

@@ -5,6 +5,12 @@
 //! does the first two under its lock and hands back the event, so the emit
 //! happens *after* the lock is released: a listener that fetches the
 //! snapshot right away never waits on (or deadlocks with) the writer.
+//!
+//! A source that restarts must not strand the windows that outlive it
+//! (SRC-4): either it resumes from the position it last served
+//! ([`SourceOfTruth::resume`], when it kept that durably), or it starts a
+//! newer run ([`SourceOfTruth::with_epoch`], e.g. [`Epoch::from_clock`])
+//! and counts revisions from 0 again.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,6 +18,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::epoch::{Epoch, Position};
 use crate::protocol::{InvalidationEvent, SnapshotEnvelope};
 use crate::revision::Revision;
 
@@ -78,13 +85,55 @@ pub struct SourceOfTruth<T> {
 }
 
 impl<T: Clone> SourceOfTruth<T> {
-    /// A source for `topic` at revision 0.
+    /// A source for `topic` at revision 0 of epoch 0: for a source whose
+    /// windows do not outlive it, or that gives itself an epoch
+    /// ([`SourceOfTruth::with_epoch`]).
     pub fn new(topic: impl Into<String>, data: T) -> Self {
+        Self::resume(topic, Position::ZERO, data)
+    }
+
+    /// A source for `topic` that carries on from `position`, the last one
+    /// it served before it restarted (kept durably with `data`): its next
+    /// change is the revision after, in the same epoch, so windows that
+    /// outlived the restart follow it (SRC-4).
+    ///
+    /// ```
+    /// use state_sync::source::SourceOfTruth;
+    /// use state_sync::{Position, Revision};
+    ///
+    /// let source = SourceOfTruth::resume("settings", Position::from(Revision::new(41)), "dark");
+    /// assert_eq!(source.set("light")?.revision, Revision::new(42));
+    /// # Ok::<(), state_sync::source::RevisionExhausted>(())
+    /// ```
+    pub fn resume(topic: impl Into<String>, position: Position, data: T) -> Self {
         Self {
             topic: topic.into(),
             source_id: None,
-            state: Mutex::new(SnapshotEnvelope::new(Revision::ZERO, data)),
+            state: Mutex::new(
+                SnapshotEnvelope::new(position.revision, data).with_epoch(position.epoch),
+            ),
         }
+    }
+
+    /// The same source in run `epoch`: its events and snapshots carry it.
+    /// A source that restarts without its revision history gives each run
+    /// a greater epoch than the one before ([`Epoch::from_clock`], or a
+    /// run counter it keeps), so that windows at a higher revision of an
+    /// earlier run take its state (SRC-4, GATE-6).
+    ///
+    /// ```
+    /// use state_sync::source::SourceOfTruth;
+    /// use state_sync::{Epoch, Revision};
+    ///
+    /// let source = SourceOfTruth::new("settings", 0).with_epoch(Epoch::new(2));
+    /// let event = source.set(1)?;
+    /// assert_eq!(event.to_json()["epoch"], "2");
+    /// assert_eq!(source.snapshot_json().unwrap()["epoch"], "2");
+    /// # Ok::<(), state_sync::source::RevisionExhausted>(())
+    /// ```
+    pub fn with_epoch(self, epoch: Epoch) -> Self {
+        self.state.lock().epoch = epoch;
+        self
     }
 
     /// Stamps emitted events with `sourceId`.
@@ -104,14 +153,14 @@ impl<T: Clone> SourceOfTruth<T> {
         &self,
         change: impl FnOnce(&mut T),
     ) -> Result<InvalidationEvent, RevisionExhausted> {
-        let revision = {
+        let position = {
             let mut state = self.state.lock();
             let next = state.revision.checked_next().ok_or(RevisionExhausted)?;
             change(&mut state.data);
             state.revision = next;
-            next
+            state.position()
         };
-        Ok(self.event_at(revision))
+        Ok(self.event_at(position))
     }
 
     /// Replaces the state; see [`SourceOfTruth::update`].
@@ -124,6 +173,12 @@ impl<T: Clone> SourceOfTruth<T> {
         self.state.lock().revision
     }
 
+    /// The current epoch and revision: what to keep durably to
+    /// [`resume`](SourceOfTruth::resume) from.
+    pub fn position(&self) -> Position {
+        self.state.lock().position()
+    }
+
     /// A copy of the current snapshot.
     pub fn snapshot(&self) -> SnapshotEnvelope<T> {
         self.state.lock().clone()
@@ -131,13 +186,14 @@ impl<T: Clone> SourceOfTruth<T> {
 
     /// The invalidation for the current revision (to re-announce it).
     pub fn current_event(&self) -> InvalidationEvent {
-        self.event_at(self.revision())
+        self.event_at(self.position())
     }
 
-    fn event_at(&self, revision: Revision) -> InvalidationEvent {
+    fn event_at(&self, position: Position) -> InvalidationEvent {
         InvalidationEvent {
             topic: self.topic.clone(),
-            revision,
+            revision: position.revision,
+            epoch: position.epoch,
             source_id: self.source_id.clone(),
             timestamp_ms: None,
         }
@@ -195,6 +251,27 @@ mod tests {
         assert_eq!(
             source.snapshot_json().expect("json"),
             serde_json::json!({"revision": "1", "data": 1})
+        );
+    }
+
+    #[test]
+    fn a_resumed_source_carries_on_and_a_new_run_carries_its_epoch() {
+        let resumed = SourceOfTruth::resume("t", Position::new(Epoch::new(3), Revision::new(9)), 0);
+        let event = resumed.set(1).expect("room");
+        assert_eq!(
+            event.position(),
+            Position::new(Epoch::new(3), Revision::new(10))
+        );
+        assert_eq!(resumed.snapshot().position(), event.position());
+        assert_eq!(resumed.current_event(), event);
+        let restarted = SourceOfTruth::new("t", 0).with_epoch(Epoch::new(4));
+        assert!(
+            restarted.position() > event.position(),
+            "a newer run is newer"
+        );
+        assert_eq!(
+            restarted.snapshot_json().expect("json"),
+            serde_json::json!({"revision": "0", "epoch": "4", "data": 0})
         );
     }
 

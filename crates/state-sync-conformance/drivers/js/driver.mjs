@@ -148,6 +148,8 @@ function ports(window) {
           window,
           request,
           revision: String(envelope?.revision),
+          // A snapshot's epoch (SNAP-4), when the engine passes it on.
+          ...(envelope?.epoch !== undefined && String(envelope.epoch) !== '0' ? { epoch: String(envelope.epoch) } : {}),
           data: envelope?.data === undefined ? null : envelope.data,
         }));
         return r.answer.then((answer) => {
@@ -289,6 +291,10 @@ function call(call, run) {
 function reportStates() {
   for (const [name, w] of [...windows].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const state = { type: 'state', window: name, local_revision: String(w.handle.getLocalRevision()) };
+    if (typeof w.handle.getLocalEpoch === 'function') {
+      const epoch = String(w.handle.getLocalEpoch());
+      if (epoch !== '0') state.local_epoch = epoch;
+    }
     if (typeof w.handle.getLifecycle === 'function') state.lifecycle = String(w.handle.getLifecycle());
     if (typeof w.handle.getMetrics === 'function') state.metrics = w.handle.getMetrics();
     const text = JSON.stringify(state);

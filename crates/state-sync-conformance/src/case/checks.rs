@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use state_sync::{ErrorContext, Revision, SyncError};
+use state_sync::{ErrorContext, Position, Revision, SyncError};
 
 use crate::failure::Failure;
 use crate::layers::record::Record;
@@ -151,11 +151,11 @@ impl Case<'_> {
         }
         if let Some(s) = &e.source {
             let topic = s.topic.as_deref().unwrap_or(DEFAULT_TOPIC);
-            let (rev, _) = self.buses.sources().current(topic);
-            if rev != s.revision.get() {
+            let (at, _) = self.buses.sources().current(topic);
+            let want = Position::new(s.epoch.unwrap_or(at.epoch), s.revision);
+            if at != want {
                 problems.push(format!(
-                    "source {topic:?}: expected revision {}, got {rev}",
-                    s.revision
+                    "source {topic:?}: expected revision {want}, got {at}"
                 ));
             }
         }
@@ -172,32 +172,45 @@ impl Case<'_> {
         if let Some(other) = &e.same_as {
             self.check_same_as(name, w, other, problems);
         }
-        let (source_rev, source_data) = self.buses.sources().current(&w.topic);
-        let local = w.sync.local_revision();
+        let (source_at, source_data) = self.buses.sources().current(&w.topic);
+        let local = w.sync.local_position();
         let rec = w.record.lock();
         if let Some(expected) = e.local_revision {
+            // `source` is the source's position; a revision alone is of the
+            // epoch `local_epoch` names, or of the window's own.
             let want = match expected {
-                LocalRevision::Source => Revision::new(source_rev),
-                LocalRevision::Exactly(r) => r,
+                LocalRevision::Source => source_at,
+                LocalRevision::Exactly(r) => Position::new(e.local_epoch.unwrap_or(local.epoch), r),
             };
             if want != local {
                 let shown = match expected {
                     LocalRevision::Source => format!("source ({want})"),
-                    LocalRevision::Exactly(r) => format!("{r} ({r})"),
+                    LocalRevision::Exactly(_) => format!("{want} ({want})"),
                 };
                 problems.push(format!(
                     "window {name:?}: local revision: expected {shown}, got {local}"
                 ));
             }
+        } else if let Some(epoch) = e.local_epoch
+            && epoch != local.epoch
+        {
+            problems.push(format!(
+                "window {name:?}: local epoch: expected {epoch}, got {} (at revision {local})",
+                local.epoch
+            ));
         }
         if let Some(applied) = &e.applied
-            && &rec.applied != applied
+            && !rec
+                .applied
+                .iter()
+                .map(|p| p.revision)
+                .eq(applied.iter().copied())
         {
             let show = |rs: &[Revision]| rs.iter().map(Revision::to_string).collect::<Vec<_>>();
+            let got: Vec<String> = rec.applied.iter().map(Position::to_string).collect();
             problems.push(format!(
-                "window {name:?}: applied revisions: expected {:?}, got {:?}",
+                "window {name:?}: applied revisions: expected {:?}, got {got:?}",
                 show(applied),
-                show(&rec.applied)
             ));
         }
         if let Some(data) = &e.data
@@ -210,10 +223,10 @@ impl Case<'_> {
             ));
         }
         if let Some(want) = e.converged {
-            let converged = local.get() == source_rev && rec.data.as_ref() == Some(&source_data);
+            let converged = local == source_at && rec.data.as_ref() == Some(&source_data);
             if converged != want {
                 problems.push(format!(
-                    "window {name:?}: expected {}converged to source revision {source_rev}, window is at {local} with data {}",
+                    "window {name:?}: expected {}converged to source revision {source_at}, window is at {local} with data {}",
                     if want { "" } else { "not " },
                     rec.data.as_ref().map_or("nothing".to_owned(), short)
                 ));
@@ -309,7 +322,7 @@ impl Case<'_> {
             problems.push(format!("window {other:?} is not open"));
             return;
         };
-        let (mine, theirs) = (w.sync.local_revision(), o.sync.local_revision());
+        let (mine, theirs) = (w.sync.local_position(), o.sync.local_position());
         if mine != theirs {
             problems.push(format!(
                 "window {name:?}: expected the revision window {other:?} holds ({theirs}), got {mine}"
@@ -322,7 +335,7 @@ impl Case<'_> {
             let show = |d: &Option<Value>| d.as_ref().map_or_else(|| "nothing".to_owned(), short);
             problems.push(format!(
                 "window {name:?}: at revision {}: expected the data window {other:?} holds ({}), got {}",
-                w.sync.local_revision(),
+                w.sync.local_position(),
                 show(&theirs),
                 show(&mine)
             ));

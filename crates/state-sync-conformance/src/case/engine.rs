@@ -5,7 +5,7 @@
 //! layers and the checks are the same code for both.
 
 use serde_json::Value;
-use state_sync::{Lifecycle, Metrics, Revision, RevisionSync};
+use state_sync::{Lifecycle, Metrics, Position, RevisionSync};
 
 use super::call_error::CallError;
 use crate::driver::RemoteWindow;
@@ -52,11 +52,11 @@ impl Engine {
         }
     }
 
-    /// The last applied revision.
-    pub(crate) fn local_revision(&self) -> Revision {
+    /// The epoch and revision of the last apply.
+    pub(crate) fn local_position(&self) -> Position {
         match self {
-            Engine::InProcess(s) => s.local_revision(),
-            Engine::Driver(w) => w.local_revision(),
+            Engine::InProcess(s) => s.local_position(),
+            Engine::Driver(w) => w.local_position(),
         }
     }
 

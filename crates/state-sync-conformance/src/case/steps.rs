@@ -16,8 +16,8 @@ use crate::layers::faults::BackendFaults;
 use crate::layers::record::Record;
 use crate::source::Sources;
 use crate::spec::{
-    Emit, EventRelease, Join, Mutate, Release, ReleaseOrder, Spec, Start, Step, StoppedWait,
-    WindowSel,
+    DEFAULT_TOPIC, Emit, EventRelease, Join, Mutate, Release, ReleaseOrder, RestartSource,
+    SourceHistory, Spec, Start, Step, StoppedWait, WindowSel,
 };
 use crate::trace::Trace;
 use crate::transport::Transport;
@@ -267,6 +267,7 @@ impl<'a> Case<'a> {
             Step::Stop(t) => self.stop(i, "stop", &t.window, false),
             Step::Close(t) => self.stop(i, "close", &t.window, true),
             Step::Mutate(m) => self.mutate(i, m).await,
+            Step::RestartSource(r) => self.restart_source(r),
             Step::Emit(e) => self.emit(e),
             Step::Faults(f) => {
                 for name in f.window.names() {
@@ -424,6 +425,19 @@ impl<'a> Case<'a> {
                 return;
             }
         }
+    }
+
+    /// `restart_source`: the topic's source restarts, keeping or losing its
+    /// history.
+    fn restart_source(&mut self, r: &RestartSource) {
+        let topic = r.topic.as_deref().unwrap_or(DEFAULT_TOPIC);
+        let keep = r.history.unwrap_or_default() == SourceHistory::Kept;
+        let at = self.buses.sources().restart(topic, keep, r.data.clone());
+        let kept = if keep { "kept" } else { "lost" };
+        self.trace.log(
+            "source",
+            format!("{topic} restarted, history {kept}: at revision {at}"),
+        );
     }
 
     /// `emit`: a raw payload through the backend.

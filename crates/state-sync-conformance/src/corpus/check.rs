@@ -117,6 +117,13 @@ pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -
                     err(at(&format!(".mutate{field}")), message);
                 }
             }
+            Step::RestartSource(r) => {
+                if let Some(t) = &r.topic
+                    && t.trim().is_empty()
+                {
+                    err(at(".topic"), "expected a non-blank topic".into());
+                }
+            }
             Step::Emit(_) | Step::Backend(_) | Step::Advance(_) | Step::Settle(_) => {}
         }
         if let Step::Expect(e) = step
@@ -158,6 +165,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::Close(_) => "close",
         Step::Refresh(_) => "refresh",
         Step::Mutate(_) => "mutate",
+        Step::RestartSource(_) => "restart_source",
         Step::Emit(_) => "emit",
         Step::Faults(_) => "faults",
         Step::Backend(_) => "backend",

@@ -241,6 +241,9 @@ pub enum Report {
         request: u64,
         /// The snapshot's revision (canonical decimal string).
         revision: String,
+        /// The snapshot's epoch (canonical decimal string), when not `0`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
         /// The snapshot's data.
         data: Value,
     },
@@ -272,6 +275,10 @@ pub enum Report {
         /// The local revision (canonical decimal string, `"0"` before the
         /// first apply).
         local_revision: String,
+        /// The epoch of the last apply (canonical decimal string), when not
+        /// `0`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local_epoch: Option<String>,
         /// `idle`, `starting`, `running` or `stopped`, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lifecycle: Option<String>,

@@ -422,7 +422,7 @@ pub(crate) struct WatchedApplier {
 
 impl SnapshotApplier<Value> for WatchedApplier {
     fn apply(&self, snapshot: SnapshotEnvelope<Value>) -> BoxFuture<'_, Result<(), PortError>> {
-        let revision = snapshot.revision;
+        let revision = snapshot.position();
         {
             let mut rec = self.observer.record.lock();
             if rec.stopped {
@@ -449,7 +449,7 @@ pub(crate) struct Recorder(Observer);
 
 impl SnapshotApplier<Value> for Recorder {
     fn apply(&self, snapshot: SnapshotEnvelope<Value>) -> BoxFuture<'_, Result<(), PortError>> {
-        let revision = snapshot.revision;
+        let revision = snapshot.position();
         self.0.log(format!("apply {revision}"));
         {
             let mut rec = self.0.record.lock();
@@ -457,7 +457,8 @@ impl SnapshotApplier<Value> for Recorder {
             rec.data = Some(snapshot.data);
         }
         if let Some(hook) = &self.0.on_applied {
-            hook(revision);
+            // Reactions name a revision: of whichever epoch.
+            hook(revision.revision);
         }
         Box::pin(std::future::ready(Ok(())))
     }

@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde_json::Value;
-use state_sync::{ErrorContext, Revision};
+use state_sync::{ErrorContext, Position};
 
 use crate::failure::Failure;
 
 /// Everything recorded about one window.
 #[derive(Debug, Default)]
 pub(crate) struct WindowRecord {
-    pub(crate) applied: Vec<Revision>,
+    pub(crate) applied: Vec<Position>,
     pub(crate) data: Option<Value>,
     pub(crate) errors: Vec<ErrorContext>,
     pub(crate) stopped: bool,

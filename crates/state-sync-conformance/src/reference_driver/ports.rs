@@ -189,6 +189,7 @@ impl SnapshotApplier<Value> for Proxy {
                     window,
                     request,
                     revision: snapshot.revision.to_string(),
+                    epoch: (!snapshot.epoch.is_zero()).then(|| snapshot.epoch.to_string()),
                     data: snapshot.data,
                 })
                 .await;

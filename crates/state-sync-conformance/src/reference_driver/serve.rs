@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use state_sync::{Lifecycle, Payload, Revision, RevisionSync, SyncError};
+use state_sync::{Lifecycle, Payload, Position, Revision, RevisionSync, SyncError};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
@@ -82,7 +82,7 @@ impl Idle {
 struct Window {
     sync: RevisionSync<Value>,
     /// The state last reported.
-    reported: Option<(Revision, Lifecycle, WireMetrics)>,
+    reported: Option<(Position, Lifecycle, WireMetrics)>,
 }
 
 struct Driver {
@@ -318,7 +318,7 @@ impl Driver {
         for name in names {
             let w = &self.windows[name];
             let now = (
-                w.sync.local_revision(),
+                w.sync.local_position(),
                 w.sync.lifecycle(),
                 WireMetrics::from(w.sync.metrics()),
             );
@@ -329,7 +329,8 @@ impl Driver {
         for (name, now) in reports {
             self.shared.write(&Report::State {
                 window: name.clone(),
-                local_revision: now.0.to_string(),
+                local_revision: now.0.revision.to_string(),
+                local_epoch: (!now.0.epoch.is_zero()).then(|| now.0.epoch.to_string()),
                 lifecycle: Some(engine::lifecycle_name(now.1).to_owned()),
                 metrics: Some(now.2),
             });

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use state_sync::Revision;
+use state_sync::{Epoch, Revision};
 
 use super::vocab::{Bound, LifecycleName, LocalRevision, Metric, PhaseName, WindowSel};
 #[cfg(feature = "schema")]
@@ -27,6 +27,12 @@ pub struct Expect {
     /// source's current revision of the window's topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_revision: Option<LocalRevision>,
+    /// The epoch of the window's local position (GATE-6): with
+    /// `local_revision`, the revision is of this epoch; alone, only the
+    /// epoch is checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RevisionText>"))]
+    pub local_epoch: Option<Epoch>,
     /// Exactly this sequence of applied revisions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<RevisionText>>"))]
@@ -145,4 +151,8 @@ pub struct SourceExpect {
     /// Its revision.
     #[cfg_attr(feature = "schema", schemars(with = "RevisionText"))]
     pub revision: Revision,
+    /// Its epoch (not checked when left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RevisionText>"))]
+    pub epoch: Option<Epoch>,
 }

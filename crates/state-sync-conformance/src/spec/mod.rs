@@ -23,8 +23,8 @@ pub use self::expect::{ErrorContextExpect, Expect, SourceExpect};
 pub use self::faults::{ApplyFaults, BackendFaults, Faults, Replace, SnapshotFaults};
 pub use self::steps::{
     Advance, Emit, EventRelease, Filter, Join, MAIN_BUS, MAX_NEST, MAX_PAD_BYTES, Mutate, OnApply,
-    Open, Outcome, Release, ReleaseOrder, RetrySpec, Settle, Start, Step, StoppedWait, Targets,
-    ThrottleSpec,
+    Open, Outcome, Release, ReleaseOrder, RestartSource, RetrySpec, Settle, SourceHistory, Start,
+    Step, StoppedWait, Targets, ThrottleSpec,
 };
 pub use self::vocab::{
     Bound, LifecycleName, LocalRevision, Metric, PhaseName, Probability, Range, RangeMs, WindowSel,

@@ -35,6 +35,11 @@ pub enum Step {
     /// Change the source of truth: new data, revision bump, and (unless told
     /// otherwise) emit the invalidation.
     Mutate(Mutate),
+    /// Restart the source of truth of a topic, keeping its revision history
+    /// (it carries on) or losing it (revision 0 again, in a newer epoch:
+    /// SRC-4). Nothing is emitted: windows learn of the new run from its
+    /// next change, or their next fetch.
+    RestartSource(RestartSource),
     /// Emit a raw payload through the backend, garbage included.
     Emit(Emit),
     /// Set the fault layer's behaviour for windows.
@@ -247,6 +252,34 @@ pub struct Mutate {
     /// The bus the invalidations are emitted on (default [`MAIN_BUS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bus: Option<String>,
+}
+
+/// `restart_source`: restart a topic's source of truth.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RestartSource {
+    /// The topic (default `"topic"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// What the source kept across the restart (default `lost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<SourceHistory>,
+    /// The data it restarts with (default: the data it had).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+/// What a restarted source kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SourceHistory {
+    /// Its position: it resumes from the revision it last served.
+    Kept,
+    /// Nothing: revision 0 again, in the next epoch.
+    #[default]
+    Lost,
 }
 
 impl Mutate {

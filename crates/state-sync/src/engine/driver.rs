@@ -128,7 +128,7 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
         let Driver {
             machine, runtime, ..
         } = &mut *d;
-        let wake = machine.accept(event.revision, || now(runtime.as_ref()));
+        let wake = machine.accept(event.position(), || now(runtime.as_ref()));
         if !Self::carry_out(this, &mut d, wake) {
             let report = d.machine.timer_unavailable(event.revision);
             drop(d);
@@ -229,7 +229,7 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
             Ok(envelope) => envelope,
             Err(protocol) => return Fetched::Invalid(protocol, snapshot_revision),
         };
-        let revision = envelope.revision;
+        let revision = envelope.position();
         let applying = {
             let _gate = self.apply_gate.lock();
             // Decide first: the machine's lock must not be held while the

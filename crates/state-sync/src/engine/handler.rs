@@ -80,7 +80,7 @@ impl<T: DeserializeOwned + Send + 'static> Handler<T> {
         if !self.gate.candidate(&event) {
             return;
         }
-        if self.filter.is_none() && self.gate.coalesce(event.revision) {
+        if self.filter.is_none() && self.gate.coalesce(event.position()) {
             return;
         }
         self.decide(payload, event);
@@ -103,7 +103,7 @@ impl<T: DeserializeOwned + Send + 'static> Handler<T> {
                     return;
                 }
             }
-            if self.gate.coalesce(event.revision) {
+            if self.gate.coalesce(event.position()) {
                 return;
             }
         }

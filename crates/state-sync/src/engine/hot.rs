@@ -11,22 +11,30 @@
 //! machine.
 //!
 //! The word packs what joining changes, so that it is one atomic
-//! operation per event: whether a follow-up is open, an epoch (so that a
-//! joiner never mixes two publications), how many events joined, and how
-//! far above the published revision the newest of them is. An event that
-//! would overflow a field goes to the machine, which takes the count in
-//! and publishes afresh.
+//! operation per event: whether a follow-up is open, a generation (so
+//! that a joiner never mixes two publications), how many events joined,
+//! and how far above the published revision the newest of them is. An
+//! event that would overflow a field, or of another epoch of the source
+//! than the follow-up's (GATE-6), goes to the machine, which takes the
+//! count in and publishes afresh.
+//!
+//! The local position is two words, published revision first, then
+//! epoch, and read epoch first: a reader that sees a publication's epoch
+//! sees its revision or a later one's, so what it reads is never ahead of
+//! a position the window reached (positions only grow), and an event it
+//! ignores is one the window is past.
 
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
+use crate::epoch::{Epoch, Position};
 use crate::machine::GateView;
 use crate::protocol::EventRef;
 use crate::revision::Revision;
 
 const OPEN: u64 = 1 << 63;
-const EPOCH_SHIFT: u32 = 48;
-const EPOCH_MASK: u64 = 0x7fff;
+const GENERATION_SHIFT: u32 = 48;
+const GENERATION_MASK: u64 = 0x7fff;
 const JOINED_SHIFT: u32 = 24;
 const FIELD_MASK: u64 = 0xff_ffff;
 
@@ -35,14 +43,18 @@ const FIELD_MASK: u64 = 0xff_ffff;
 pub(super) struct HotGate {
     topic: Box<str>,
     listening: AtomicBool,
+    /// The local position's revision...
     local: AtomicU64,
-    /// The revision the open follow-up is owed to, when published.
+    /// ...and epoch (see the module docs for the order).
+    local_epoch: AtomicU64,
+    /// The position the open follow-up is owed to, when published.
     base: AtomicU64,
-    /// The open follow-up: `OPEN | epoch | joined | above base`, 0 when
-    /// none is open.
+    base_epoch: AtomicU64,
+    /// The open follow-up: `OPEN | generation | joined | above base`, 0
+    /// when none is open.
     follow_up: AtomicU64,
     /// Bumped by each publication (under the machine's lock).
-    epoch: AtomicU64,
+    generation: AtomicU64,
 }
 
 /// What joined the follow-up since it was published.
@@ -50,8 +62,8 @@ pub(super) struct HotGate {
 pub(super) struct Joined {
     /// Events that joined.
     pub(super) events: u64,
-    /// The newest revision among them, when above the published one.
-    pub(super) newest: Option<Revision>,
+    /// The newest position among them, when above the published one.
+    pub(super) newest: Option<Position>,
 }
 
 impl HotGate {
@@ -61,21 +73,26 @@ impl HotGate {
             topic: topic.into(),
             listening: AtomicBool::new(false),
             local: AtomicU64::new(0),
+            local_epoch: AtomicU64::new(0),
             base: AtomicU64::new(0),
+            base_epoch: AtomicU64::new(0),
             follow_up: AtomicU64::new(0),
-            epoch: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// Takes the machine's view (its lock is held).
     pub(super) fn publish(&self, view: GateView) {
-        self.local.store(view.local.get(), SeqCst);
+        self.local.store(view.local.revision.get(), SeqCst);
+        self.local_epoch.store(view.local.epoch.get(), SeqCst);
         self.listening.store(view.listening, SeqCst);
         let word = match view.open_follow_up {
-            Some(revision) => {
-                let epoch = self.epoch.fetch_add(1, Relaxed).wrapping_add(1) & EPOCH_MASK;
-                self.base.store(revision.get(), SeqCst);
-                OPEN | epoch << EPOCH_SHIFT
+            Some(position) => {
+                let generation =
+                    self.generation.fetch_add(1, Relaxed).wrapping_add(1) & GENERATION_MASK;
+                self.base.store(position.revision.get(), SeqCst);
+                self.base_epoch.store(position.epoch.get(), SeqCst);
+                OPEN | generation << GENERATION_SHIFT
             }
             None => 0,
         };
@@ -98,7 +115,12 @@ impl HotGate {
         let above = word & FIELD_MASK;
         Some(Joined {
             events: word >> JOINED_SHIFT & FIELD_MASK,
-            newest: (above > 0).then(|| Revision::new(self.base.load(SeqCst) + above)),
+            newest: (above > 0).then(|| {
+                Position::new(
+                    Epoch::new(self.base_epoch.load(SeqCst)),
+                    Revision::new(self.base.load(SeqCst) + above),
+                )
+            }),
         })
     }
 
@@ -110,29 +132,39 @@ impl HotGate {
 
     /// Whether `event`, heard (the caller asked [`HotGate::listening`]),
     /// may lead to a refresh: for this topic, newer than the local
-    /// revision.
+    /// position.
     #[inline]
     pub(super) fn candidate(&self, event: &EventRef<'_>) -> bool {
+        // Epoch first: see the module docs.
+        let epoch = Epoch::new(self.local_epoch.load(SeqCst));
+        let local = Position::new(epoch, Revision::new(self.local.load(SeqCst)));
         GateView {
             listening: true,
-            local: Revision::new(self.local.load(SeqCst)),
+            local,
             open_follow_up: None,
         }
-        .admits(same_topic(event.topic, &self.topic), event.revision)
+        .admits(same_topic(event.topic, &self.topic), event.position())
     }
 
-    /// Folds a candidate at `revision` into the open follow-up; `false`
-    /// when none is open or a field would overflow (the machine decides).
+    /// Folds a candidate at `position` into the open follow-up; `false`
+    /// when none is open, the event is of another epoch than the
+    /// follow-up, or a field would overflow (the machine decides).
     #[inline]
-    pub(super) fn coalesce(&self, revision: Revision) -> bool {
+    pub(super) fn coalesce(&self, position: Position) -> bool {
         let mut word = self.follow_up.load(SeqCst);
         loop {
             if word & OPEN == 0 {
                 return false;
             }
             // Read after the word: the swap below fails if a publication
-            // came in between (the epoch changed).
-            let above = revision.get().saturating_sub(self.base.load(SeqCst));
+            // came in between (the generation changed).
+            if position.epoch.get() != self.base_epoch.load(SeqCst) {
+                return false;
+            }
+            let above = position
+                .revision
+                .get()
+                .saturating_sub(self.base.load(SeqCst));
             let joined = word >> JOINED_SHIFT & FIELD_MASK;
             if above > FIELD_MASK || joined == FIELD_MASK {
                 return false;
@@ -162,20 +194,62 @@ fn same_topic(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// Revision `n` of epoch 0.
+    fn p(n: u64) -> Position {
+        Position::from(Revision::new(n))
+    }
+
+    /// Revision `n` of epoch `e`.
+    fn pe(e: u64, n: u64) -> Position {
+        Position::new(Epoch::new(e), Revision::new(n))
+    }
+
     fn view(listening: bool, local: u64, open: Option<u64>) -> GateView {
         GateView {
             listening,
-            local: Revision::new(local),
-            open_follow_up: open.map(Revision::new),
+            local: p(local),
+            open_follow_up: open.map(p),
         }
     }
 
     fn event(topic: &str, revision: u64) -> EventRef<'_> {
+        event_of(topic, 0, revision)
+    }
+
+    fn event_of(topic: &str, epoch: u64, revision: u64) -> EventRef<'_> {
         EventRef {
             topic,
             revision: Revision::new(revision),
+            epoch: Epoch::new(epoch),
             source_id: None,
         }
+    }
+
+    #[test]
+    fn a_newer_epoch_is_a_candidate_whatever_its_revision_and_joins_no_older_follow_up() {
+        let gate = HotGate::new("t");
+        gate.publish(view(true, 57, Some(58)));
+        assert!(gate.candidate(&event_of("t", 2, 1)), "GATE-6");
+        assert!(
+            !gate.coalesce(pe(2, 1)),
+            "another epoch: the machine decides"
+        );
+        gate.publish(GateView {
+            listening: true,
+            local: pe(2, 1),
+            open_follow_up: Some(pe(2, 3)),
+        });
+        assert!(!gate.candidate(&event_of("t", 0, 99)), "an older run");
+        assert!(!gate.candidate(&event_of("t", 2, 1)));
+        assert!(gate.candidate(&event_of("t", 2, 2)));
+        assert!(gate.coalesce(pe(2, 5)));
+        assert_eq!(
+            gate.drain(),
+            Some(Joined {
+                events: 1,
+                newest: Some(pe(2, 5)),
+            })
+        );
     }
 
     #[test]
@@ -198,24 +272,21 @@ mod tests {
     fn an_open_follow_up_takes_events_until_drained() {
         let gate = HotGate::new("t");
         gate.publish(view(true, 1, None));
-        assert!(!gate.coalesce(Revision::new(3)), "none open");
+        assert!(!gate.coalesce(p(3)), "none open");
         assert_eq!(gate.drain(), None);
         gate.publish(view(true, 1, Some(3)));
-        assert!(gate.coalesce(Revision::new(2)));
-        assert!(gate.coalesce(Revision::new(7)));
-        assert!(gate.coalesce(Revision::new(5)));
+        assert!(gate.coalesce(p(2)));
+        assert!(gate.coalesce(p(7)));
+        assert!(gate.coalesce(p(5)));
         let joined = Joined {
             events: 3,
-            newest: Some(Revision::new(7)),
+            newest: Some(p(7)),
         };
         assert_eq!(gate.drain(), Some(joined));
-        assert!(
-            !gate.coalesce(Revision::new(8)),
-            "drained: the machine decides"
-        );
+        assert!(!gate.coalesce(p(8)), "drained: the machine decides");
         assert_eq!(gate.drain(), None);
         gate.publish(view(true, 1, Some(9)));
-        assert!(gate.coalesce(Revision::new(4)));
+        assert!(gate.coalesce(p(4)));
         let joined = Joined {
             events: 1,
             newest: None,
@@ -243,12 +314,12 @@ mod tests {
     fn what_a_field_cannot_hold_goes_to_the_machine() {
         let gate = HotGate::new("t");
         gate.publish(view(true, 0, Some(10)));
-        assert!(!gate.coalesce(Revision::new(10 + FIELD_MASK + 1)));
-        assert!(gate.coalesce(Revision::new(10 + FIELD_MASK)));
-        assert!(!gate.coalesce(Revision::MAX));
+        assert!(!gate.coalesce(p(10 + FIELD_MASK + 1)));
+        assert!(gate.coalesce(p(10 + FIELD_MASK)));
+        assert!(!gate.coalesce(Position::from(Revision::MAX)));
         let full = gate.follow_up.load(SeqCst) | FIELD_MASK << JOINED_SHIFT;
         gate.follow_up.store(full, SeqCst);
-        assert!(!gate.coalesce(Revision::new(11)), "the count is full");
+        assert!(!gate.coalesce(p(11)), "the count is full");
     }
 
     #[test]
@@ -260,13 +331,13 @@ mod tests {
                 let gate = &gate;
                 s.spawn(move || {
                     for i in 0..10_000 {
-                        assert!(gate.coalesce(Revision::new(2 + t + 4 * i)));
+                        assert!(gate.coalesce(p(2 + t + 4 * i)));
                     }
                 });
             }
         });
         let joined = gate.drain().expect("open");
         assert_eq!(joined.events, 40_000);
-        assert_eq!(joined.newest, Some(Revision::new(2 + 3 + 4 * 9_999)));
+        assert_eq!(joined.newest, Some(p(2 + 3 + 4 * 9_999)));
     }
 }

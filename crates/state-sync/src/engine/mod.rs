@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use crate::epoch::Position;
 use crate::error::{ErrorContext, SyncError};
 use crate::machine::{
     Lifecycle, Machine, Metrics, Origin, RequestDecision, StartDecision, Subscribed,
@@ -290,6 +291,12 @@ impl<T: DeserializeOwned + Send + 'static> RevisionSync<T> {
     /// The last applied revision (`0` before the first apply).
     pub fn local_revision(&self) -> Revision {
         self.inner.driver.lock().machine.local_revision()
+    }
+
+    /// The epoch and revision of the last apply ([`Position::ZERO`] before
+    /// the first): what the gate compares with (GATE-6).
+    pub fn local_position(&self) -> Position {
+        self.inner.driver.lock().machine.local_position()
     }
 
     /// The lifecycle state.

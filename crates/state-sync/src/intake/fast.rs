@@ -36,6 +36,7 @@ pub(crate) fn fields(text: &str) -> Option<Fields<'_>> {
                 "topic" => fields.topic = s.field()?,
                 "revision" => fields.revision = s.field()?,
                 "sourceId" => fields.source_id = s.field()?,
+                "epoch" => fields.epoch = s.field()?,
                 _ => s.skip_value()?,
             }
             s.ws();

@@ -7,7 +7,7 @@
 //! ([`Payload::Text`] from a `&str` or a
 //! [`RawValue`], [`Payload::Bytes`] from a
 //! `&[u8]`): the engine then reads only
-//! `topic`, `revision` and `sourceId`, borrowed from the bytes, and skips
+//! `topic`, `revision`, `epoch` and `sourceId`, borrowed from the bytes, and skips
 //! everything else without building a tree. A valid event costs no
 //! allocation that way (strings with escapes excepted).
 //!
@@ -162,6 +162,7 @@ impl<'a> Payload<'a> {
                 Ok(event) => Read::Text(Decoded {
                     topic: Cow::Owned(event.topic.to_owned()),
                     revision: event.revision,
+                    epoch: event.epoch,
                     source_id: event.source_id.map(|s| Cow::Owned(s.to_owned())),
                 }),
             },
@@ -170,8 +171,9 @@ impl<'a> Payload<'a> {
     }
 }
 
-/// An event as the engine reads it from a payload: topic, revision and
-/// `sourceId`, or the protocol error and the payload its report carries.
+/// An event as the engine reads it from a payload: topic, revision, epoch
+/// and `sourceId`, or the protocol error and the payload its report
+/// carries.
 ///
 /// Not public API: this crate's fuzz checks compare the intakes with it;
 /// it may change in any release.
@@ -179,11 +181,11 @@ impl<'a> Payload<'a> {
 #[allow(clippy::type_complexity)]
 pub fn read_event(
     payload: Payload<'_>,
-) -> Result<(String, crate::Revision, Option<String>), (ProtocolError, Value)> {
+) -> Result<(String, crate::Position, Option<String>), (ProtocolError, Value)> {
     let owned = |e: EventRef<'_>| {
         (
             e.topic.to_owned(),
-            e.revision,
+            e.position(),
             e.source_id.map(str::to_owned),
         )
     };
@@ -230,6 +232,10 @@ mod tests {
             json!({"topic": "  ", "revision": "3"}),
             json!([1, 2]),
             json!({"topic": "t\u{0}\"", "revision": "3", "sourceId": 4}),
+            json!({"topic": "t", "revision": "3", "epoch": "12"}),
+            json!({"topic": "t", "revision": "3", "epoch": "012"}),
+            json!({"topic": "t", "revision": "3", "epoch": 12}),
+            json!({"topic": "t", "revision": "3", "epoch": null}),
         ];
         for value in payloads {
             let text = value.to_string();

@@ -13,6 +13,7 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::epoch::Epoch;
 use crate::protocol::EventRef;
 use crate::revision::Revision;
 
@@ -22,6 +23,7 @@ pub(crate) struct Fields<'a> {
     pub(crate) topic: Field<'a>,
     pub(crate) revision: Field<'a>,
     pub(crate) source_id: Field<'a>,
+    pub(crate) epoch: Field<'a>,
 }
 
 /// One field as found in the text.
@@ -51,6 +53,7 @@ impl<'a> Field<'a> {
 pub(crate) struct Decoded<'a> {
     pub(crate) topic: Cow<'a, str>,
     pub(crate) revision: Revision,
+    pub(crate) epoch: Epoch,
     pub(crate) source_id: Option<Cow<'a, str>>,
 }
 
@@ -61,6 +64,7 @@ impl Decoded<'_> {
         EventRef {
             topic: &self.topic,
             revision: self.revision,
+            epoch: self.epoch,
             source_id: self.source_id.as_deref(),
         }
     }
@@ -77,7 +81,8 @@ pub(crate) fn serde_fields(text: &str) -> Option<Fields<'_>> {
 
 impl<'a> Fields<'a> {
     /// The event these fields make, when they make a valid one (EVT-2,
-    /// EVT-3; EVT-4: a `sourceId` that is not a string counts as absent).
+    /// EVT-3, EVT-8; EVT-4: a `sourceId` that is not a string counts as
+    /// absent).
     pub(crate) fn into_event(self) -> Option<Decoded<'a>> {
         let Field::Str(topic) = self.topic else {
             return None;
@@ -86,6 +91,10 @@ impl<'a> Fields<'a> {
             return None;
         }
         let revision = Revision::parse(self.revision.as_str()?).ok()?;
+        let epoch = match self.epoch {
+            Field::Absent => Epoch::ZERO,
+            other => Epoch::parse(other.as_str()?).ok()?,
+        };
         let source_id = match self.source_id {
             Field::Str(s) => Some(s),
             Field::Absent | Field::Other => None,
@@ -93,6 +102,7 @@ impl<'a> Fields<'a> {
         Some(Decoded {
             topic,
             revision,
+            epoch,
             source_id,
         })
     }
@@ -120,6 +130,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                 Key::Topic => fields.topic = map.next_value()?,
                 Key::Revision => fields.revision = map.next_value()?,
                 Key::SourceId => fields.source_id = map.next_value()?,
+                Key::Epoch => fields.epoch = map.next_value()?,
                 Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -134,6 +145,7 @@ enum Key {
     Topic,
     Revision,
     SourceId,
+    Epoch,
     Other,
 }
 
@@ -157,6 +169,7 @@ impl Visitor<'_> for KeyVisitor {
             "topic" => Key::Topic,
             "revision" => Key::Revision,
             "sourceId" => Key::SourceId,
+            "epoch" => Key::Epoch,
             // `timestampMs` included: the engine never reads it.
             _ => Key::Other,
         })

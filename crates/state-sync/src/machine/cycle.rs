@@ -3,6 +3,7 @@
 //! deciding whether to fetch again (CO-1, CO-2, GATE-5) and whether a failed
 //! start rolls back (LIFE-4).
 
+use crate::epoch::Position;
 use crate::error::SyncError;
 use crate::protocol::ProtocolError;
 use crate::revision::Revision;
@@ -35,8 +36,9 @@ impl Machine {
         failure
     }
 
-    /// A valid snapshot at `revision` arrived: apply, skip or discard.
-    pub(crate) fn snapshot_ready(&mut self, revision: Revision) -> ApplyDecision {
+    /// A valid snapshot at `revision` arrived: apply, skip or discard
+    /// (GATE-1 on positions: GATE-6).
+    pub(crate) fn snapshot_ready(&mut self, revision: Position) -> ApplyDecision {
         if self.lifecycle == Lifecycle::Stopped {
             ApplyDecision::Discard
         } else if self.applied_any && revision <= self.local {
@@ -48,7 +50,7 @@ impl Machine {
     }
 
     /// The applier accepted the snapshot at `revision`.
-    pub(crate) fn applied(&mut self, revision: Revision) {
+    pub(crate) fn applied(&mut self, revision: Position) {
         self.local = revision;
         self.applied_any = true;
         self.stale_refetches = 0;
@@ -144,7 +146,9 @@ impl Machine {
             }
             Fetched::Failed(port) => Some(self.fetch_failed(port)),
             Fetched::Invalid(error, revision) => Some(self.snapshot_invalid(error, revision)),
-            Fetched::ApplyFailed(revision, port) => Some(self.apply_failed(revision, port)),
+            Fetched::ApplyFailed(position, port) => {
+                Some(self.apply_failed(position.revision, port))
+            }
         };
         let outcome = failure.as_ref().map_or(Ok(()), |f| Err(f.error.clone()));
         let end = self.finish_fetch(outcome);

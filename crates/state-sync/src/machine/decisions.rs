@@ -47,14 +47,14 @@ pub(crate) enum IgnoreReason {
     NotListening,
     /// The event is for another topic.
     OtherTopic,
-    /// The announced revision is not newer than the local one.
+    /// The announced position is not newer than the local one.
     NotNewer,
 }
 
 /// How an invalidation payload was classified.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum EventVerdict<'a> {
-    /// A valid event for this topic, newer than the local revision. The
+    /// A valid event for this topic, newer than the local position. The
     /// driver may filter it (`should_refresh`) and then calls
     /// [`Machine::accept`](super::Machine::accept).
     Candidate(EventRef<'a>),
@@ -71,8 +71,8 @@ pub(crate) enum Origin {
     Initial,
     /// A call to `refresh`.
     Manual,
-    /// An invalidation announcing this revision.
-    Event(crate::revision::Revision),
+    /// An invalidation announcing this position.
+    Event(crate::epoch::Position),
     /// A throttle or debounce timer.
     Timer,
 }
@@ -111,7 +111,7 @@ pub(crate) enum ApplyDecision {
     /// Apply it, then report [`Machine::applied`](super::Machine::applied)
     /// or the failure.
     Apply,
-    /// Not newer than the local revision: skip.
+    /// Not newer than the local position: skip.
     Stale,
     /// Stopped: drop it.
     Discard,
@@ -145,8 +145,8 @@ pub(crate) enum Fetched {
     ),
     /// Not newer, or stopped: not applied.
     Skipped,
-    /// The snapshot at this revision was applied.
-    Applied(crate::revision::Revision),
-    /// The applier failed on the snapshot at this revision.
-    ApplyFailed(crate::revision::Revision, crate::error::PortError),
+    /// The snapshot at this position was applied.
+    Applied(crate::epoch::Position),
+    /// The applier failed on the snapshot at this position.
+    ApplyFailed(crate::epoch::Position, crate::error::PortError),
 }

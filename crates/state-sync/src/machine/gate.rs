@@ -10,8 +10,8 @@
 
 use serde_json::Value;
 
+use crate::epoch::Position;
 use crate::protocol::{EventRef, ProtocolError};
-use crate::revision::Revision;
 
 use super::view::GateView;
 use super::{EventVerdict, IgnoreReason, Lifecycle, Machine};
@@ -34,7 +34,7 @@ impl Machine {
     /// them at `newest` when above the revision it was owed to: what
     /// [`Machine::request_refresh`] would have recorded for them. (Their
     /// tickets are not counted: nobody waits for an event's.)
-    pub(crate) fn absorb(&mut self, events: u64, newest: Option<Revision>) {
+    pub(crate) fn absorb(&mut self, events: u64, newest: Option<Position>) {
         self.metrics.coalesced += events;
         if let Some(revision) = newest {
             self.note_announced(revision);
@@ -53,9 +53,10 @@ impl Machine {
         if event.topic != self.topic {
             return EventVerdict::Ignored(IgnoreReason::OtherTopic);
         }
-        // Before the first apply the local revision is 0, so an event at 0
-        // announces nothing new either.
-        if event.revision <= self.local {
+        // Before the first apply the local position is 0, so an event at 0
+        // announces nothing new either. A newer epoch is newer whatever its
+        // revision (GATE-6).
+        if event.position() <= self.local {
             return EventVerdict::Ignored(IgnoreReason::NotNewer);
         }
         EventVerdict::Candidate(event)
@@ -84,8 +85,8 @@ mod tests {
     use super::*;
     use crate::throttle::Throttle;
 
-    fn rev(n: u64) -> Revision {
-        Revision::new(n)
+    fn rev(n: u64) -> Position {
+        Position::from(crate::revision::Revision::new(n))
     }
 
     /// Running at revision 1, no fetch in flight.

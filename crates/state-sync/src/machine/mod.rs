@@ -16,10 +16,12 @@
 //!   unsubscribes and resets (LIFE-4);
 //! * while a fetch is in flight, further requests queue at most one
 //!   follow-up (CO-1), answered by a fetch that begins after them (CO-2);
-//! * a snapshot applies only when newer than the local revision, the first
-//!   one always (GATE-1);
-//! * events for other topics, or not newer than the local revision, are
+//! * a snapshot applies only when newer than the local position, the
+//!   first one always (GATE-1);
+//! * events for other topics, or not newer than the local position, are
 //!   ignored (GATE-2, GATE-3);
+//! * positions order by epoch, then revision: a source's newer run is
+//!   newer whatever its revisions (GATE-6);
 //! * after stop nothing is applied and no request starts a fetch (STOP-1);
 //! * a snapshot older than an announced revision triggers a bounded refetch
 //!   (GATE-5);
@@ -36,6 +38,7 @@ mod view;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::epoch::Position;
 use crate::error::{Phase, PortError, SyncError};
 #[cfg(test)]
 use crate::protocol::EventRef;
@@ -54,9 +57,10 @@ pub(crate) use self::view::GateView;
 pub(crate) struct Machine {
     topic: String,
     lifecycle: Lifecycle,
-    local: Revision,
+    /// Where the window is: the epoch and revision of the last apply.
+    local: Position,
     applied_any: bool,
-    announced: Option<Revision>,
+    announced: Option<Position>,
     /// A fetch loop is running (the one record of it).
     fetching: bool,
     /// A request arrived during the fetch in flight: a follow-up is due...
@@ -67,7 +71,7 @@ pub(crate) struct Machine {
     /// newest invalidation that arrived during it): then the change those
     /// invalidations announced is applied, and fetching again would only
     /// repeat the same snapshot.
-    follow_up_for: Option<Revision>,
+    follow_up_for: Option<Position>,
     /// Tickets issued to refresh requests.
     requested: u64,
     /// The ticket the fetch in flight covers.
@@ -103,7 +107,7 @@ impl Machine {
         Self {
             topic: topic.into(),
             lifecycle: Lifecycle::Idle,
-            local: Revision::ZERO,
+            local: Position::ZERO,
             applied_any: false,
             announced: None,
             fetching: false,
@@ -137,12 +141,17 @@ impl Machine {
 
     /// The last applied revision (`0` before the first apply).
     pub(crate) fn local_revision(&self) -> Revision {
+        self.local.revision
+    }
+
+    /// The epoch and revision of the last apply.
+    pub(crate) fn local_position(&self) -> Position {
         self.local
     }
 
-    /// The highest revision announced by an accepted event.
+    /// The highest position announced by an accepted event.
     #[cfg(test)]
-    pub(crate) fn announced(&self) -> Option<Revision> {
+    pub(crate) fn announced(&self) -> Option<Position> {
         self.announced
     }
 
@@ -159,9 +168,16 @@ impl Machine {
     /// The counters, with `lag` computed now.
     pub(crate) fn metrics(&self) -> Metrics {
         let mut m = self.metrics;
-        m.lag = self
-            .announced
-            .map_or(0, |a| a.get().saturating_sub(self.local.get()));
+        m.lag = self.announced.map_or(0, |a| {
+            if a.epoch > self.local.epoch {
+                // A newer run: all of it is missing.
+                a.revision.get()
+            } else if a.epoch == self.local.epoch {
+                a.revision.get().saturating_sub(self.local.revision.get())
+            } else {
+                0
+            }
+        });
         m
     }
 
@@ -267,7 +283,7 @@ impl Machine {
 
     /// A candidate event passed the filter: request its refresh, now or
     /// when the throttle allows. `now` is read only when throttled.
-    pub(crate) fn accept(&mut self, revision: Revision, now: impl FnOnce() -> Instant) -> Wake {
+    pub(crate) fn accept(&mut self, revision: Position, now: impl FnOnce() -> Instant) -> Wake {
         let Some(throttle) = self.throttle.as_mut() else {
             let decision = self.request_refresh(Origin::Event(revision));
             return Wake {
@@ -371,7 +387,7 @@ impl Machine {
         }
     }
 
-    fn note_announced(&mut self, revision: Revision) {
+    fn note_announced(&mut self, revision: Position) {
         if self.announced.is_none_or(|a| revision > a) {
             self.announced = Some(revision);
             self.stale_refetches = 0;

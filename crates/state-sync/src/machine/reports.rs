@@ -29,7 +29,7 @@ impl Machine {
     fn context(&self, phase: Phase, message: String) -> ErrorContext {
         let mut ctx = ErrorContext::new(phase, &self.topic, message);
         if self.applied_any {
-            ctx.local_revision = Some(self.local);
+            ctx.local_revision = Some(self.local.revision);
         }
         ctx
     }

@@ -8,12 +8,14 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 use super::*;
+use crate::epoch::Epoch;
 use crate::error::PortError;
 
 const TOPIC: &str = "app-config";
 
-fn rev(n: u64) -> Revision {
-    Revision::new(n)
+/// Revision `n` of epoch 0.
+fn rev(n: u64) -> Position {
+    Position::from(Revision::new(n))
 }
 
 fn ev(n: u64) -> Value {
@@ -51,8 +53,8 @@ fn running_at(local: u64) -> Machine {
 fn deliver(c: &mut Machine, payload: &Value) -> Option<RequestDecision> {
     match c.classify(payload) {
         EventVerdict::Candidate(e) => {
-            let revision = e.revision;
-            Some(c.request_refresh(Origin::Event(revision)))
+            let position = e.position();
+            Some(c.request_refresh(Origin::Event(position)))
         }
         _ => None,
     }
@@ -76,7 +78,7 @@ fn start_moves_through_the_lifecycle() {
     };
     assert_eq!(failure.error, SyncError::Stopped);
     assert_eq!(failure.report.phase, crate::error::Phase::Start);
-    assert_eq!(failure.report.local_revision, Some(rev(4)));
+    assert_eq!(failure.report.local_revision, Some(rev(4).revision));
     assert_eq!(c.lifecycle(), Lifecycle::Stopped);
 }
 
@@ -263,13 +265,13 @@ fn garbage_is_invalid_and_counted() {
             Some(payload),
             "the payload goes with it"
         );
-        assert_eq!(report.local_revision, Some(rev(0)));
+        assert_eq!(report.local_revision, Some(rev(0).revision));
     }
     assert_eq!(c.metrics().protocol_errors, garbage.len() as u64);
     assert!(!c.is_fetching());
     let protocol = crate::protocol::EventRef::from_json(&json!(1)).expect_err("not an object");
-    let failure = c.snapshot_invalid(protocol, Some(rev(3)));
-    assert_eq!(failure.report.snapshot_revision, Some(rev(3)));
+    let failure = c.snapshot_invalid(protocol, Some(rev(3).revision));
+    assert_eq!(failure.report.snapshot_revision, Some(rev(3).revision));
     assert_eq!(c.metrics().protocol_errors, garbage.len() as u64 + 1);
 }
 
@@ -304,7 +306,8 @@ fn events_not_newer_than_local_are_ignored() {
         c.classify(&payload),
         EventVerdict::Candidate(EventRef {
             topic: TOPIC,
-            revision: rev(6),
+            revision: rev(6).revision,
+            epoch: Epoch::ZERO,
             source_id: Some("w2"),
         })
     );
@@ -330,7 +333,7 @@ fn the_first_snapshot_applies_even_at_zero_then_only_newer_ones() {
     assert_eq!(c.snapshot_ready(rev(3)), ApplyDecision::Stale);
     assert_eq!(c.snapshot_ready(rev(4)), ApplyDecision::Apply);
     assert_eq!(c.metrics().stale_skips, 3);
-    assert_eq!(c.local_revision(), rev(3));
+    assert_eq!(c.local_position(), rev(3));
 }
 
 // ---------------------------------------------------------------------------
@@ -758,7 +761,7 @@ impl Model {
                     let EventVerdict::Candidate(event) = verdict else {
                         return Err(format!("newer event {r} not a candidate: {verdict:?}"));
                     };
-                    ensure!(event.revision == rev(r), "wrong revision {event:?}");
+                    ensure!(event.position() == rev(r), "wrong revision {event:?}");
                     if self.announced.is_none_or(|a| r > a) {
                         self.announced = Some(r);
                         self.streak = 0;
@@ -957,7 +960,7 @@ impl Model {
             c.is_fetching(),
             self.fetch
         );
-        ensure!(c.local_revision() == rev(self.local()), "local revision");
+        ensure!(c.local_position() == rev(self.local()), "local revision");
         ensure!(c.applied_any == self.local.is_some(), "applied_any");
         let m = c.metrics();
         let lag = self.announced.map_or(0, |a| a.saturating_sub(self.local()));
@@ -1298,4 +1301,68 @@ fn a_failed_subscribe_leaves_a_refresh_in_flight_waiting_for_its_fetch() {
     c.applied(rev(3));
     c.finish_fetch(Ok(()));
     assert_eq!(c.refresh_result(ticket), Some(Ok(())));
+}
+
+/// Revision `n` of epoch `e`.
+fn at(e: u64, n: u64) -> Position {
+    Position::new(Epoch::new(e), Revision::new(n))
+}
+
+/// GATE-6: a source restarted without its history, in a newer epoch, is
+/// followed from revision 1 by a window at revision 57 of the run before;
+/// what is still in flight from that run is older whatever its revision.
+#[test]
+fn a_newer_epoch_is_newer_whatever_its_revision() {
+    let mut c = running_at(57);
+    let restarted = json!({"topic": TOPIC, "revision": "1", "epoch": "2"});
+    assert_eq!(
+        deliver(&mut c, &restarted),
+        Some(RequestDecision::StartFetch(2))
+    );
+    c.begin_fetch();
+    // A late event of the old run, during the fetch: nothing to follow up.
+    assert_eq!(
+        deliver(&mut c, &ev(58)),
+        Some(RequestDecision::Coalesced(3))
+    );
+    assert_eq!(c.snapshot_ready(at(2, 1)), ApplyDecision::Apply);
+    c.applied(at(2, 1));
+    let end = c.finish_fetch(Ok(()));
+    assert!(!end.again, "revision 58 of epoch 0 is behind 1 of epoch 2");
+    assert_eq!(c.local_position(), at(2, 1));
+    assert_eq!(c.local_revision(), Revision::new(1));
+    assert_eq!(deliver(&mut c, &ev(99)), None, "an older run is ignored");
+    assert_eq!(
+        deliver(
+            &mut c,
+            &json!({"topic": TOPIC, "revision": "1", "epoch": "2"})
+        ),
+        None
+    );
+    assert_eq!(
+        deliver(
+            &mut c,
+            &json!({"topic": TOPIC, "revision": "2", "epoch": "2"})
+        ),
+        Some(RequestDecision::StartFetch(4))
+    );
+    c.begin_fetch();
+    assert_eq!(c.snapshot_ready(at(0, 60)), ApplyDecision::Stale, "GATE-1");
+    assert_eq!(c.metrics().lag, 1);
+}
+
+/// EVT-8: an `epoch` that is present must be canonical; a wrong one makes
+/// the event a protocol error, like a wrong revision.
+#[test]
+fn a_non_canonical_epoch_is_a_protocol_error() {
+    let mut c = running_at(1);
+    for epoch in [json!("02"), json!(2), json!(null), json!("")] {
+        let payload = json!({"topic": TOPIC, "revision": "5", "epoch": epoch});
+        match c.classify(&payload) {
+            EventVerdict::Invalid(report) => {
+                assert!(report.message.contains("epoch"), "{}", report.message);
+            }
+            other => panic!("{payload}: {other:?}"),
+        }
+    }
 }

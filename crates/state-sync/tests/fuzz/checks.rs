@@ -9,7 +9,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use state_sync::intake::read_event;
-use state_sync::{EventRef, InvalidationEvent, Payload, Revision, RevisionError, SnapshotEnvelope};
+use state_sync::{
+    Epoch, EventRef, InvalidationEvent, Payload, Position, Revision, RevisionError,
+    SnapshotEnvelope,
+};
 
 /// The most bytes an error shows of the offending value, plus `…`.
 const SHOWN_MAX: usize = 120 + '…'.len_utf8();
@@ -48,21 +51,21 @@ pub fn check_revision(data: &[u8]) {
     }
 }
 
-/// Invalidation validation (EVT-1 to EVT-5): `EventRef` and
+/// Invalidation validation (EVT-1 to EVT-5, EVT-8): `EventRef` and
 /// `InvalidationEvent` agree with each other and with the rules, keep error
 /// previews bounded, and read back their own wire form; the text intake
 /// reads any bytes without panicking and, where they are a JSON document,
 /// exactly as the tree intake reads its tree.
 pub fn check_event(data: &[u8]) {
     check_text_intake(data);
-    fn oracle(v: &Value) -> Option<(&str, Revision)> {
+    fn oracle(v: &Value) -> Option<(&str, Position)> {
         let o = v.as_object()?;
         let topic = o.get("topic")?.as_str()?;
         if topic.trim().is_empty() {
             return None;
         }
         let revision = Revision::from_json(o.get("revision")?).ok()?;
-        Some((topic, revision))
+        Some((topic, Position::new(epoch(o)?, revision)))
     }
     let Ok(v) = serde_json::from_slice::<Value>(data) else {
         return;
@@ -71,7 +74,7 @@ pub fn check_event(data: &[u8]) {
     let owned = InvalidationEvent::from_json(&v);
     match (&borrowed, &owned) {
         (Ok(b), Ok(o)) => {
-            assert_eq!(Some((b.topic, b.revision)), oracle(&v));
+            assert_eq!(Some((b.topic, b.position())), oracle(&v));
             assert_eq!(b.to_event(&v), *o);
             assert_eq!(InvalidationEvent::from_json(&o.to_json()).as_ref(), Ok(o));
         }
@@ -108,17 +111,27 @@ struct Doc {
     tags: Vec<String>,
 }
 
-/// Snapshot validation (SNAP-1 to SNAP-3) for a few application types.
+/// The `epoch` of an envelope: `0` when absent, `None` when present and
+/// not canonical (EVT-8, SNAP-4).
+fn epoch(o: &serde_json::Map<String, Value>) -> Option<Epoch> {
+    match o.get("epoch") {
+        None => Some(Epoch::ZERO),
+        Some(raw) => Epoch::from_json(raw).ok(),
+    }
+}
+
+/// Snapshot validation (SNAP-1 to SNAP-4) for a few application types.
 pub fn check_snapshot(data: &[u8]) {
     fn check<T: DeserializeOwned>(v: &Value) {
         let expected = v.as_object().and_then(|o| {
             let data = o.get("data")?;
             let revision = Revision::from_json(o.get("revision")?).ok()?;
+            let epoch = epoch(o)?;
             serde_json::from_value::<T>(data.clone()).ok()?;
-            Some(revision)
+            Some(Position::new(epoch, revision))
         });
         match SnapshotEnvelope::<T>::from_json(v.clone()) {
-            Ok(s) => assert_eq!(Some(s.revision), expected),
+            Ok(s) => assert_eq!(Some(s.position()), expected),
             Err(e) => {
                 assert_eq!(expected, None);
                 assert!(e.shown.len() <= SHOWN_MAX, "{} bytes shown", e.shown.len());

@@ -46,7 +46,10 @@ export const lacks = ['throttle'];
 // reported: ERR-3),
 // `start-hangs-on-stop` (a stop during a pending subscribe or initial
 // fetch leaves start waiting for it: LIFE-4), `stop-keeps-retry-waiting`
-// (the retry wrapper's wait outlives stop and fetches again: STOP-2).
+// (the retry wrapper's wait outlives stop and fetches again: STOP-2),
+// `ignores-epoch` (positions compare revisions only: the engine keeps its
+// old revision across a source restarted without its history, and is
+// stranded there, GATE-6 — what the original TypeScript engine does too).
 // One breaks only a SHOULD clause, so that the kit's grading can
 // be shown to list it rather than fail the run: `retry-without-attempts`
 // (the retry wrapper's final error carries no attempt count, RETRY-2).
@@ -93,6 +96,18 @@ function isCanonical(value) {
 function newer(a, b) {
   if (bugs.has('numeric-revisions')) return Number(a) > Number(b);
   return BigInt(a) > BigInt(b);
+}
+
+/** An envelope's epoch: '0' when absent, the canonical string, or null when invalid (EVT-8, SNAP-4). */
+function epochOf(envelope) {
+  if (!('epoch' in envelope)) return '0';
+  return isCanonical(envelope.epoch) ? envelope.epoch : null;
+}
+
+/** Whether position `a` ({epoch, revision}) is after `b`: epoch first (GATE-6). */
+function after(a, b) {
+  if (!bugs.has('ignores-epoch') && a.epoch !== b.epoch) return BigInt(a.epoch) > BigInt(b.epoch);
+  return newer(a.revision, b.revision);
 }
 
 /** The retry wrapper: exponential back-off with equal jitter, seeded. */
@@ -147,7 +162,7 @@ function protocolError(message) {
 export function createRevisionSync(options) {
   const { topic, subscriber, provider, applier, shouldRefresh, onError } = options;
   let lifecycle = 'idle';
-  let local = null; // the last applied revision
+  let local = null; // the position of the last apply: {epoch, revision}
   let unsubscribe = null;
   let starting = null; // the running start's promise
   let fetching = false;
@@ -167,7 +182,7 @@ export function createRevisionSync(options) {
   function report(ctx) {
     for (let i = bugs.has('reports-twice') ? 2 : 1; i > 0; i--) {
       try {
-        onError?.({ topic, localRevision: local ?? undefined, ...ctx });
+        onError?.({ topic, localRevision: local?.revision, ...ctx });
       } catch {
         // a throwing hook never stops the engine
       }
@@ -201,25 +216,31 @@ export function createRevisionSync(options) {
     }
     if (gen !== generation && !bugs.has('applies-after-stop')) return;
     const valid =
-      envelope !== null && typeof envelope === 'object' && !Array.isArray(envelope) && isCanonical(envelope.revision) && ('data' in envelope || bugs.has('accepts-snapshot-without-data'));
+      envelope !== null &&
+      typeof envelope === 'object' &&
+      !Array.isArray(envelope) &&
+      isCanonical(envelope.revision) &&
+      epochOf(envelope) !== null &&
+      ('data' in envelope || bugs.has('accepts-snapshot-without-data'));
     if (!valid) {
-      const error = protocolError('invalid snapshot: expected {revision: canonical string, data}');
+      const error = protocolError('invalid snapshot: expected {revision: canonical string, epoch?: canonical string, data}');
       report({ phase: 'protocol', error });
       throw error;
     }
-    if (local !== null && !newer(envelope.revision, local) && !bugs.has('applies-older-snapshots')) return;
+    const at = { epoch: epochOf(envelope), revision: envelope.revision };
+    if (local !== null && !after(at, local) && !bugs.has('applies-older-snapshots')) return;
     try {
-      await applier.apply({ revision: envelope.revision, data: envelope.data });
+      await applier.apply({ revision: envelope.revision, epoch: at.epoch, data: envelope.data });
     } catch (error) {
       if (gen === generation) report({ phase: 'apply', error, snapshotRevision: envelope.revision });
       throw error;
     }
-    if (gen === generation || lifecycle !== 'stopped') local = envelope.revision;
+    if (gen === generation || lifecycle !== 'stopped') local = at;
   }
 
   /**
    * One fetch now, or the follow-up queued behind the one in flight.
-   * `announced`: the revision of the invalidation asking, if one is.
+   * `announced`: the position of the invalidation asking, if one is.
    */
   function requestRefresh(announced) {
     if (fetching && bugs.has('no-follow-up')) return Promise.resolve();
@@ -227,7 +248,7 @@ export function createRevisionSync(options) {
       followUp ??= deferred();
       if (announced === undefined || bugs.has('redundant-follow-up')) {
         followUpNeeded = true;
-      } else if (followUpAnnounced === null || newer(announced, followUpAnnounced)) {
+      } else if (followUpAnnounced === null || after(announced, followUpAnnounced)) {
         followUpAnnounced = announced;
       }
       if (announced === undefined && bugs.has('refresh-joins-running-fetch')) return running.promise;
@@ -256,7 +277,7 @@ export function createRevisionSync(options) {
         // announced: they are answered, no follow-up (CO-2). A failed
         // fetch answers nothing: the follow-up queued behind it runs.
         const covered =
-          ok && !followUpNeeded && followUpAnnounced !== null && local !== null && !newer(followUpAnnounced, local);
+          ok && !followUpNeeded && followUpAnnounced !== null && local !== null && !after(followUpAnnounced, local);
         if (followUp && covered) {
           followUp.resolve();
           followUp = null;
@@ -283,8 +304,8 @@ export function createRevisionSync(options) {
     const strict =
       isObject &&
       ((bugs.has('rejects-non-string-source-id') && 'sourceId' in payload && typeof payload.sourceId !== 'string') ||
-        (bugs.has('rejects-unknown-fields') && Object.keys(payload).some((k) => !['topic', 'revision', 'sourceId', 'timestampMs'].includes(k))));
-    if (!isObject || typeof payload.topic !== 'string' || blank || strict || !isCanonical(payload.revision)) {
+        (bugs.has('rejects-unknown-fields') && Object.keys(payload).some((k) => !['topic', 'revision', 'epoch', 'sourceId', 'timestampMs'].includes(k))));
+    if (!isObject || typeof payload.topic !== 'string' || blank || strict || !isCanonical(payload.revision) || epochOf(payload) === null) {
       if (!bugs.has('silent-garbage')) {
         const raw = bugs.has('raw-revision-in-context') && typeof payload?.revision === 'string';
         report({
@@ -297,7 +318,8 @@ export function createRevisionSync(options) {
       return;
     }
     if (payload.topic !== topic && !bugs.has('ignores-topic')) return;
-    if (local !== null && !newer(payload.revision, local) && !bugs.has('refreshes-on-old-events')) return;
+    const announced = { epoch: epochOf(payload), revision: payload.revision };
+    if (local !== null && !after(announced, local) && !bugs.has('refreshes-on-old-events')) return;
     if (shouldRefresh && !bugs.has('ignores-should-refresh')) {
       if (bugs.has('filter-throw-escapes') && !shouldRefresh(payload)) return;
       try {
@@ -307,7 +329,7 @@ export function createRevisionSync(options) {
         return;
       }
     }
-    requestRefresh(payload.revision).catch(() => {
+    requestRefresh(announced).catch(() => {
       if (bugs.has('deaf-after-failure')) deaf = true;
     });
   }
@@ -416,7 +438,10 @@ export function createRevisionSync(options) {
       return requestRefresh();
     },
     getLocalRevision() {
-      return local ?? '0';
+      return local?.revision ?? '0';
+    },
+    getLocalEpoch() {
+      return local?.epoch ?? '0';
     },
     // The original API has no lifecycle accessor.
     ...(originalApi ? {} : { getLifecycle: () => lifecycle }),

@@ -24,7 +24,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::Value;
 use state_sync::ports::{InvalidationSubscriber, SnapshotApplier, SnapshotProvider, Subscription};
-use state_sync::{Lifecycle, Metrics, Phase, Revision};
+use state_sync::{Lifecycle, Metrics, Phase, Position};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, mpsc as tmpsc, oneshot};
 use tokio::task::AbortHandle;
@@ -96,7 +96,7 @@ struct Out {
 
 struct Served {
     ports: Arc<Ports>,
-    local_revision: Revision,
+    local_position: Position,
     lifecycle: Lifecycle,
     metrics: Metrics,
 }
@@ -192,7 +192,7 @@ impl Connection {
                 id.clone(),
                 Served {
                     ports: Arc::new(ports),
-                    local_revision: Revision::ZERO,
+                    local_position: Position::ZERO,
                     lifecycle: Lifecycle::Idle,
                     metrics: Metrics::default(),
                 },
@@ -284,9 +284,9 @@ impl RemoteWindow {
         });
     }
 
-    /// The local revision the driver last reported.
-    pub(crate) fn local_revision(&self) -> Revision {
-        self.served(|s| s.local_revision).unwrap_or(Revision::ZERO)
+    /// The local position the driver last reported.
+    pub(crate) fn local_position(&self) -> Position {
+        self.served(|s| s.local_position).unwrap_or(Position::ZERO)
     }
 
     /// The lifecycle the driver last reported.

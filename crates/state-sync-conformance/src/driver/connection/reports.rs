@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use state_sync::{
-    ErrorContext, Lifecycle, Payload, Phase, PortError, Revision, SnapshotEnvelope, SyncError,
+    Epoch, ErrorContext, Lifecycle, Payload, Phase, PortError, Position, Revision,
+    SnapshotEnvelope, SyncError,
 };
 
 use super::super::protocol::{
@@ -84,17 +85,20 @@ impl Inner {
                 window,
                 request,
                 revision,
+                epoch,
                 data,
             } => {
                 let ports = self.window(&window)?;
-                let revision = match Revision::parse(&revision) {
-                    Ok(revision) => revision,
+                let at = match position(&revision, epoch.as_deref()) {
+                    Ok(at) => at,
                     Err(e) => {
                         // The engine let a non-canonical revision through
                         // to its applier: its fault, not the driver's.
                         ports.observer.engine_broke(
                             REVISION_CLAUSE,
-                            format!("the engine applied revision {revision:?}, which is not canonical ({e}): a snapshot with it is a protocol error"),
+                            format!(
+                                "the engine applied {e}: a snapshot with it is a protocol error"
+                            ),
                         );
                         self.send(CommandBody::Applied {
                             request,
@@ -110,7 +114,7 @@ impl Inner {
                 self.serve(request, async move {
                     let result = ports
                         .applier
-                        .apply(SnapshotEnvelope::new(revision, data))
+                        .apply(SnapshotEnvelope::new(at.revision, data).with_epoch(at.epoch))
                         .await;
                     if let Some(inner) = weak.upgrade() {
                         let error = result.err().map(|e| wire_error(&e));
@@ -150,17 +154,17 @@ impl Inner {
             Report::State {
                 window,
                 local_revision,
+                local_epoch,
                 lifecycle,
                 metrics,
             } => {
-                let rev = match Revision::parse(&local_revision) {
-                    Ok(rev) => Some(rev),
+                let position = match position(&local_revision, local_epoch.as_deref()) {
+                    Ok(position) => Some(position),
                     Err(e) => {
                         let ports = self.window(&window)?;
-                        ports.observer.engine_broke(
-                            REVISION_CLAUSE,
-                            format!("the engine holds local revision {local_revision:?}, which is not canonical ({e})"),
-                        );
+                        ports
+                            .observer
+                            .engine_broke(REVISION_CLAUSE, format!("the engine holds local {e}"));
                         None
                     }
                 };
@@ -169,8 +173,8 @@ impl Inner {
                 let served = windows
                     .get_mut(window.as_str())
                     .ok_or_else(|| format!("state of unknown window {window:?}"))?;
-                if let Some(rev) = rev {
-                    served.local_revision = rev;
+                if let Some(position) = position {
+                    served.local_position = position;
                 }
                 if let Some(l) = lifecycle {
                     served.lifecycle = l;
@@ -241,6 +245,19 @@ impl Inner {
             text,
         });
     }
+}
+
+/// The position a driver reported as a revision and an optional epoch, or
+/// what is not canonical in it.
+fn position(revision: &str, epoch: Option<&str>) -> Result<Position, String> {
+    let revision = Revision::parse(revision)
+        .map_err(|e| format!("revision {revision:?}, which is not canonical ({e})"))?;
+    let epoch = match epoch {
+        None => Epoch::ZERO,
+        Some(text) => Epoch::parse(text)
+            .map_err(|e| format!("epoch {text:?}, which is not canonical ({e})"))?,
+    };
+    Ok(Position::new(epoch, revision))
 }
 
 fn wire_error(e: &PortError) -> WireError {
