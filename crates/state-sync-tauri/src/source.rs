@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use parking_lot::RwLock;
 use serde_json::Value;
 use state_sync::source::SourceOfTruth;
-use state_sync::{InvalidationEvent, Revision};
+use state_sync::{Epoch, InvalidationEvent, Position, Revision};
 
 use crate::Error;
 
@@ -51,20 +51,56 @@ pub trait SnapshotSource: Send + Sync + 'static {
 /// assert_eq!(event.revision.get(), 1);
 /// # Ok::<(), state_sync_tauri::Error>(())
 /// ```
+///
+/// A backend whose windows can outlive it — it restarts, or reloads its
+/// state, while webviews stay open — must not count from revision 0 again
+/// unnoticed (SRC-4 in `docs/protocol.md`): register each topic where it
+/// was ([`Topics::register_at`], from a position kept durably), or give
+/// the run a newer epoch ([`Topics::in_epoch`]).
 #[derive(Default)]
 pub struct Topics {
+    epoch: Epoch,
     topics: RwLock<BTreeMap<String, Arc<SourceOfTruth<Value>>>>,
 }
 
 impl Topics {
-    /// Registers `topic` at revision 0 with `data` (an existing topic keeps
-    /// its state).
+    /// A store whose topics start at revision 0 of `epoch`: this run of a
+    /// backend that kept no revision history, with an epoch greater than
+    /// every run before ([`Epoch::from_clock`], or a run counter it keeps).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use state_sync::Epoch;
+    /// use state_sync_tauri::Topics;
+    ///
+    /// let topics = Topics::in_epoch(Epoch::new(7));
+    /// topics.register("settings", json!({}));
+    /// let event = topics.update("settings", |data| data["theme"] = json!("dark"))?;
+    /// assert_eq!(event.to_json()["epoch"], "7");
+    /// # Ok::<(), state_sync_tauri::Error>(())
+    /// ```
+    pub fn in_epoch(epoch: Epoch) -> Self {
+        Self {
+            epoch,
+            topics: RwLock::default(),
+        }
+    }
+
+    /// Registers `topic` at revision 0 (of the store's epoch) with `data`
+    /// (an existing topic keeps its state).
     pub fn register(&self, topic: impl Into<String>, data: Value) {
+        self.register_at(topic, Position::new(self.epoch, Revision::ZERO), data);
+    }
+
+    /// Registers `topic` at `position` with `data`: where this backend left
+    /// it before it restarted, kept durably (an existing topic keeps its
+    /// state). Its next change is the revision after.
+    pub fn register_at(&self, topic: impl Into<String>, position: Position, data: Value) {
         let topic = topic.into();
         self.topics
             .write()
             .entry(topic.clone())
-            .or_insert_with(|| Arc::new(SourceOfTruth::new(topic, data)));
+            .or_insert_with(|| Arc::new(SourceOfTruth::resume(topic, position, data)));
     }
 
     /// Changes `topic`'s data and bumps its revision; returns the
@@ -83,6 +119,12 @@ impl Topics {
     /// The current revision of `topic`.
     pub fn revision(&self, topic: &str) -> Result<Revision, Error> {
         Ok(self.get(topic)?.revision())
+    }
+
+    /// The current epoch and revision of `topic`: what to keep durably to
+    /// [`register_at`](Topics::register_at) after a restart.
+    pub fn position(&self, topic: &str) -> Result<Position, Error> {
+        Ok(self.get(topic)?.position())
     }
 
     /// The topics registered, in order.
@@ -128,5 +170,21 @@ mod tests {
         let unknown = futures::executor::block_on(topics.snapshot("b"));
         assert_eq!(unknown, Err(json!("unknown topic \"b\"")));
         assert!(matches!(topics.update("b", |_| {}), Err(Error::UnknownTopic(t)) if t == "b"));
+    }
+
+    #[test]
+    fn a_restarted_store_resumes_or_starts_a_newer_run() {
+        let resumed = Topics::default();
+        resumed.register_at("a", Position::from(Revision::new(41)), json!(1));
+        let event = resumed.update("a", |d| *d = json!(2)).expect("update");
+        assert_eq!(event.to_json(), json!({"topic": "a", "revision": "42"}));
+        let newer = Topics::in_epoch(Epoch::new(3));
+        newer.register("a", json!(0));
+        let snapshot = futures::executor::block_on(newer.snapshot("a"));
+        assert_eq!(
+            snapshot,
+            Ok(json!({"revision": "0", "epoch": "3", "data": 0}))
+        );
+        assert!(newer.position("a").expect("a") > resumed.position("a").expect("a"));
     }
 }

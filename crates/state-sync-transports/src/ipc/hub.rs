@@ -36,14 +36,22 @@ pub(super) struct Hub {
     drained: Notify,
 }
 
+/// How many topics the server remembers a newest payload for when no
+/// subscription of theirs was live at the emit (garbage payloads can name
+/// any topic; a real app has a few).
+const MAX_UNHEARD_TOPICS: usize = 1024;
+
 #[derive(Default)]
 struct Registry {
     connections: HashMap<u64, Arc<Connection>>,
     /// Live subscriptions over all connections.
     subscriptions: usize,
-    /// The newest payload emitted per topic that had a subscriber, as JSON
-    /// text: replayed to a subscription that comes back after its
-    /// connection dropped.
+    /// The newest payload emitted per topic, as JSON text: replayed to a
+    /// subscription that comes back after its connection dropped — also
+    /// when it was emitted while nobody was connected, as by a backend
+    /// that restarted (its new run must reach the windows that reconnect:
+    /// SRC-4). Topics nobody subscribed to are remembered only up to
+    /// [`MAX_UNHEARD_TOPICS`].
     newest: HashMap<String, Arc<str>>,
 }
 
@@ -136,7 +144,11 @@ impl Hub {
             drop(backlog);
             connection.ready.notify_one();
         }
-        if let (Some(topic), true) = (topic, subscribed_topic) {
+        if let Some(topic) = topic
+            && (subscribed_topic
+                || registry.newest.contains_key(topic)
+                || registry.newest.len() < MAX_UNHEARD_TOPICS)
+        {
             registry.newest.insert(topic.to_owned(), text);
         }
         self.overflows.fetch_add(overflows, Ordering::Relaxed);

@@ -41,8 +41,12 @@
 //! * **Reconnection.** When a connection drops, the window reconnects
 //!   (backing off from 5 ms to 500 ms) and re-subscribes; the server then
 //!   sends it the newest event emitted for its topic, so a window that
-//!   missed events while cut off refreshes. Requests in flight when it
-//!   dropped fail with a `PortError`.
+//!   missed events while cut off refreshes — also one emitted before any
+//!   window was connected, so that the first change of a backend process
+//!   that restarted (on the same address, in a newer epoch: SRC-4)
+//!   reaches the windows that reconnect to it. Requests in flight when it
+//!   dropped fail with a `PortError`. A Unix socket file a previous run
+//!   left at a [`Server::bind`] address must be removed before binding.
 //! * [`Backend::settle`](crate::Backend::settle) waits, for every window end of this server, until
 //!   the server has handled what the window sent and the window has
 //!   received every event emitted before; then until every connection's
