@@ -10,7 +10,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use state_sync::source::SourceOfTruth;
-use state_sync::{Epoch, InvalidationEvent, PortError, Position, SnapshotEnvelope};
+use state_sync::{Epoch, InvalidationEvent, PortError, Position, Revision, SnapshotEnvelope};
 use state_sync_transports::SnapshotHandler;
 
 use crate::layers::faults::PastSnapshot;
@@ -27,8 +27,8 @@ pub(crate) struct Sources {
 
 struct Topic {
     truth: SourceOfTruth<Value>,
-    /// Earlier positions and their data, oldest first.
-    history: VecDeque<(Position, Value)>,
+    /// Earlier snapshots, oldest first.
+    history: VecDeque<SnapshotEnvelope<Value>>,
 }
 
 impl Topic {
@@ -38,14 +38,6 @@ impl Topic {
             history: VecDeque::new(),
         }
     }
-}
-
-/// The wire form of a snapshot at `position` holding `data` (`epoch` only
-/// when it is not 0).
-fn wire(position: Position, data: Value) -> Value {
-    let snapshot = SnapshotEnvelope::new(position.revision, data).with_epoch(position.epoch);
-    // A `Value` always serializes.
-    snapshot.to_json().unwrap_or(Value::Null)
 }
 
 /// The data of a topic at `revision` when a spec does not say.
@@ -74,8 +66,7 @@ impl Sources {
         let state = topics
             .entry(topic.to_owned())
             .or_insert_with(|| Topic::new(topic));
-        let before = state.truth.position();
-        let next = before.revision.get().saturating_add(1);
+        let next = state.truth.revision().get().saturating_add(1);
         let data = data.unwrap_or_else(|| {
             let mut d = initial_data(next);
             if let Some(n) = pad_bytes {
@@ -83,12 +74,14 @@ impl Sources {
             }
             d
         });
+        let before = state.truth.position();
         let mut old = Value::Null;
         let mut event = state
             .truth
             .update(|d| old = std::mem::replace(d, data))
             .map_err(|e| PortError::new(format!("source {topic:?}: {e}")))?;
-        state.history.push_back((before, old));
+        let before = SnapshotEnvelope::new(before.revision, old).with_epoch(before.epoch);
+        state.history.push_back(before);
         if state.history.len() > HISTORY {
             state.history.pop_front();
         }
@@ -113,27 +106,24 @@ impl Sources {
         } else {
             let epoch = Epoch::new(was.epoch.get().saturating_add(1));
             state.history.clear();
-            Position::new(epoch, state_sync::Revision::ZERO)
+            Position::new(epoch, Revision::ZERO)
         };
         state.truth = SourceOfTruth::resume(topic, position, data);
         position
     }
 
-    /// The current position and data of `topic`.
-    pub(crate) fn current(&self, topic: &str) -> (Position, Value) {
+    /// The current snapshot of `topic`.
+    pub(crate) fn current(&self, topic: &str) -> SnapshotEnvelope<Value> {
         match self.topics.lock().get(topic) {
-            Some(t) => {
-                let s = t.truth.snapshot();
-                (s.position(), s.data)
-            }
-            None => (Position::ZERO, initial_data(0)),
+            Some(t) => t.truth.snapshot(),
+            None => SnapshotEnvelope::new(Revision::ZERO, initial_data(0)),
         }
     }
 
     /// The wire snapshot of `topic`.
     fn snapshot_json(&self, topic: &str) -> Value {
-        let (position, data) = self.current(topic);
-        wire(position, data)
+        // A `Value` always serializes.
+        self.current(topic).to_json().unwrap_or_default()
     }
 
     /// The snapshot one revision before the current one of `topic`, if
@@ -142,8 +132,7 @@ impl Sources {
         let (sources, topic) = (self.clone(), topic.to_owned());
         Arc::new(move || {
             let topics = sources.topics.lock();
-            let (position, data) = topics.get(&topic)?.history.back()?;
-            Some(wire(*position, data.clone()))
+            topics.get(&topic)?.history.back()?.to_json().ok()
         })
     }
 }

@@ -151,7 +151,7 @@ impl Case<'_> {
         }
         if let Some(s) = &e.source {
             let topic = s.topic.as_deref().unwrap_or(DEFAULT_TOPIC);
-            let (at, _) = self.buses.sources().current(topic);
+            let at = self.buses.sources().current(topic).position();
             let want = Position::new(s.epoch.unwrap_or(at.epoch), s.revision);
             if at != want {
                 problems.push(format!(
@@ -172,7 +172,8 @@ impl Case<'_> {
         if let Some(other) = &e.same_as {
             self.check_same_as(name, w, other, problems);
         }
-        let (source_at, source_data) = self.buses.sources().current(&w.topic);
+        let source = self.buses.sources().current(&w.topic);
+        let (source_at, source_data) = (source.position(), source.data);
         let local = w.sync.local_position();
         let rec = w.record.lock();
         if let Some(expected) = e.local_revision {

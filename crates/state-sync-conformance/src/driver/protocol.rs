@@ -26,6 +26,11 @@ pub fn depth(v: &Value) -> usize {
     deepest
 }
 
+/// An `epoch` field of a report (`apply`, `state`): left out at epoch 0.
+pub fn epoch_field(epoch: state_sync::Epoch) -> Option<String> {
+    (!epoch.is_zero()).then(|| epoch.to_string())
+}
+
 /// The protocol version this kit speaks; the driver's `hello` must name it.
 pub const PROTOCOL_VERSION: u32 = 1;
 

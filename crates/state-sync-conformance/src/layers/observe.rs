@@ -422,21 +422,21 @@ pub(crate) struct WatchedApplier {
 
 impl SnapshotApplier<Value> for WatchedApplier {
     fn apply(&self, snapshot: SnapshotEnvelope<Value>) -> BoxFuture<'_, Result<(), PortError>> {
-        let revision = snapshot.position();
+        let at = snapshot.position();
         {
             let mut rec = self.observer.record.lock();
             if rec.stopped {
                 rec.violations.push(Failure::of(
                     "STOP-1",
-                    format!("apply of revision {revision} called after stop"),
+                    format!("apply of revision {at} called after stop"),
                 ));
             }
             if let Some(last) = rec.applied.last().copied()
-                && revision <= last
+                && at <= last
             {
                 rec.violations.push(Failure::of(
                     "GATE-1",
-                    format!("applies not strictly increasing: {revision} after {last}"),
+                    format!("applies not strictly increasing: {at} after {last}"),
                 ));
             }
         }
@@ -449,16 +449,16 @@ pub(crate) struct Recorder(Observer);
 
 impl SnapshotApplier<Value> for Recorder {
     fn apply(&self, snapshot: SnapshotEnvelope<Value>) -> BoxFuture<'_, Result<(), PortError>> {
-        let revision = snapshot.position();
-        self.0.log(format!("apply {revision}"));
+        let at = snapshot.position();
+        self.0.log(format!("apply {at}"));
         {
             let mut rec = self.0.record.lock();
-            rec.applied.push(revision);
+            rec.applied.push(at);
             rec.data = Some(snapshot.data);
         }
         if let Some(hook) = &self.0.on_applied {
             // Reactions name a revision: of whichever epoch.
-            hook(revision.revision);
+            hook(at.revision);
         }
         Box::pin(std::future::ready(Ok(())))
     }

@@ -18,7 +18,7 @@ use state_sync::{PortError, SnapshotEnvelope};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::driver::protocol::{Reply, Report, WireError};
+use crate::driver::protocol::{Reply, Report, WireError, epoch_field};
 
 /// The kit's answer to a request.
 pub(super) enum Answer {
@@ -189,7 +189,7 @@ impl SnapshotApplier<Value> for Proxy {
                     window,
                     request,
                     revision: snapshot.revision.to_string(),
-                    epoch: (!snapshot.epoch.is_zero()).then(|| snapshot.epoch.to_string()),
+                    epoch: epoch_field(snapshot.epoch),
                     data: snapshot.data,
                 })
                 .await;

@@ -16,6 +16,7 @@ use super::engine::{self, DELIBERATE};
 use super::ports::{Answer, Shared};
 use crate::driver::protocol::{
     CallFailure, Command, CommandBody, PROTOCOL_VERSION, Reply, Report, WireError, WireMetrics,
+    epoch_field,
 };
 
 /// The stack of the engine's thread.
@@ -330,7 +331,7 @@ impl Driver {
             self.shared.write(&Report::State {
                 window: name.clone(),
                 local_revision: now.0.revision.to_string(),
-                local_epoch: (!now.0.epoch.is_zero()).then(|| now.0.epoch.to_string()),
+                local_epoch: epoch_field(now.0.epoch),
                 lifecycle: Some(engine::lifecycle_name(now.1).to_owned()),
                 metrics: Some(now.2),
             });

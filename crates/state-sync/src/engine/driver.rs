@@ -229,13 +229,13 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
             Ok(envelope) => envelope,
             Err(protocol) => return Fetched::Invalid(protocol, snapshot_revision),
         };
-        let revision = envelope.position();
+        let position = envelope.position();
         let applying = {
             let _gate = self.apply_gate.lock();
             // Decide first: the machine's lock must not be held while the
             // applier runs, or an applier that calls `stop` (or reads the
             // handle) would deadlock.
-            let decision = self.driver.lock().machine.snapshot_ready(revision);
+            let decision = self.driver.lock().machine.snapshot_ready(position);
             match decision {
                 ApplyDecision::Apply => {
                     Some(guarded("the applier", || self.applier.apply(envelope)))
@@ -246,8 +246,8 @@ impl<T: DeserializeOwned + Send + 'static> Inner<T> {
         match applying {
             None => Fetched::Skipped,
             Some(applying) => match applying.await {
-                Ok(()) => Fetched::Applied(revision),
-                Err(port) => Fetched::ApplyFailed(revision, port),
+                Ok(()) => Fetched::Applied(position),
+                Err(port) => Fetched::ApplyFailed(position, port),
             },
         }
     }

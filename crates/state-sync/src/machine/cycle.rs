@@ -36,12 +36,12 @@ impl Machine {
         failure
     }
 
-    /// A valid snapshot at `revision` arrived: apply, skip or discard
+    /// A valid snapshot at `position` arrived: apply, skip or discard
     /// (GATE-1 on positions: GATE-6).
-    pub(crate) fn snapshot_ready(&mut self, revision: Position) -> ApplyDecision {
+    pub(crate) fn snapshot_ready(&mut self, position: Position) -> ApplyDecision {
         if self.lifecycle == Lifecycle::Stopped {
             ApplyDecision::Discard
-        } else if self.applied_any && revision <= self.local {
+        } else if self.applied_any && position <= self.local {
             self.metrics.stale_skips += 1;
             ApplyDecision::Stale
         } else {
@@ -49,9 +49,9 @@ impl Machine {
         }
     }
 
-    /// The applier accepted the snapshot at `revision`.
-    pub(crate) fn applied(&mut self, revision: Position) {
-        self.local = revision;
+    /// The applier accepted the snapshot at `position`.
+    pub(crate) fn applied(&mut self, position: Position) {
+        self.local = position;
         self.applied_any = true;
         self.stale_refetches = 0;
         self.metrics.applies += 1;
@@ -140,8 +140,8 @@ impl Machine {
     pub(crate) fn end_cycle(&mut self, fetched: Fetched) -> (CycleEnd, Option<Failure>) {
         let failure = match fetched {
             Fetched::Cancelled | Fetched::Skipped => None,
-            Fetched::Applied(revision) => {
-                self.applied(revision);
+            Fetched::Applied(position) => {
+                self.applied(position);
                 None
             }
             Fetched::Failed(port) => Some(self.fetch_failed(port)),

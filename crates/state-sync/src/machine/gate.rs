@@ -36,10 +36,10 @@ impl Machine {
     /// tickets are not counted: nobody waits for an event's.)
     pub(crate) fn absorb(&mut self, events: u64, newest: Option<Position>) {
         self.metrics.coalesced += events;
-        if let Some(revision) = newest {
-            self.note_announced(revision);
+        if let Some(position) = newest {
+            self.note_announced(position);
             if self.follow_up {
-                self.follow_up_for = self.follow_up_for.max(Some(revision));
+                self.follow_up_for = self.follow_up_for.max(Some(position));
             }
         }
     }

@@ -283,9 +283,9 @@ impl Machine {
 
     /// A candidate event passed the filter: request its refresh, now or
     /// when the throttle allows. `now` is read only when throttled.
-    pub(crate) fn accept(&mut self, revision: Position, now: impl FnOnce() -> Instant) -> Wake {
+    pub(crate) fn accept(&mut self, position: Position, now: impl FnOnce() -> Instant) -> Wake {
         let Some(throttle) = self.throttle.as_mut() else {
-            let decision = self.request_refresh(Origin::Event(revision));
+            let decision = self.request_refresh(Origin::Event(position));
             return Wake {
                 fetch: decision.starts_fetch(),
                 timer: None,
@@ -294,9 +294,9 @@ impl Machine {
         let step = throttle.on_event(now());
         // The announcement counts even when the refresh waits.
         let fetch = if step.fire {
-            self.request_refresh(Origin::Event(revision)).starts_fetch()
+            self.request_refresh(Origin::Event(position)).starts_fetch()
         } else {
-            self.note_announced(revision);
+            self.note_announced(position);
             false
         };
         Wake {
@@ -387,9 +387,9 @@ impl Machine {
         }
     }
 
-    fn note_announced(&mut self, revision: Position) {
-        if self.announced.is_none_or(|a| revision > a) {
-            self.announced = Some(revision);
+    fn note_announced(&mut self, position: Position) {
+        if self.announced.is_none_or(|a| position > a) {
+            self.announced = Some(position);
             self.stale_refetches = 0;
         }
     }
