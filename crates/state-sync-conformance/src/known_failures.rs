@@ -629,12 +629,8 @@ mod tests {
 
     #[test]
     fn load_reads_a_file_and_names_it() {
-        let dir = std::env::temp_dir().join(format!(
-            "state-sync-known-failures-{}-{}",
-            std::process::id(),
-            line!()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = dir.path();
         let path = dir.join("known-failures.json");
         std::fs::write(&path, r#"{"late-join": {"reason": "r"}}"#).expect("write");
         let known = KnownFailures::load(&path).expect("loads");
@@ -654,7 +650,6 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("missing.json"), "{msg}");
-        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     fn result(transport: &str, spec: &str, verdict: Verdict) -> CaseResult {

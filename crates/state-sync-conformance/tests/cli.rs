@@ -1,6 +1,5 @@
 //! The command line: exit codes, filters, reports and errors.
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 fn cli(args: &[&str]) -> Output {
@@ -10,11 +9,11 @@ fn cli(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("state-sync-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("state-sync-cli-{name}-"))
+        .tempdir()
+        .expect("temp dir")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -24,6 +23,7 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn run_filters_prints_the_matrix_and_writes_three_reports() {
     let out = temp_dir("run");
+    let out = out.path();
     let o = cli(&[
         "run",
         "--transport",
@@ -49,6 +49,7 @@ fn run_filters_prints_the_matrix_and_writes_three_reports() {
 #[test]
 fn zero_cases_is_a_failure() {
     let out = temp_dir("zero");
+    let out = out.path();
     let o = cli(&[
         "run",
         "--tag",
@@ -92,6 +93,7 @@ fn unknown_transport_is_a_usage_error() {
 #[test]
 fn check_reports_bad_files_with_path_and_exit_code_2() {
     let dir = temp_dir("check");
+    let dir = dir.path();
     std::fs::write(
         dir.join("bad.json"),
         r#"{"id": "Bad Id", "title": "t", "clauses": ["NOPE-1"], "level": "must", "steps": [{"settle": {}}]}"#,
@@ -164,6 +166,7 @@ fn list_and_schema() {
 #[test]
 fn quiet_prints_one_line_and_failures_are_grouped() {
     let out = temp_dir("quiet");
+    let out = out.path();
     let o = cli(&[
         "run",
         "--quiet",
@@ -184,6 +187,7 @@ fn quiet_prints_one_line_and_failures_are_grouped() {
 #[test]
 fn a_closed_stdout_is_not_an_error_and_the_reports_are_written() {
     let out = temp_dir("pipe");
+    let out = out.path();
     let mut child = Command::new(env!("CARGO_BIN_EXE_state-sync-conformance"))
         .args([
             "run",
@@ -193,7 +197,7 @@ fn a_closed_stdout_is_not_an_error_and_the_reports_are_written() {
             "late-join*",
             "--out",
         ])
-        .arg(&out)
+        .arg(out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -211,6 +215,7 @@ fn a_closed_stdout_is_not_an_error_and_the_reports_are_written() {
 #[test]
 fn check_rejects_an_id_the_embedded_corpus_has() {
     let dir = temp_dir("clash");
+    let dir = dir.path();
     std::fs::write(
         dir.join("mine.json"),
         r#"{"id": "late-join-after-changes", "title": "t", "clauses": ["LIFE-1"], "level": "must", "steps": [{"settle": {}}]}"#,
@@ -230,6 +235,7 @@ fn check_rejects_an_id_the_embedded_corpus_has() {
 #[test]
 fn bless_writes_the_known_failures_file() {
     let dir = temp_dir("bless");
+    let dir = dir.path();
     let specs = dir.join("specs");
     std::fs::create_dir_all(&specs).expect("mkdir");
     std::fs::write(
@@ -283,6 +289,7 @@ fn bless_writes_the_known_failures_file() {
 #[test]
 fn run_driver_checks_the_drivers_engine_over_each_transport_given() {
     let out = temp_dir("driver");
+    let out = out.path();
     let o = cli(&[
         "run",
         "--driver",
@@ -317,6 +324,7 @@ fn run_driver_checks_the_drivers_engine_over_each_transport_given() {
 #[test]
 fn a_driver_that_does_not_start_errors_every_case_with_a_rerun_naming_it() {
     let out = temp_dir("no-driver");
+    let out = out.path();
     let o = cli(&[
         "run",
         "--driver",
@@ -355,6 +363,7 @@ fn vectors_runs_the_golden_vectors_through_a_driver() {
 #[test]
 fn a_rerun_line_works_as_printed_for_a_spec_folder() {
     let specs = temp_dir("rerun-specs");
+    let specs = specs.path();
     std::fs::write(
         specs.join("mine.json"),
         r#"{"id": "mine", "title": "t", "clauses": ["LIFE-2"], "level": "must",
@@ -363,6 +372,7 @@ fn a_rerun_line_works_as_printed_for_a_spec_folder() {
     )
     .expect("spec");
     let out = temp_dir("rerun-out");
+    let out = out.path();
     let dir = specs.to_str().expect("utf-8");
     let o = cli(&[
         "run",
@@ -385,6 +395,7 @@ fn a_rerun_line_works_as_printed_for_a_spec_folder() {
     );
     let words: Vec<&str> = rerun.split_whitespace().skip(1).collect();
     let again = temp_dir("rerun-again");
+    let again = again.path();
     let mut args = words.clone();
     args.extend(["--out", again.to_str().expect("utf-8"), "--verbose"]);
     let o = cli(&args);

@@ -166,9 +166,8 @@ fn a_driver_without_a_hello_is_an_error() {
 /// then starts silent for each case (longer than the 2 s hang limit).
 #[test]
 fn a_driver_silent_before_its_hello_ends_at_the_hang_limit_naming_the_hello() {
-    let marker =
-        std::env::temp_dir().join(format!("state-sync-silent-driver-{}", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let marker = dir.path().join("said-hello");
     let marker = marker.display();
     let report = run_shell_driver(&format!(
         "if [ -e '{marker}' ]; then sleep 4; else touch '{marker}'; echo '{HELLO}'; cat > /dev/null; fi"

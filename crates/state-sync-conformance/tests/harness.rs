@@ -149,11 +149,12 @@ fn main() -> std::process::ExitCode {
 }
 
 /// A fresh folder for one check.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ssc-harness-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("known-failures.json"), "{}\n").expect("known failures");
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("ssc-harness-{name}-"))
+        .tempdir()
+        .expect("temp dir");
+    std::fs::write(dir.path().join("known-failures.json"), "{}\n").expect("known failures");
     dir
 }
 
@@ -235,13 +236,14 @@ fn ensure(ok: bool, what: impl Into<String>, output: &Output) -> Result<(), Fail
 
 fn crash_is_one_case() -> Result<(), Failed> {
     let dir = temp_dir("crash");
-    let out = fixture("crashes", &dir, &[], &[]);
+    let dir = dir.path();
+    let out = fixture("crashes", dir, &[], &[]);
     ensure(
         out.status.code() == Some(1),
         "a run with a crash fails (exit 1)",
         &out,
     )?;
-    let report = report(&dir);
+    let report = report(dir);
     let crashed = case(&report, "overflows::one-change-arrives");
     ensure(
         crashed["verdict"] == "error",
@@ -279,15 +281,16 @@ fn crash_is_one_case() -> Result<(), Failed> {
         "the summary counts every case",
         &out,
     )?;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }
 
 fn panic_is_its_case_s() -> Result<(), Failed> {
     let dir = temp_dir("panic");
+    let dir = dir.path();
     // Two workers: the panicking case and its neighbours run side by side.
-    let out = fixture("crashes", &dir, &[], &[]);
-    let report = report(&dir);
+    let out = fixture("crashes", dir, &[], &[]);
+    let report = report(dir);
     let panicked = case(&report, "panics::one-change-arrives");
     ensure(
         panicked["verdict"] == "error",
@@ -316,12 +319,13 @@ fn panic_is_its_case_s() -> Result<(), Failed> {
             &out,
         )?;
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }
 
 fn accept_in_one_step() -> Result<(), Failed> {
     let dir = temp_dir("accept");
+    let dir = dir.path();
     let snapshots = dir.join("snapshots");
     std::fs::create_dir_all(&snapshots).expect("snapshots dir");
     let stale = snapshots.join("harness__report-drops.snap.new");
@@ -330,7 +334,7 @@ fn accept_in_one_step() -> Result<(), Failed> {
         "---\nsource: old\nexpression: contents\n---\npass  drops::one-change-arrives\n",
     )
     .expect("stale");
-    let red = fixture("accept", &dir, &[], &[]);
+    let red = fixture("accept", dir, &[], &[]);
     ensure(
         red.status.code() == Some(1),
         "the first run is red: a case fails and no snapshot exists",
@@ -344,12 +348,7 @@ fn accept_in_one_step() -> Result<(), Failed> {
         "the red run ends with the accept command",
         &red,
     )?;
-    let accepted = fixture(
-        "accept",
-        &dir,
-        &[],
-        &[("STATE_SYNC_CONFORMANCE_BLESS", "1")],
-    );
+    let accepted = fixture("accept", dir, &[], &[("STATE_SYNC_CONFORMANCE_BLESS", "1")]);
     ensure(
         accepted.status.success(),
         "the accept run succeeds",
@@ -367,7 +366,7 @@ fn accept_in_one_step() -> Result<(), Failed> {
         format!("the failure is listed: {known}"),
         &accepted,
     )?;
-    let green = fixture("accept", &dir, &[], &[]);
+    let green = fixture("accept", dir, &[], &[]);
     ensure(
         green.status.success(),
         "the next plain run is green",
@@ -378,12 +377,13 @@ fn accept_in_one_step() -> Result<(), Failed> {
         "the failure is expected now",
         &green,
     )?;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }
 
 fn nextest_merge() -> Result<(), Failed> {
     let dir = temp_dir("nextest");
+    let dir = dir.path();
     let whole = dir.join("whole");
     let split = dir.join("split");
     for d in [&whole, &split] {
@@ -474,13 +474,14 @@ fn nextest_merge() -> Result<(), Failed> {
         "a merge missing cases fails, naming them",
         &lacking,
     )?;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }
 
 fn empty_selections() -> Result<(), Failed> {
     let dir = temp_dir("select");
-    let none = fixture("accept", &dir, &["--exact", "memory::no-such-spec"], &[]);
+    let dir = dir.path();
+    let none = fixture("accept", dir, &["--exact", "memory::no-such-spec"], &[]);
     ensure(
         none.status.code() == Some(1)
             && String::from_utf8_lossy(&none.stderr)
@@ -488,18 +489,13 @@ fn empty_selections() -> Result<(), Failed> {
         "a filter matching nothing exits 1 and says so",
         &none,
     )?;
-    let ignored = fixture("accept", &dir, &["--ignored"], &[]);
+    let ignored = fixture("accept", dir, &["--ignored"], &[]);
     ensure(
         ignored.status.code() == Some(1),
         "`--ignored` runs nothing and says so",
         &ignored,
     )?;
-    let one = fixture(
-        "accept",
-        &dir,
-        &["--exact", "memory::starts-and-reads"],
-        &[],
-    );
+    let one = fixture("accept", dir, &["--exact", "memory::starts-and-reads"], &[]);
     ensure(
         one.status.success()
             && String::from_utf8_lossy(&one.stdout)
@@ -507,6 +503,6 @@ fn empty_selections() -> Result<(), Failed> {
         "one case runs libtest's way",
         &one,
     )?;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }

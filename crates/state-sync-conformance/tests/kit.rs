@@ -24,11 +24,11 @@ fn crate_dir() -> PathBuf {
 }
 
 /// A fresh, empty temporary folder.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("state-sync-kit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("state-sync-kit-{name}-"))
+        .tempdir()
+        .expect("temp dir")
 }
 
 fn spec(text: &str) -> Spec {
@@ -210,12 +210,14 @@ fn a_failed_check_names_its_clause_and_should_only_is_non_strict() {
     assert_eq!(r.checked, 3, "start, local_revision, metrics");
 
     let dir = temp_dir("should-only");
+
+    let dir = dir.path();
     std::fs::write(dir.join("t.json"), should).expect("write");
     let suite = || {
         Suite::new()
             .transport(reference::memory())
             .without_embedded_specs()
-            .specs_dir(&dir)
+            .specs_dir(dir)
     };
     let report = suite().run().expect("runs");
     assert!(
@@ -277,6 +279,7 @@ fn an_expectation_the_transport_cannot_answer_is_not_checked_not_the_spec() {
 #[test]
 fn malformed_spec_file_names_file_and_path() {
     let dir = temp_dir("malformed");
+    let dir = dir.path();
     std::fs::write(
         dir.join("bad.json"),
         r#"{"id": "bad", "title": "t", "clauses": ["LIFE-1"], "level": "must", "steps": [{"advance": {"ms": "ten"}}]}"#,
@@ -284,7 +287,7 @@ fn malformed_spec_file_names_file_and_path() {
     .expect("write");
     let err = Suite::new()
         .transport(reference::memory())
-        .specs_dir(&dir)
+        .specs_dir(dir)
         .run()
         .expect_err("malformed");
     let text = err.to_string();
@@ -299,6 +302,7 @@ fn malformed_spec_file_names_file_and_path() {
 #[test]
 fn duplicate_id_with_the_embedded_corpus_is_an_error() {
     let dir = temp_dir("duplicate");
+    let dir = dir.path();
     let existing = Corpus::embedded().expect("corpus").specs()[0]
         .spec
         .id
@@ -307,7 +311,7 @@ fn duplicate_id_with_the_embedded_corpus_is_an_error() {
     std::fs::write(dir.join("dup.json"), text).expect("write");
     let err = Suite::new()
         .transport(reference::memory())
-        .specs_dir(&dir)
+        .specs_dir(dir)
         .run()
         .expect_err("duplicate");
     assert!(err.to_string().contains("duplicate spec id"), "{err}");
@@ -316,6 +320,7 @@ fn duplicate_id_with_the_embedded_corpus_is_an_error() {
 #[test]
 fn known_failures_turn_verdicts_and_reject_unknown_specs() {
     let dir = temp_dir("known");
+    let dir = dir.path();
     let specs = dir.join("specs");
     std::fs::create_dir_all(&specs).expect("mkdir");
     std::fs::write(

@@ -49,8 +49,8 @@ async fn until_all_at(windows: &[Window], position: Position, data: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windows_follow_a_backend_restarted_without_its_history() {
-    let path = std::env::temp_dir().join(format!("state-sync-restart-{}.sock", std::process::id()));
-    let _ = std::fs::remove_file(&path);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("backend.sock");
     let address = Address::Unix(path.clone());
     let first = Server::bind(address.clone(), IpcConfig::default()).expect("the first run listens");
     let source = Arc::new(SourceOfTruth::new("settings", json!({"n": 0})));

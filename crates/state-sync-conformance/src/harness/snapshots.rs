@@ -158,13 +158,14 @@ mod tests {
 
     #[test]
     fn accepting_writes_insta_s_file_and_drops_a_stale_pending_one() {
-        let dir = std::env::temp_dir().join(format!("ssc-accept-{}", std::process::id()));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = dir.path();
         let snapshots = dir.join("tests/snapshots");
         std::fs::create_dir_all(&snapshots).expect("dirs");
         std::fs::write(dir.join("tests/conformance.rs"), "// the test target\n").expect("source");
         let stale = snapshots.join("conformance__report-t.snap.new");
         std::fs::write(&stale, "an older run").expect("stale");
-        let target = target(&dir);
+        let target = target(dir);
         let place = Snapshots {
             target: &target,
             dir: None,
@@ -185,7 +186,6 @@ mod tests {
                 .expect("read")
                 .is_none()
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -216,11 +216,8 @@ mod tests {
 
     #[test]
     fn write_reports_writes_three_files() {
-        let dir = std::env::temp_dir().join(format!(
-            "state-sync-report-test-{}-{}",
-            std::process::id(),
-            line!()
-        ));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = dir.path();
         let nested = dir.join("nested").join("reports");
         let report = sample();
         let written = write_reports(&report, &nested).expect("written");
@@ -241,6 +238,5 @@ mod tests {
                 .contains(&blocked.join("sub").display().to_string()),
             "{err}"
         );
-        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

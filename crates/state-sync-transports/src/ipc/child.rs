@@ -52,7 +52,7 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 /// [`spawn`](ChildBackend::spawn) starts a program whose `main` calls
 /// [`serve_stdio`](super::serve_stdio); the windows of [`Backend::window_ends`] connect to it.
 /// If the child exits, [`Backend::failure`] says so, with its exit status.
-/// Dropping the `ChildBackend` ends the child.
+/// Dropping the `ChildBackend` ends the child and removes its socket file.
 ///
 /// ```no_run
 /// use std::process::Command;
@@ -278,11 +278,16 @@ impl ChildBackend {
 
 impl Drop for ChildBackend {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.lock().take() {
-            let (ended, wait) = std::sync::mpsc::channel();
-            if stop.send(ended).is_ok() {
-                let _ = wait.recv_timeout(SHUTDOWN_LIMIT);
-            }
+        let Some(stop) = self.stop.lock().take() else {
+            return;
+        };
+        let (ended, wait) = std::sync::mpsc::channel();
+        // Refused: the child had already exited.
+        let ended = stop.send(ended).is_err() || wait.recv_timeout(SHUTDOWN_LIMIT).is_ok();
+        // A killed child cannot remove its socket file itself; nobody
+        // listens there any more.
+        if let (true, Address::Unix(path)) = (ended, self.address()) {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
