@@ -118,6 +118,7 @@ pub mod reference_driver;
 pub mod report;
 #[cfg(feature = "schema")]
 pub mod schema;
+pub mod service;
 mod source;
 pub mod spec;
 pub mod suite;
@@ -130,6 +131,7 @@ pub use crate::activity::simulated_latency;
 pub use crate::capabilities::Capabilities;
 pub use crate::case::{CallError, RunOptions, VIRTUAL_TIME, run_case};
 pub use crate::corpus::{Corpus, SpecError, SpecErrors};
+pub use crate::service::{Service, service_env};
 pub use crate::spec::{Capability, Level, Spec, Step};
 pub use crate::suite::{Suite, SuiteError};
 pub use crate::transport::Transport;

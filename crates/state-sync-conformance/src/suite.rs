@@ -79,6 +79,14 @@ pub(crate) struct Plan {
     coverage: std::collections::BTreeMap<String, Vec<String>>,
 }
 
+impl Plan {
+    /// Starts the services the planned cases need; they run while the
+    /// value is held.
+    pub(crate) fn services(&self) -> crate::service::Running {
+        crate::service::Running::start(self.cases.iter().flat_map(|(t, _)| t.services()))
+    }
+}
+
 impl Suite {
     /// The embedded corpus, no transport yet.
     pub fn new() -> Self {
@@ -262,6 +270,7 @@ impl Suite {
     ) -> Result<SuiteReport, SuiteError> {
         let mut plan = self.plan(false)?;
         plan.cases.retain(|(t, s)| keep(t.name(), s));
+        let _services = plan.services();
         let results = run_parallel(
             &plan.cases,
             &self.options,

@@ -36,6 +36,7 @@ use state_sync_transports::Backend;
 use crate::driver::Driver;
 
 pub use crate::capabilities::Capabilities;
+pub use crate::service::Service;
 
 type OpenFn = dyn Fn() -> Result<Box<dyn Backend>, String> + Send + Sync;
 
@@ -51,6 +52,8 @@ pub struct Transport {
     driver: Option<Driver>,
     /// Held by the case running, when cases take turns.
     turns: Option<Arc<parking_lot::Mutex<()>>>,
+    /// What must run while its cases do.
+    services: Vec<Service>,
 }
 
 impl Transport {
@@ -69,6 +72,7 @@ impl Transport {
             open: Arc::new(move || Ok(Box::new(open()))),
             driver: None,
             turns: None,
+            services: Vec::new(),
         }
     }
 
@@ -100,7 +104,34 @@ impl Transport {
             }),
             driver: None,
             turns: None,
+            services: Vec::new(),
         }
+    }
+
+    /// A transport whose backends connect to an external [`Service`] — a
+    /// broker the suite starts once per run, before the first case, and
+    /// stops after the last (see [`crate::service`]). `open` gets the
+    /// service's address; a case whose service did not start, or whose
+    /// backend does not open, ends with an `error` verdict saying why.
+    pub fn with_service<B, E, F>(name: impl Into<String>, service: &Service, open: F) -> Self
+    where
+        B: Backend,
+        E: fmt::Display,
+        F: Fn(&str) -> Result<B, E> + Send + Sync + 'static,
+    {
+        let needed = service.clone();
+        let mut transport = Self::try_new(name, move || {
+            let address = needed.address()?;
+            open(&address).map_err(|e| e.to_string())
+        });
+        transport.services.push(service.clone());
+        transport
+    }
+
+    /// The services this transport's backends need
+    /// ([`Transport::with_service`]).
+    pub fn services(&self) -> &[Service] {
+        &self.services
     }
 
     /// Claims `capabilities`. Specs that need one the transport does not

@@ -75,6 +75,8 @@
 //! matches nothing, a harness misconfigured (no transport, a bad spec or
 //! known-failures file), a merge missing cases.
 
+use crate::service::Running;
+
 mod finish;
 mod full_run;
 mod nextest;
@@ -157,9 +159,11 @@ pub(super) fn case_name(transport: &str, spec: &str) -> String {
     format!("{transport}::{spec}")
 }
 
-/// A pool of worker processes, or why there can be none.
-fn pool() -> Result<workers::Pool, String> {
-    workers::Pool::new().map_err(|e| format!("cannot find the test binary to run cases in: {e}"))
+/// A pool of worker processes (their environment: the running services'
+/// addresses), or why there can be none.
+fn pool(services: &Running) -> Result<workers::Pool, String> {
+    workers::Pool::new(services.env())
+        .map_err(|e| format!("cannot find the test binary to run cases in: {e}"))
 }
 
 /// Whether environment variable `name` is `1`.
@@ -172,6 +176,9 @@ fn run(mut suite: Suite, target: &Target) -> Result<ExitCode, String> {
     configure(&mut suite, target)?;
     if std::env::var_os(workers::WORKER_ENV).is_some() {
         let plan = suite.plan(true).map_err(|e| e.to_string())?;
+        // The services run in the process that started the worker: their
+        // addresses are in the environment.
+        let _services = plan.services();
         return Ok(workers::serve(&plan, &suite.options));
     }
     let args = libtest_mimic::Arguments::from_args();
@@ -206,8 +213,10 @@ fn run(mut suite: Suite, target: &Target) -> Result<ExitCode, String> {
     }
     let nextest_run = nextest::run_id();
     if full && args.format.is_none() && nextest_run.is_none() {
+        let services = plan.services();
         let parallel = full_run::parallelism(&plan, args.test_threads);
-        let results = full_run::run(&plan, &suite.options, &pool()?, parallel, strict);
+        let results = full_run::run(&plan, &suite.options, &pool(&services)?, parallel, strict);
+        drop(services);
         return finish::finish(&results, &finish, bless);
     }
     let selected = plan
@@ -230,13 +239,19 @@ fn run(mut suite: Suite, target: &Target) -> Result<ExitCode, String> {
             }
         ));
     }
+    // Listing runs nothing: no service is started for it.
+    let services = if args.list {
+        Running::none()
+    } else {
+        plan.services()
+    };
     let runner = match nextest_run {
         Some(run_id) => Runner::Nextest {
             reports: target.reports_dir(),
             run_id,
         },
         None if selected <= 1 || args.list => Runner::InProcess,
-        None => Runner::Workers(Arc::new(pool()?)),
+        None => Runner::Workers(Arc::new(pool(&services)?)),
     };
     let collected = trials::Collected::default();
     let all = trials::trials(
@@ -248,6 +263,7 @@ fn run(mut suite: Suite, target: &Target) -> Result<ExitCode, String> {
         &collected,
     );
     let conclusion = libtest_mimic::run(&args, all);
+    drop(services);
     if !full || args.list {
         return Ok(conclusion.exit_code());
     }

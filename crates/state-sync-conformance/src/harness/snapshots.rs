@@ -63,6 +63,10 @@ impl Snapshots<'_> {
         let written = if std::env::var_os("CI").is_some() {
             "CI is set: nothing was written".to_owned()
         } else {
+            // The first snapshot of a target: its folder may not exist yet.
+            if let Some(dir) = pending.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
             std::fs::write(&pending, self.file_text(contents))
                 .map_err(|e| format!("{}: {e}", pending.display()))?;
             format!("the new one: {}", pending.display())

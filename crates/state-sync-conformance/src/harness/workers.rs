@@ -69,14 +69,17 @@ pub(super) fn serve(plan: &Plan, options: &RunOptions) -> ExitCode {
 /// The worker processes of one run; each case borrows an idle one.
 pub(super) struct Pool {
     program: PathBuf,
+    /// Set in each worker's environment (besides [`WORKER_ENV`]).
+    env: Vec<(String, String)>,
     idle: Mutex<Vec<Worker>>,
 }
 
 impl Pool {
     /// A pool of copies of this process's program (none started yet).
-    pub(super) fn new() -> std::io::Result<Self> {
+    pub(super) fn new(env: Vec<(String, String)>) -> std::io::Result<Self> {
         Ok(Self {
             program: std::env::current_exe()?,
+            env,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -90,7 +93,7 @@ impl Pool {
     ) -> CaseResult {
         let name = super::case_name(transport.name(), &spec.id);
         let idle = self.idle.lock().pop();
-        let mut worker = match idle.map_or_else(|| Worker::spawn(&self.program), Ok) {
+        let mut worker = match idle.map_or_else(|| Worker::spawn(&self.program, &self.env), Ok) {
             Ok(worker) => worker,
             Err(e) => {
                 return crate::case::crashed(
@@ -129,8 +132,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(program: &PathBuf) -> std::io::Result<Self> {
+    fn spawn(program: &PathBuf, env: &[(String, String)]) -> std::io::Result<Self> {
         let mut child = Command::new(program)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env(WORKER_ENV, "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
