@@ -34,12 +34,14 @@ fn main() -> ExitCode {
     let ran = match (args.next(), args.next()) {
         (Some(mode), Some(url)) if mode == "window" => window(&url),
         (Some(url), None) => backend(&url),
-        (None, _) => RedisServer::start()
-            .map_err(Into::into)
-            .and_then(|server| {
-                println!("backend: started redis-server {:?} at {}", server.pid(), server.url());
-                backend(&server.url())
-            }),
+        (None, _) => RedisServer::start().map_err(Into::into).and_then(|server| {
+            println!(
+                "backend: started redis-server {:?} at {}",
+                server.pid(),
+                server.url()
+            );
+            backend(&server.url())
+        }),
         _ => Err("usage: redis_two_processes [REDIS-URL]".into()),
     };
     match ran {
@@ -88,7 +90,10 @@ fn backend(url: &str) -> Result<(), Box<dyn Error>> {
     if let Some(failure) = backend.failure() {
         return Err(failure.into());
     }
-    println!("backend: the window process holds all {} items", ITEMS.len());
+    println!(
+        "backend: the window process holds all {} items",
+        ITEMS.len()
+    );
     Ok(())
 }
 
@@ -109,7 +114,10 @@ fn window(url: &str) -> Result<(), Box<dyn Error>> {
         let converged = tokio::time::timeout(Duration::from_secs(10), async {
             while applied.changed().await.is_ok() {
                 if let Some(snapshot) = applied.borrow_and_update().clone() {
-                    println!("applied revision {}: {:?}", snapshot.revision, snapshot.data);
+                    println!(
+                        "applied revision {}: {:?}",
+                        snapshot.revision, snapshot.data
+                    );
                     if snapshot.revision == last {
                         return true;
                     }

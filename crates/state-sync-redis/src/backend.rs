@@ -14,11 +14,11 @@ use state_sync_transports::{Backend, SnapshotHandler, WindowEnds};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::RedisConfig;
-use crate::io::IoThread;
 use crate::keys::Keys;
 use crate::link::{Commands, Outage};
 use crate::windows::{Inner, RedisError, RedisWindows};
 use crate::wire;
+use state_sync_transports::io_thread::IoThread;
 
 /// How long the request consumer's `BLPOP` blocks before it asks again.
 const BLOCK_SECONDS: f64 = 5.0;
@@ -97,7 +97,7 @@ impl RedisBackend {
             url: url.to_owned(),
             source,
         })?;
-        let io = Arc::new(IoThread::start("state-sync-redis")?);
+        let io = IoThread::start("state-sync-redis")?;
         let shared = Arc::new(Shared {
             keys: Keys::new(config.bus()),
             config: config.clone(),
@@ -195,6 +195,12 @@ async fn publisher(
         let (message, topic, barrier) = match item {
             Publish::Event { text, topic } => (wire::event(&text), topic, None),
             Publish::Barrier { settle } => {
+                // Heard only by a subscribed connection (a later reconnect
+                // resolves it, having caught up).
+                if windows.until_live().await.is_err() {
+                    shared.settled(settle);
+                    continue;
+                }
                 let (id, heard) = windows.expect_barrier();
                 (wire::barrier(windows.id(), id), None, Some((heard, settle)))
             }

@@ -82,7 +82,6 @@
 
 mod backend;
 mod config;
-mod io;
 mod keys;
 mod link;
 mod server;

@@ -25,10 +25,10 @@ use state_sync::{
 use tokio::sync::{oneshot, watch};
 
 use crate::config::RedisConfig;
-use crate::io::IoThread;
 use crate::keys::Keys;
 use crate::link::{Commands, Outage};
 use crate::wire::{self, Message};
+use state_sync_transports::io_thread::IoThread;
 
 /// A client's connection to a bus, for window ends in this process.
 ///
@@ -105,7 +105,7 @@ impl RedisWindows {
             url: url.to_owned(),
             source,
         })?;
-        let io = Arc::new(IoThread::start("state-sync-redis-windows")?);
+        let io = IoThread::start("state-sync-redis-windows")?;
         Ok(Self::on(io, client, config))
     }
 
@@ -152,6 +152,9 @@ impl RedisWindows {
         let inner = self.inner.clone();
         self.io.spawn(async move {
             let message = wire::barrier(&inner.id, id);
+            if inner.until_live().await.is_err() {
+                return; // failed: the barrier is resolved
+            }
             let mut outage = Outage::default();
             loop {
                 let published = inner
@@ -277,8 +280,9 @@ impl Inner {
         Ok(())
     }
 
-    /// Waits until the pub/sub connection is subscribed.
-    async fn until_live(&self) -> Result<(), PortError> {
+    /// Waits until the pub/sub connection is subscribed (a barrier
+    /// published before would not be heard).
+    pub(crate) async fn until_live(&self) -> Result<(), PortError> {
         let mut live = self.live.subscribe();
         loop {
             if *live.borrow_and_update() {

@@ -79,6 +79,7 @@ pub mod backend;
 mod backlog;
 pub mod channel;
 pub mod clock;
+pub mod io_thread;
 #[cfg(feature = "ipc")]
 pub mod ipc;
 mod json;

@@ -1,25 +1,20 @@
 //! The thread the IPC transport does its I/O on, and its streams.
 //!
-//! Sockets are read and written by tasks of a current-thread tokio runtime
-//! on a thread of its own, started by the [`Server`](super::Server) or
-//! [`Client`](super::Client) that owns it and stopped when that is
-//! dropped. The caller's runtime, if any, is never used for I/O: a window
-//! end may be polled on any runtime (a test's paused clock included), and
-//! invalidation handlers are called from the I/O thread.
+//! Sockets are read and written by tasks of an
+//! [`IoThread`](crate::io_thread::IoThread), started by the
+//! [`Server`](super::Server) or [`Client`](super::Client) that owns it and
+//! stopped when that is dropped. The caller's runtime, if any, is never
+//! used for I/O: a window end may be polled on any runtime (a test's paused
+//! clock included), and invalidation handlers are called from the I/O
+//! thread.
 
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::runtime::Handle;
-use tokio::sync::oneshot;
 
 /// Where a server listens and windows connect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -134,71 +129,7 @@ impl Listener {
     }
 }
 
-/// The stack of an I/O thread: payloads as deep as
-/// [`MAX_NESTING`](super::MAX_NESTING) are parsed, cloned and dropped
-/// there, recursively.
-pub(crate) const IO_STACK_BYTES: usize = 64 << 20;
-
-/// The I/O thread and its runtime. Stops the thread (ending every task on
-/// it, closing every socket) when dropped.
-pub(crate) struct IoThread {
-    handle: Handle,
-    stop: Mutex<Option<oneshot::Sender<()>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl IoThread {
-    /// Starts a thread named `name`.
-    pub(crate) fn start(name: &str) -> io::Result<Arc<Self>> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let handle = runtime.handle().clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(name.to_owned())
-            .stack_size(IO_STACK_BYTES)
-            .spawn(move || {
-                runtime.block_on(async {
-                    let _ = stopped.await;
-                });
-                // Dropping the runtime here cancels the tasks on this thread.
-                drop(runtime);
-            })?;
-        Ok(Arc::new(Self {
-            handle,
-            stop: Mutex::new(Some(stop)),
-            thread: Mutex::new(Some(thread)),
-        }))
-    }
-
-    /// Runs `task` on the I/O thread.
-    pub(crate) fn spawn<F>(&self, task: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        drop(self.handle.spawn(task));
-    }
-
-    /// The runtime's handle (to bind listeners on it).
-    pub(crate) fn handle(&self) -> &Handle {
-        &self.handle
-    }
-}
-
-impl Drop for IoThread {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.lock().take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.lock().take() {
-            // The last owner may be a task on the I/O thread itself.
-            if thread.thread().id() != std::thread::current().id() {
-                let _ = thread.join();
-            }
-        }
-    }
-}
+pub(crate) use crate::io_thread::{IoThread, STACK_BYTES as IO_STACK_BYTES};
 
 #[cfg(test)]
 mod tests {
