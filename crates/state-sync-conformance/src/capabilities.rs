@@ -14,9 +14,17 @@ impl Capabilities {
         Self::default()
     }
 
-    /// Every capability.
+    /// Every promise about deliveries and subscriptions: every
+    /// capability but [`Capability::Restarts`], an ability a transport
+    /// claims on its own (`.with(Capability::Restarts)`) when its backend
+    /// implements `Backend::restart`.
     pub fn all() -> Self {
-        Self(Capability::ALL.into_iter().collect())
+        Self(
+            Capability::ALL
+                .into_iter()
+                .filter(|c| *c != Capability::Restarts)
+                .collect(),
+        )
     }
 
     /// These capabilities.

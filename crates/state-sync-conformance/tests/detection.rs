@@ -18,7 +18,8 @@ use state_sync::{
     SnapshotProvider, Subscription,
 };
 use state_sync_conformance::{
-    Backend, Capabilities, CaseResult, SnapshotHandler, Suite, Transport, Verdict, WindowEnds,
+    Backend, Capabilities, Capability, CaseResult, SnapshotHandler, Suite, Transport, Verdict,
+    WindowEnds,
 };
 
 /// One way of being wrong.
@@ -105,9 +106,13 @@ enum Break {
     DropNeedsARuntime,
     /// The reply path unwraps the send to a request that was given up.
     UnwrapsDroppedReply,
+    /// After a restart of its broker (`Backend::restart`), subscriptions
+    /// stay counted but hear nothing more: the transport reconnected
+    /// without subscribing again.
+    ForgetsSubscriptionsOnRestart,
 }
 
-const ALL: [Break; 34] = [
+const ALL: [Break; 35] = [
     Break::NeverUnsubscribes,
     Break::DropsAfterFirst,
     Break::NumericRevisions,
@@ -142,6 +147,7 @@ const ALL: [Break; 34] = [
     Break::UnsubscribeNeedsARuntime,
     Break::DropNeedsARuntime,
     Break::UnwrapsDroppedReply,
+    Break::ForgetsSubscriptionsOnRestart,
 ];
 
 thread_local! {
@@ -186,6 +192,7 @@ fn name(fault: Break) -> &'static str {
         Break::UnsubscribeNeedsARuntime => "unsubscribe-needs-a-runtime",
         Break::DropNeedsARuntime => "drop-needs-a-runtime",
         Break::UnwrapsDroppedReply => "unwraps-dropped-reply",
+        Break::ForgetsSubscriptionsOnRestart => "forgets-subscriptions-on-restart",
     }
 }
 
@@ -227,6 +234,7 @@ fn breaks(fault: Break) -> &'static str {
         | Break::DuplicatesClaimingExactlyOnce
         | Break::ShedsClaimingExactlyOnce
         | Break::RoundsSnapshotNumbersClaimingExact => "TR-6",
+        Break::ForgetsSubscriptionsOnRestart => "TR-8",
     }
 }
 
@@ -247,7 +255,7 @@ fn broken(fault: Break) -> Transport {
             graveyard: Mutex::new(Vec::new()),
         }))
     })
-    .with_capabilities(Capabilities::all())
+    .with_capabilities(Capabilities::all().with(Capability::Restarts))
 }
 
 struct Entry {
@@ -258,6 +266,8 @@ struct Entry {
     live: AtomicBool,
     /// Payloads taken since the last settle.
     taken: AtomicUsize,
+    /// Cut off by a restart it was not subscribed again after.
+    cut: AtomicBool,
 }
 
 struct Shared {
@@ -446,7 +456,7 @@ impl BrokenBus {
                 Break::FirstSubscriberOnly => {
                     !closed && entries[..i].iter().all(|p| p.closed.load(Ordering::SeqCst))
                 }
-                _ => !closed && e.live.load(Ordering::SeqCst),
+                _ => !closed && e.live.load(Ordering::SeqCst) && !e.cut.load(Ordering::SeqCst),
             };
             if deliver {
                 s.deliver_to(e, payload);
@@ -493,6 +503,17 @@ impl Backend for BrokenBus {
         }
     }
 
+    /// A broker that restarts at once; the subscriptions survive it,
+    /// unless the transport is the one that forgets them.
+    fn restart(&self) -> BoxFuture<'_, Result<(), String>> {
+        if self.0.fault == Break::ForgetsSubscriptionsOnRestart {
+            for e in self.0.entries.lock().iter() {
+                e.cut.store(true, Ordering::SeqCst);
+            }
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     fn active_subscriptions(&self) -> Option<usize> {
         let entries = self.0.entries.lock();
         Some(match self.0.fault {
@@ -526,6 +547,7 @@ impl InvalidationSubscriber for End {
             label: self.label.clone(),
             live: AtomicBool::new(fault != Break::RegistersLateClaimingImmediate && !dead),
             taken: AtomicUsize::new(0),
+            cut: AtomicBool::new(false),
         });
         {
             let mut entries = self.shared.entries.lock();

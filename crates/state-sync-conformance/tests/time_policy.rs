@@ -161,10 +161,14 @@ fn declared_latency_in_settles_and_shared_batches_passes_the_corpus_the_same_eve
             .expect("the corpus runs")
     };
     let first = run();
+    // Restarting needs a broker, which a memory bus has not.
     let wrong: Vec<String> = first
         .cases
         .iter()
-        .filter(|c| c.verdict != Verdict::Pass)
+        .filter(|c| {
+            c.verdict != Verdict::Pass
+                && !(c.verdict == Verdict::Unsupported && c.missing == ["restarts"])
+        })
         .map(CaseResult::explain)
         .collect();
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));

@@ -110,6 +110,24 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// Restarts what carries this transport's messages — its broker, its
+    /// server — as a crash and a restart would: connections break, what was
+    /// on its way may be lost, and the transport's ends recover on their own
+    /// (TR-8 in `docs/protocol.md`: every live subscription is live again,
+    /// and receives the newest invalidation of its topic after a settle).
+    /// Resolves once the broker or server is back (not once every end has
+    /// reconnected).
+    ///
+    /// For tests of recovery: the conformance kit's `restart_transport`
+    /// step calls it on transports that claim the `restarts` capability.
+    /// The default says the transport cannot.
+    fn restart(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(std::future::ready(Err(
+            "this transport cannot restart its broker or server (Backend::restart is not implemented)"
+                .to_owned(),
+        )))
+    }
+
     /// Serves the snapshots of `source` ([`SnapshotHandler::from_source`]).
     fn serve_source<T>(&self, source: Arc<SourceOfTruth<T>>)
     where
@@ -138,6 +156,9 @@ impl<B: Backend + ?Sized> Backend for Arc<B> {
     }
     fn failure(&self) -> Option<String> {
         (**self).failure()
+    }
+    fn restart(&self) -> BoxFuture<'_, Result<(), String>> {
+        (**self).restart()
     }
 }
 

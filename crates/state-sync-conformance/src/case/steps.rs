@@ -17,13 +17,13 @@ use crate::layers::record::Record;
 use crate::source::Sources;
 use crate::spec::{
     DEFAULT_TOPIC, Emit, EventRelease, Join, Mutate, Release, ReleaseOrder, RestartSource,
-    SourceHistory, Spec, Start, Step, StoppedWait, WindowSel,
+    RestartTransport, SourceHistory, Spec, Start, Step, StoppedWait, WindowSel,
 };
 use crate::trace::Trace;
 use crate::transport::Transport;
 use crate::verdict::Verdict;
 
-use super::bus::Buses;
+use super::bus::{Buses, which_bus};
 use super::checks::clause;
 use super::gate::Reading;
 use super::outcome::{
@@ -268,6 +268,7 @@ impl<'a> Case<'a> {
             Step::Close(t) => self.stop(i, "close", &t.window, true),
             Step::Mutate(m) => self.mutate(i, m).await,
             Step::RestartSource(r) => self.restart_source(r),
+            Step::RestartTransport(r) => self.restart_transport(i, r).await,
             Step::Emit(e) => self.emit(e),
             Step::Faults(f) => {
                 for name in f.window.names() {
@@ -438,6 +439,24 @@ impl<'a> Case<'a> {
             "source",
             format!("{topic} restarted, history {kept}: at revision {at}"),
         );
+    }
+
+    /// `restart_transport`: the bus's broker or server restarts (work in
+    /// flight: virtual time holds still until it is back).
+    async fn restart_transport(&mut self, i: usize, r: &RestartTransport) {
+        let bus = self.buses.get(r.bus.as_deref());
+        self.trace.log(
+            "bus",
+            format!("restart the transport{}", which_bus(&bus.name)),
+        );
+        let backend = bus.backend.clone();
+        let restarted = self
+            .activity
+            .track(|| "Backend::restart".to_owned(), backend.restart())
+            .await;
+        if let Err(why) = restarted {
+            self.broke(i, "restart_transport", why);
+        }
     }
 
     /// `emit`: a raw payload through the backend.

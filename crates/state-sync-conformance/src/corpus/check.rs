@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::spec::{Expect, Mutate, Spec, Step, WindowSel};
+use crate::spec::{Capability, Expect, Mutate, Spec, Step, WindowSel};
 
 use super::error::SpecError;
 
@@ -124,6 +124,14 @@ pub fn check_spec(spec: &Spec, origin: &str, known_clauses: &BTreeSet<String>) -
                     err(at(".topic"), "expected a non-blank topic".into());
                 }
             }
+            Step::RestartTransport(_) => {
+                if !spec.requires.contains(&Capability::Restarts) {
+                    err(
+                        at(""),
+                        "restarting the transport needs the `restarts` capability: add it to the spec's `requires`".into(),
+                    );
+                }
+            }
             Step::Emit(_) | Step::Backend(_) | Step::Advance(_) | Step::Settle(_) => {}
         }
         if let Step::Expect(e) = step
@@ -166,6 +174,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::Refresh(_) => "refresh",
         Step::Mutate(_) => "mutate",
         Step::RestartSource(_) => "restart_source",
+        Step::RestartTransport(_) => "restart_transport",
         Step::Emit(_) => "emit",
         Step::Faults(_) => "faults",
         Step::Backend(_) => "backend",

@@ -25,7 +25,7 @@ static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/contract-specs
 
 /// The version of the embedded scenario corpus, kept apart from the crate
 /// version: it changes whenever a spec is added, removed or changed.
-pub const SUITE_VERSION: &str = "0.5.0";
+pub const SUITE_VERSION: &str = "0.6.0";
 
 /// A clause of `docs/protocol.md` or `docs/lifecycle.md`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

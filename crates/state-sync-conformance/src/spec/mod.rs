@@ -23,8 +23,8 @@ pub use self::expect::{ErrorContextExpect, Expect, SourceExpect};
 pub use self::faults::{ApplyFaults, BackendFaults, Faults, Replace, SnapshotFaults};
 pub use self::steps::{
     Advance, Emit, EventRelease, Filter, Join, MAIN_BUS, MAX_NEST, MAX_PAD_BYTES, Mutate, OnApply,
-    Open, Outcome, Release, ReleaseOrder, RestartSource, RetrySpec, Settle, SourceHistory, Start,
-    Step, StoppedWait, Targets, ThrottleSpec,
+    Open, Outcome, Release, ReleaseOrder, RestartSource, RestartTransport, RetrySpec, Settle,
+    SourceHistory, Start, Step, StoppedWait, Targets, ThrottleSpec,
 };
 pub use self::vocab::{
     Bound, LifecycleName, LocalRevision, Metric, PhaseName, Probability, Range, RangeMs, WindowSel,
@@ -92,6 +92,7 @@ impl Spec {
                 Step::Mutate(m) => m.bus.as_deref(),
                 Step::OnApply(r) => r.mutate.bus.as_deref(),
                 Step::Emit(e) => e.bus.as_deref(),
+                Step::RestartTransport(r) => r.bus.as_deref(),
                 Step::Expect(e) => e.bus.as_deref(),
                 _ => None,
             };
@@ -148,17 +149,24 @@ pub enum Capability {
     /// exactly once: never twice (no redelivery, no replay after a
     /// reconnect) and never shed (no bounded buffer that drops).
     ExactlyOnce,
+    /// [`Backend::restart`](state_sync_transports::Backend::restart)
+    /// restarts the transport's broker or server, as a crash and a restart
+    /// would, and the transport recovers (TR-8). An ability of the backend
+    /// rather than a promise about deliveries: not part of
+    /// [`Capabilities::all`](crate::Capabilities::all).
+    Restarts,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 7] = [
         Capability::SubscriptionCount,
         Capability::SynchronousDelivery,
         Capability::OrderedDelivery,
         Capability::ExactJson,
         Capability::ImmediateSubscribe,
         Capability::ExactlyOnce,
+        Capability::Restarts,
     ];
 
     /// The kebab-case name used in spec files and reports.
@@ -170,6 +178,7 @@ impl Capability {
             Capability::ExactJson => "exact-json",
             Capability::ImmediateSubscribe => "immediate-subscribe",
             Capability::ExactlyOnce => "exactly-once",
+            Capability::Restarts => "restarts",
         }
     }
 }

@@ -40,6 +40,10 @@ pub enum Step {
     /// SRC-4). Nothing is emitted: windows learn of the new run from its
     /// next change, or their next fetch.
     RestartSource(RestartSource),
+    /// Restart the transport's broker or server, as a crash and a restart
+    /// would (`Backend::restart`; needs the `restarts` capability, which the
+    /// spec must require): its ends must recover on their own (TR-8).
+    RestartTransport(RestartTransport),
     /// Emit a raw payload through the backend, garbage included.
     Emit(Emit),
     /// Set the fault layer's behaviour for windows.
@@ -268,6 +272,16 @@ pub struct RestartSource {
     /// The data it restarts with (default: the data it had).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
+}
+
+/// `restart_transport`: restart the broker or server of a bus's transport.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RestartTransport {
+    /// The bus (default [`MAIN_BUS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<String>,
 }
 
 /// What a restarted source kept.
