@@ -136,3 +136,67 @@ async fn a_broker_that_stays_down_is_reported_through_failure() {
         .expect("settle resolves once the transport has failed");
     sync.stop();
 }
+
+/// A backend whose broker, once "restarted", never comes back.
+struct BrokerGoesDown {
+    backend: RedisBackend,
+    server: parking_lot::Mutex<RedisServer>,
+}
+
+impl Backend for BrokerGoesDown {
+    fn emit(&self, payload: &Value) {
+        self.backend.emit(payload);
+    }
+    fn serve(&self, handler: state_sync_transports::SnapshotHandler) {
+        self.backend.serve(handler);
+    }
+    fn window_ends(&self, label: &str, topic: &str) -> state_sync_transports::WindowEnds {
+        self.backend.window_ends(label, topic)
+    }
+    fn active_subscriptions(&self) -> Option<usize> {
+        self.backend.active_subscriptions()
+    }
+    fn settle(&self) -> state_sync::BoxFuture<'_, ()> {
+        self.backend.settle()
+    }
+    fn failure(&self) -> Option<String> {
+        self.backend.failure()
+    }
+    fn restart(&self) -> state_sync::BoxFuture<'_, Result<(), String>> {
+        self.server.lock().stop();
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Through the conformance kit: a broker that goes down for good in the
+/// middle of a case ends it as `error` with the transport's `failure()`,
+/// not as expectation failures against windows that could not hear.
+#[test]
+fn a_broker_down_for_good_mid_case_is_an_error_naming_it_not_failed_expectations() {
+    use state_sync_conformance::{Capabilities, Capability, Suite, Transport, Verdict};
+    let transport = Transport::try_new("redis-goes-down", || {
+        let server = RedisServer::start().map_err(|e| e.to_string())?;
+        let config = RedisConfig::new("goes-down").give_up_after(Duration::from_secs(1));
+        let backend = RedisBackend::connect(&server.url(), config).map_err(|e| e.to_string())?;
+        Ok::<_, String>(BrokerGoesDown {
+            backend,
+            server: parking_lot::Mutex::new(server),
+        })
+    })
+    .with_capabilities(Capabilities::none().with(Capability::Restarts));
+    let report = Suite::new()
+        .transport(transport)
+        .run_filtered(|_, spec| spec.id == "restart-transport-windows-hear-later-changes")
+        .expect("the suite runs");
+    let [case] = &report.cases[..] else {
+        panic!("one case expected: {:?}", report.cases.len());
+    };
+    assert_eq!(case.verdict, Verdict::Error, "{}", case.explain());
+    assert!(
+        case.failures
+            .iter()
+            .any(|f| f.contains("the Redis broker has been unreachable")),
+        "{}",
+        case.explain()
+    );
+}
