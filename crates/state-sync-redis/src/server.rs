@@ -22,7 +22,7 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(20);
 /// use state_sync_redis::RedisServer;
 ///
 /// let server = RedisServer::start()?;
-/// println!("Redis {} at {}", server.pid(), server.url());
+/// println!("Redis (pid {:?}) at {}", server.pid(), server.url());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct RedisServer {
