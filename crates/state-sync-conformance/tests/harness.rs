@@ -108,8 +108,53 @@ fn fixture_suite(which: &str) -> Suite {
             .transport(broken("drops", Breakage::Drops))
             .known_failures(dir.join("known-failures.json"))
             .snapshot_reports_in(dir.join("snapshots")),
+        "service" => suite.transport(served_transport(&dir)),
         other => panic!("no fixture {other:?}"),
     }
+}
+
+/// Appends `line` to the fixture folder's `service.log`.
+fn log_line(dir: &Path, line: &str) {
+    use std::io::Write;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("service.log"))
+        .expect("service.log");
+    writeln!(log, "{line}").expect("logged");
+}
+
+/// The service's guard: logs its stop.
+struct Stops(PathBuf);
+
+impl Drop for Stops {
+    fn drop(&mut self) {
+        log_line(&self.0, "stopped");
+    }
+}
+
+/// A memory transport behind a service that logs its start and its stop
+/// (and, with `HARNESS_SERVICE_FAILS` set, does not start).
+fn served_transport(dir: &Path) -> Transport {
+    let dir = dir.to_owned();
+    let service = state_sync_conformance::Service::new("fixture-broker", move || {
+        if std::env::var_os("HARNESS_SERVICE_FAILS").is_some() {
+            return Err("its program is missing".to_owned());
+        }
+        log_line(&dir, "started");
+        Ok((
+            format!("broker-of-{}", std::process::id()),
+            Stops(dir.clone()),
+        ))
+    });
+    Transport::with_service("served", &service, |address: &str| {
+        if address.starts_with("broker-of-") {
+            Ok(memory::Bus::new())
+        } else {
+            Err(format!("not the service's address: {address:?}"))
+        }
+    })
+    .with_capabilities(Capabilities::all())
 }
 
 fn main() -> std::process::ExitCode {
@@ -143,6 +188,10 @@ fn main() -> std::process::ExitCode {
         Trial::test(
             "a_filter_matching_nothing_and_ignored_runs_exit_non_zero",
             empty_selections,
+        ),
+        Trial::test(
+            "a_service_runs_once_per_run_for_every_worker_and_stops_after_it",
+            service_once_per_run,
         ),
     ];
     libtest_mimic::run(&args, trials).exit_code()
@@ -504,5 +553,49 @@ fn empty_selections() -> Result<(), Failed> {
         &one,
     )?;
     let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+/// A full run in worker processes starts the service once, in the process
+/// that runs the suite; the workers reach it by its address; it stops when
+/// the run is over. One that does not start makes its cases errors saying
+/// why.
+fn service_once_per_run() -> Result<(), Failed> {
+    let dir = temp_dir("service");
+    let dir = dir.path();
+    let out = fixture("service", dir, &["--test-threads", "2"], &[]);
+    ensure(out.status.code() == Some(0), "the run conforms", &out)?;
+    let log = std::fs::read_to_string(dir.join("service.log")).unwrap_or_default();
+    ensure(
+        log == "started\nstopped\n",
+        format!("started once, stopped once: {log:?}"),
+        &out,
+    )?;
+    let passed = verdicts(&report(dir));
+    ensure(
+        passed.len() == 2 && passed.iter().all(|(_, v)| v == "pass"),
+        format!("both cases pass in the workers: {passed:?}"),
+        &out,
+    )?;
+
+    let failing = temp_dir("service-fails");
+    let failing = failing.path();
+    let out = fixture("service", failing, &[], &[("HARNESS_SERVICE_FAILS", "1")]);
+    ensure(
+        out.status.code() == Some(1),
+        "the run does not conform",
+        &out,
+    )?;
+    let report = report(failing);
+    for (name, verdict) in verdicts(&report) {
+        let messages = case(&report, &name)["failures"].to_string();
+        ensure(
+            verdict == "error"
+                && messages
+                    .contains("the service fixture-broker did not start: its program is missing"),
+            format!("{name}: {verdict} {messages}"),
+            &out,
+        )?;
+    }
     Ok(())
 }
