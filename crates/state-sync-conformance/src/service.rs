@@ -3,7 +3,7 @@
 //!
 //! A [`Service`] is a name and a function that starts it: it gives the
 //! service's address and a guard that stops the service when dropped. A
-//! transport that needs it is made with [`Transport::with_service`], whose
+//! transport that needs it is made with [`Transport::with_service`](crate::Transport::with_service), whose
 //! open function receives the address. Nothing else is needed in `main!`:
 //! the suite starts every service its transports use.
 //!

@@ -1,7 +1,7 @@
 //! The thread the IPC transport does its I/O on, and its streams.
 //!
 //! Sockets are read and written by tasks of an
-//! [`IoThread`](crate::io_thread::IoThread), started by the
+//! [`IoThread`], started by the
 //! [`Server`](super::Server) or [`Client`](super::Client) that owns it and
 //! stopped when that is dropped. The caller's runtime, if any, is never
 //! used for I/O: a window end may be polled on any runtime (a test's paused
