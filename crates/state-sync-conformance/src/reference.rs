@@ -78,7 +78,9 @@ pub fn ipc_with(config: ipc::IpcConfig) -> Transport {
 /// The IPC transport with the backend in a child process: `program` with
 /// `args`, whose `main` calls [`ipc::serve_stdio`] (the kit's own binary
 /// does, as `state-sync-conformance ipc-backend`). A child that exits
-/// during a case makes it `error`, with the exit status.
+/// during a case makes it `error`, with the exit status. It claims
+/// `restarts`: `restart_transport` kills the child and starts it again
+/// ([`ipc::ChildBackend`]'s `Backend::restart`).
 pub fn ipc_child(program: impl Into<OsString>, args: &[&str]) -> Transport {
     let program: OsString = program.into();
     let args: Vec<OsString> = args.iter().map(OsString::from).collect();
@@ -87,7 +89,7 @@ pub fn ipc_child(program: impl Into<OsString>, args: &[&str]) -> Transport {
         command.args(&args);
         ipc::ChildBackend::spawn(command)
     })
-    .with_capabilities(ipc_capabilities())
+    .with_capabilities(ipc_capabilities().with(Capability::Restarts))
 }
 
 /// The in-process reference transports: memory, channel, tauri-mock, ipc.

@@ -5,8 +5,14 @@
 //! hold — reaches and is applied by every one of them. A source that
 //! counted from 0 again in epoch 0 would strand them at revision 5.
 //!
-//! Real sockets and I/O threads: waits are bounded (a hang fails the test
-//! after a minute), never timed.
+//! And a backend process of a [`ChildBackend`] (which relays for a source
+//! in the windows' process) that crashes or is restarted: the windows get
+//! their subscriptions back, none doubled, and hear every later change —
+//! one made while it was down too — and a source restarted without its
+//! history meanwhile strands none of them.
+//!
+//! Real sockets, processes and I/O threads: waits are bounded (a hang fails
+//! the test after a minute), never timed.
 
 #![cfg(unix)]
 
@@ -18,7 +24,7 @@ use state_sync::appliers::{JsonApplier, JsonMode};
 use state_sync::source::SourceOfTruth;
 use state_sync::{Epoch, Position, Revision, RevisionSync};
 use state_sync_transports::Backend;
-use state_sync_transports::ipc::{Address, Client, IpcConfig, Server};
+use state_sync_transports::ipc::{Address, ChildBackend, Client, IpcConfig, Server};
 
 /// How long a step may take before the test calls it a hang.
 const HANG: Duration = Duration::from_secs(60);
@@ -102,4 +108,103 @@ async fn windows_follow_a_backend_restarted_without_its_history() {
     }
     drop(second);
     let _ = std::fs::remove_file(&path);
+}
+
+/// `step`, failing the test if it hangs.
+async fn bounded<T>(what: &str, step: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(HANG, step)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {HANG:?}"))
+}
+
+fn window(backend: &ChildBackend, label: &str) -> Window {
+    let ends = backend.window(label, "settings");
+    let applier = JsonApplier::new(JsonMode::Replace, Value::Null);
+    let sync = RevisionSync::builder("settings", ends.clone(), ends, applier.clone()).build();
+    Window { sync, applier }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_follow_a_child_backend_through_crashes_and_restarts() {
+    let backend = ChildBackend::spawn(std::process::Command::new(env!(
+        "CARGO_BIN_EXE_state-sync-ipc-backend"
+    )))
+    .expect("the backend process starts");
+    let source = Arc::new(SourceOfTruth::new("settings", json!({"n": 0})));
+    backend.serve_source(source.clone());
+    let mut windows = vec![window(&backend, "a"), window(&backend, "b")];
+    for w in &windows {
+        bounded("start", w.sync.start()).await.expect("start");
+    }
+    for n in 1..=5 {
+        backend.emit(&source.set(json!({"n": n})).expect("room").to_json());
+    }
+    until_all_at(&windows, Position::from(Revision::new(5)), &json!({"n": 5})).await;
+
+    // Restarted: every subscription is back, none doubled, and later
+    // changes reach the windows.
+    let first = backend.id();
+    bounded("restart", backend.restart())
+        .await
+        .expect("the backend process restarts");
+    assert_ne!(backend.id(), first, "a new process");
+    bounded("settle", backend.settle()).await;
+    assert_eq!(backend.active_subscriptions(), Some(2), "one per window");
+    backend.emit(&source.set(json!({"n": 6})).expect("room").to_json());
+    until_all_at(&windows, Position::from(Revision::new(6)), &json!({"n": 6})).await;
+
+    // Crashed: the transport says so; a change made while it is down
+    // reaches the windows once it is restarted.
+    let pid = backend.id().expect("a pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    bounded("the crash to be seen", async {
+        while backend.failure().is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    backend.emit(&source.set(json!({"n": 7})).expect("room").to_json());
+    bounded("restart", backend.restart())
+        .await
+        .expect("the backend process restarts after a crash");
+    assert_eq!(backend.failure(), None, "recovered");
+    until_all_at(&windows, Position::from(Revision::new(7)), &json!({"n": 7})).await;
+
+    // The source restarts without its history (a newer epoch, revisions
+    // from 0) while the backend process restarts too: nobody is stranded
+    // at revision 7, and a window opened afterwards joins.
+    let restarted = Arc::new(
+        SourceOfTruth::new("settings", json!({"reloaded": true})).with_epoch(Epoch::new(1)),
+    );
+    backend.serve_source(restarted.clone());
+    bounded("restart", backend.restart())
+        .await
+        .expect("restarts");
+    let event = restarted
+        .set(json!({"reloaded": true, "n": 1}))
+        .expect("room");
+    backend.emit(&event.to_json());
+    let late = window(&backend, "c");
+    bounded("a late window's start", late.sync.start())
+        .await
+        .expect("start");
+    windows.push(late);
+    until_all_at(
+        &windows,
+        event.position(),
+        &json!({"reloaded": true, "n": 1}),
+    )
+    .await;
+    bounded("settle", backend.settle()).await;
+    assert_eq!(backend.active_subscriptions(), Some(3));
+
+    for w in &windows {
+        w.sync.stop();
+    }
+    bounded("settle", backend.settle()).await;
+    assert_eq!(backend.active_subscriptions(), Some(0), "nothing leaks");
 }

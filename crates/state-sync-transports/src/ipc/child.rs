@@ -18,7 +18,9 @@
 //! ```
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io;
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -37,6 +39,8 @@ use super::client::{Client, Window};
 use super::config::IpcConfig;
 use super::control::{FromChild, ToChild, write_lines};
 use super::io::{Address, IoThread};
+use super::newest::NewestPerTopic;
+use super::stdio::LISTEN_ENV;
 use super::wire::{self, Reply};
 use crate::backend::{Backend, WindowEnds};
 use crate::snapshot::SnapshotHandler;
@@ -54,6 +58,15 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 /// If the child exits, [`Backend::failure`] says so, with its exit status.
 /// Dropping the `ChildBackend` ends the child and removes its socket file.
 ///
+/// The child only relays: the source of truth stays in this process. So
+/// the child can crash and come back without losing anything:
+/// [`Backend::restart`] kills it and starts the program again (same
+/// arguments, environment changes and working directory) at the same
+/// address ([`LISTEN_ENV`]). It resolves once every
+/// window of this backend that had live subscriptions has reconnected and
+/// has them again; each topic's newest invalidation is sent again to the
+/// windows that come back (the protocol's TR-8).
+///
 /// ```no_run
 /// use std::process::Command;
 /// use state_sync_transports::Backend;
@@ -65,25 +78,87 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 /// ```
 pub struct ChildBackend {
     client: Client,
-    pid: Option<u32>,
-    to_child: mpsc::UnboundedSender<String>,
-    /// The number of the last emit sent; the lock keeps numbers in the
-    /// order of the channel.
+    io: Arc<IoThread>,
+    program: Program,
+    max_frame_bytes: usize,
+    handler: Arc<Mutex<Option<SnapshotHandler>>>,
+    /// The number of the last emit sent.
     emits: Arc<AtomicU64>,
-    emitting: Mutex<()>,
-    parent: Arc<Parent>,
-    stop: Mutex<Option<oneshot::Sender<std::sync::mpsc::Sender<()>>>>,
+    /// Each topic's newest payload, for a child started again; the lock
+    /// also keeps emit numbers in the order of the channel.
+    emitting: Mutex<NewestPerTopic<Value>>,
+    /// The child running now.
+    run: Mutex<Run>,
+    /// Settles share it; a restart holds it alone: a settle neither
+    /// overlaps a restart (windows cut off would count as settled) nor
+    /// resolves before the restart is over.
+    restarting: tokio::sync::RwLock<()>,
 }
 
-/// The parent's state, shared with the tasks that talk to the child.
+/// How to start the child (again).
+struct Program {
+    program: OsString,
+    args: Vec<OsString>,
+    envs: Vec<(OsString, Option<OsString>)>,
+    current_dir: Option<PathBuf>,
+}
+
+impl Program {
+    fn of(command: &std::process::Command) -> Self {
+        Self {
+            program: command.get_program().to_owned(),
+            args: command.get_args().map(ToOwned::to_owned).collect(),
+            envs: command
+                .get_envs()
+                .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
+                .collect(),
+            current_dir: command.get_current_dir().map(ToOwned::to_owned),
+        }
+    }
+
+    fn name(&self) -> String {
+        self.program.to_string_lossy().into_owned()
+    }
+
+    fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.program);
+        command.args(&self.args);
+        for (key, value) in &self.envs {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(dir) = &self.current_dir {
+            command.current_dir(dir);
+        }
+        command
+    }
+}
+
+/// One run of the child process.
+struct Run {
+    pid: Option<u32>,
+    to_child: mpsc::UnboundedSender<String>,
+    parent: Arc<Parent>,
+    stop: Option<Stop>,
+}
+
+/// Asks the task that watches a child to kill it; answered once it has.
+type Stop = oneshot::Sender<std::sync::mpsc::Sender<()>>;
+
+/// The parent's state for one run, shared with the tasks that talk to the
+/// child.
 struct Parent {
     program: String,
-    handler: Mutex<Option<SnapshotHandler>>,
+    handler: Arc<Mutex<Option<SnapshotHandler>>>,
     subscriptions: AtomicUsize,
     settles: Mutex<HashMap<u64, oneshot::Sender<()>>>,
     next_settle: AtomicU64,
     /// The child will answer nothing more.
     gone: AtomicBool,
+    /// The parent ended the child: its end is no failure.
+    stopped: AtomicBool,
     failure: Mutex<Option<String>>,
 }
 
@@ -94,9 +169,12 @@ impl Parent {
         self.settles.lock().clear();
     }
 
-    /// The child failed for good (the first reason given stays).
+    /// The child failed for good (the first reason given stays), unless
+    /// the parent ended it.
     fn failed(&self, why: String) {
-        self.failure.lock().get_or_insert(why);
+        if !self.stopped.load(Ordering::Acquire) {
+            self.failure.lock().get_or_insert(why);
+        }
         self.gone();
     }
 }
@@ -116,77 +194,27 @@ impl ChildBackend {
     /// [`ChildBackend::spawn`] with custom limits for the parent's windows.
     pub fn spawn_with(command: std::process::Command, config: IpcConfig) -> io::Result<Self> {
         let io = IoThread::start("state-sync-ipc-parent")?;
-        let program = command.get_program().to_string_lossy().into_owned();
-        let mut command = tokio::process::Command::from(command);
-        command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = {
-            let _runtime = io.handle().enter();
-            command.spawn().map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot start the backend process {program}: {e}"),
-                )
-            })?
-        };
-        let pid = child.id();
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(io::Error::other(
-                "the backend process has no piped stdin/stdout",
-            ));
-        };
-        let parent = Arc::new(Parent {
-            program,
-            handler: Mutex::new(None),
-            subscriptions: AtomicUsize::new(0),
-            settles: Mutex::new(HashMap::new()),
-            next_settle: AtomicU64::new(0),
-            gone: AtomicBool::new(false),
-            failure: Mutex::new(None),
-        });
-        let (to_child, outgoing) = mpsc::unbounded_channel();
-        let (ready, listening) = std::sync::mpsc::channel();
-        let (stop, stopped) = oneshot::channel();
-        io.spawn(write_lines(stdin, outgoing));
-        io.spawn(listen_to_child(
-            stdout,
-            parent.clone(),
-            to_child.clone(),
-            ready,
-            config.max_frame_bytes,
-        ));
-        io.spawn(watch_child(child, parent.clone(), stopped));
-        let address = match listening.recv_timeout(STARTUP_LIMIT) {
-            Ok(Ok(address)) => address,
-            Ok(Err(why)) => return Err(io::Error::other(why)),
-            Err(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "the backend process {} did not say where it listens within {} s",
-                        parent.program,
-                        STARTUP_LIMIT.as_secs()
-                    ),
-                ));
-            }
-        };
+        let program = Program::of(&command);
+        let handler = Arc::default();
+        let (run, address) = start(&io, command, None, &handler, config.max_frame_bytes)?;
         let emits = Arc::new(AtomicU64::new(0));
         Ok(Self {
-            client: Client::on(io, address, config, Some(emits.clone())),
-            pid,
-            to_child,
+            client: Client::on(io.clone(), address, config, Some(emits.clone())),
+            io,
+            program,
+            max_frame_bytes: config.max_frame_bytes,
+            handler,
             emits,
-            emitting: Mutex::new(()),
-            parent,
-            stop: Mutex::new(Some(stop)),
+            emitting: Mutex::new(NewestPerTopic::default()),
+            run: Mutex::new(run),
+            restarting: tokio::sync::RwLock::new(()),
         })
     }
 
-    /// The child's process id, as the operating system knows it.
+    /// The process id of the child running now, as the operating system
+    /// knows it.
     pub fn id(&self) -> Option<u32> {
-        self.pid
+        self.run.lock().pid
     }
 
     /// Where the child listens.
@@ -199,36 +227,138 @@ impl ChildBackend {
         self.client.window(label, topic)
     }
 
-    /// Sends `frame` to the child; `false` when it was not sent.
-    fn send(&self, frame: &ToChild) -> bool {
-        let line = wire::encode(frame);
-        if crate::json::nests_deeper_than(&line, wire::MAX_NESTING) {
-            tracing::warn!(
-                "state-sync ipc: not sending the backend process a frame nested deeper than {} levels",
-                wire::MAX_NESTING
-            );
-            return false;
+    /// The run of the child now: its state and where its frames go.
+    fn current(&self) -> (Arc<Parent>, mpsc::UnboundedSender<String>) {
+        let run = self.run.lock();
+        (run.parent.clone(), run.to_child.clone())
+    }
+}
+
+/// `frame` as a line, unless it nests too deep for the child to read.
+fn encode(frame: &ToChild) -> Option<String> {
+    let line = wire::encode(frame);
+    if crate::json::nests_deeper_than(&line, wire::MAX_NESTING) {
+        tracing::warn!(
+            "state-sync ipc: not sending the backend process a frame nested deeper than {} levels",
+            wire::MAX_NESTING
+        );
+        return None;
+    }
+    Some(line)
+}
+
+/// Starts the child (at `address` if given) and waits until it says
+/// where it listens.
+fn start(
+    io: &IoThread,
+    command: std::process::Command,
+    address: Option<&Address>,
+    handler: &Arc<Mutex<Option<SnapshotHandler>>>,
+    max_frame_bytes: usize,
+) -> io::Result<(Run, Address)> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut command = tokio::process::Command::from(command);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(address) = address {
+        command.env(LISTEN_ENV, address.to_string());
+    }
+    let mut child = {
+        let _runtime = io.handle().enter();
+        command.spawn().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot start the backend process {program}: {e}"),
+            )
+        })?
+    };
+    let pid = child.id();
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(io::Error::other(
+            "the backend process has no piped stdin/stdout",
+        ));
+    };
+    let parent = Arc::new(Parent {
+        program,
+        handler: handler.clone(),
+        subscriptions: AtomicUsize::new(0),
+        settles: Mutex::new(HashMap::new()),
+        next_settle: AtomicU64::new(0),
+        gone: AtomicBool::new(false),
+        stopped: AtomicBool::new(false),
+        failure: Mutex::new(None),
+    });
+    let (to_child, outgoing) = mpsc::unbounded_channel();
+    let (ready, listening) = std::sync::mpsc::channel();
+    let (stop, stopped) = oneshot::channel();
+    io.spawn(write_lines(stdin, outgoing));
+    io.spawn(listen_to_child(
+        stdout,
+        parent.clone(),
+        to_child.clone(),
+        ready,
+        max_frame_bytes,
+    ));
+    io.spawn(watch_child(child, parent.clone(), stopped));
+    let run = Run {
+        pid,
+        to_child,
+        parent,
+        stop: Some(stop),
+    };
+    match listening.recv_timeout(STARTUP_LIMIT) {
+        Ok(Ok(address)) => Ok((run, address)),
+        Ok(Err(why)) => Err(io::Error::other(why)),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "the backend process {} did not say where it listens within {} s",
+                run.parent.program,
+                STARTUP_LIMIT.as_secs()
+            ),
+        )),
+    }
+}
+
+impl Drop for Run {
+    /// Ends the child, if it still runs (blocking, at most
+    /// [`SHUTDOWN_LIMIT`]).
+    fn drop(&mut self) {
+        let Some(stop) = self.stop.take() else {
+            return;
+        };
+        let (ended, wait) = std::sync::mpsc::channel();
+        if stop.send(ended).is_ok() {
+            let _ = wait.recv_timeout(SHUTDOWN_LIMIT);
         }
-        self.to_child.send(line).is_ok()
     }
 }
 
 impl Backend for ChildBackend {
     fn emit(&self, payload: &Value) {
-        let _order = self.emitting.lock();
+        let mut newest = self.emitting.lock();
         let seq = self.emits.load(Ordering::Acquire) + 1;
-        if self.send(&ToChild::Emit {
+        let Some(line) = encode(&ToChild::Emit {
             seq,
             payload: payload.clone(),
-        }) {
-            // Windows that subscribe from now on wait for this emit to be
-            // taken in first: it must not reach them.
-            self.emits.store(seq, Ordering::Release);
+        }) else {
+            return;
+        };
+        if let Some(topic) = payload.get("topic").and_then(Value::as_str) {
+            newest.remember(topic, payload.clone(), false);
         }
+        // A child that is gone misses it; one started again gets each
+        // topic's newest.
+        let _ = self.run.lock().to_child.send(line);
+        // Windows that subscribe from now on wait for this emit to be
+        // taken in first: it must not reach them.
+        self.emits.store(seq, Ordering::Release);
     }
 
     fn serve(&self, handler: SnapshotHandler) {
-        *self.parent.handler.lock() = Some(handler);
+        *self.handler.lock() = Some(handler);
     }
 
     fn window_ends(&self, label: &str, topic: &str) -> WindowEnds {
@@ -236,7 +366,7 @@ impl Backend for ChildBackend {
     }
 
     fn active_subscriptions(&self) -> Option<usize> {
-        Some(self.parent.subscriptions.load(Ordering::Acquire))
+        Some(self.run.lock().parent.subscriptions.load(Ordering::Acquire))
     }
 
     fn settle(&self) -> BoxFuture<'_, ()> {
@@ -245,6 +375,7 @@ impl Backend for ChildBackend {
             // standard input, apart from the windows' connections), then
             // every window receives them and the server handles what the
             // windows sent, then the child counts the subscriptions left.
+            let _not_restarting = self.restarting.read().await;
             self.control_barrier().await;
             self.client.settle().await;
             self.control_barrier().await;
@@ -252,7 +383,70 @@ impl Backend for ChildBackend {
     }
 
     fn failure(&self) -> Option<String> {
-        self.parent.failure.lock().clone()
+        self.run.lock().parent.failure.lock().clone()
+    }
+
+    /// Kills the child and starts it again at the same address; resolves
+    /// once the windows with live subscriptions have them again.
+    fn restart(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let _alone = self.restarting.write().await;
+            let stop = self.run.lock().stop.take();
+            let (io, command, address, handler, max_frame_bytes) = (
+                self.io.clone(),
+                self.program.command(),
+                self.address().clone(),
+                self.handler.clone(),
+                self.max_frame_bytes,
+            );
+            // Waiting for processes blocks: not on the caller's runtime.
+            let started = self.io.handle().spawn_blocking(move || {
+                if let Some(stop) = stop {
+                    kill(stop, &address);
+                }
+                start(&io, command, Some(&address), &handler, max_frame_bytes)
+            });
+            let run = match started.await {
+                Ok(Ok((run, _))) => run,
+                failed => {
+                    let why = match failed {
+                        Ok(Err(e)) => format!("cannot restart the backend process: {e}"),
+                        _ => "restarting the backend process failed".to_owned(),
+                    };
+                    // The child stays down: the transport has failed.
+                    let parent = self.run.lock().parent.clone();
+                    parent.stopped.store(false, Ordering::Release);
+                    parent.failed(why.clone());
+                    return Err(why);
+                }
+            };
+            let old = {
+                let newest = self.emitting.lock();
+                let resume = encode(&ToChild::Resume {
+                    seq: self.emits.load(Ordering::Acquire),
+                    newest: newest.payloads().cloned().collect(),
+                });
+                if let Some(line) = resume {
+                    let _ = run.to_child.send(line);
+                }
+                std::mem::replace(&mut *self.run.lock(), run)
+            };
+            // Its child is killed already.
+            drop(old);
+            self.client.reconnected().await;
+            Ok(())
+        })
+    }
+}
+
+/// Kills the child `stop` watches and removes its socket file (a killed
+/// child cannot; nobody listens there any more).
+fn kill(stop: Stop, address: &Address) {
+    let (ended, wait) = std::sync::mpsc::channel();
+    // Refused: the child had already exited.
+    let ended = stop.send(ended).is_err() || wait.recv_timeout(SHUTDOWN_LIMIT).is_ok();
+    if let (true, Address::Unix(path)) = (ended, address) {
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -260,34 +454,25 @@ impl ChildBackend {
     /// Resolves once the child has handled every frame sent before and
     /// written out every backlog (or has failed).
     async fn control_barrier(&self) {
-        {
-            let id = self.parent.next_settle.fetch_add(1, Ordering::Relaxed);
-            let (done, settled) = oneshot::channel();
-            self.parent.settles.lock().insert(id, done);
-            // Checked after registering: a child that failed meanwhile has
-            // cleared the settles, or is seen here.
-            if self.parent.gone.load(Ordering::Acquire) {
-                self.parent.settles.lock().remove(&id);
-                return;
-            }
-            let _ = self.send(&ToChild::Settle { id });
-            let _ = settled.await;
+        let (parent, to_child) = self.current();
+        let id = parent.next_settle.fetch_add(1, Ordering::Relaxed);
+        let (done, settled) = oneshot::channel();
+        parent.settles.lock().insert(id, done);
+        // Checked after registering: a child that failed meanwhile has
+        // cleared the settles, or is seen here.
+        if parent.gone.load(Ordering::Acquire) {
+            parent.settles.lock().remove(&id);
+            return;
         }
+        let _ = to_child.send(wire::encode(&ToChild::Settle { id }));
+        let _ = settled.await;
     }
 }
 
 impl Drop for ChildBackend {
     fn drop(&mut self) {
-        let Some(stop) = self.stop.lock().take() else {
-            return;
-        };
-        let (ended, wait) = std::sync::mpsc::channel();
-        // Refused: the child had already exited.
-        let ended = stop.send(ended).is_err() || wait.recv_timeout(SHUTDOWN_LIMIT).is_ok();
-        // A killed child cannot remove its socket file itself; nobody
-        // listens there any more.
-        if let (true, Address::Unix(path)) = (ended, self.address()) {
-            let _ = std::fs::remove_file(path);
+        if let Some(stop) = self.run.lock().stop.take() {
+            kill(stop, self.address());
         }
     }
 }
@@ -295,7 +480,7 @@ impl Drop for ChildBackend {
 impl std::fmt::Debug for ChildBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChildBackend")
-            .field("program", &self.parent.program)
+            .field("program", &self.program.name())
             .field("address", self.address())
             .finish_non_exhaustive()
     }
@@ -378,6 +563,7 @@ async fn watch_child(
     tokio::select! {
         status = child.wait() => parent.failed(exited(&parent.program, status)),
         ended = stop => {
+            parent.stopped.store(true, Ordering::Release);
             let _ = child.kill().await;
             if let Ok(ended) = ended {
                 let _ = ended.send(());

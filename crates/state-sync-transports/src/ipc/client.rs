@@ -19,7 +19,7 @@ use std::io as std_io;
 
 use super::config::IpcConfig;
 use super::io::{Address, IoThread};
-use super::link::{Command, Link, LinkTask, gone};
+use super::link::{Command, Link, LinkTask, Ping, gone};
 
 /// Window ends that connect to one IPC server: use one per process.
 ///
@@ -39,7 +39,7 @@ struct ClientInner {
     /// for; `None` when the server emits in this process.
     emits: Option<Arc<AtomicU64>>,
     /// Where to ask each connection task for a settle barrier.
-    pingers: Mutex<Vec<mpsc::UnboundedSender<oneshot::Sender<()>>>>,
+    pingers: Mutex<Vec<mpsc::UnboundedSender<Ping>>>,
 }
 
 impl Client {
@@ -99,6 +99,7 @@ impl Client {
             subscriptions: link.subscriptions.clone(),
             commands: received,
             pings,
+            held: Vec::new(),
         };
         self.inner.io.spawn(task.run());
         let mut pingers = self.inner.pingers.lock();
@@ -116,7 +117,22 @@ impl Client {
     /// server has handled what the window sent before (unsubscriptions
     /// included) and the window has received every event emitted before.
     /// The connection of a window that is gone has closed by then.
+    ///
+    /// A window cut off from the server counts as settled: nothing it sent
+    /// is in flight.
     pub async fn settle(&self) {
+        self.barrier(false).await;
+    }
+
+    /// [`Client::settle`], but a window cut off from the server that has
+    /// subscriptions to resume waits until it is connected again and the
+    /// server has resumed them: for a server known to be coming back (a
+    /// restart), never one that may stay away.
+    pub(super) async fn reconnected(&self) {
+        self.barrier(true).await;
+    }
+
+    async fn barrier(&self, reconnected: bool) {
         let answers: Vec<oneshot::Receiver<()>> = self
             .inner
             .pingers
@@ -124,7 +140,10 @@ impl Client {
             .iter()
             .filter_map(|pinger| {
                 let (done, answered) = oneshot::channel();
-                pinger.send(done).ok().map(|()| answered)
+                pinger
+                    .send(Ping { done, reconnected })
+                    .ok()
+                    .map(|()| answered)
             })
             .collect();
         // A task that ends drops its question unanswered: that is an answer.

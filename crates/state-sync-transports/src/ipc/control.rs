@@ -25,6 +25,13 @@ pub(super) enum ToChild {
     Settle {
         id: u64,
     },
+    /// The first frame to a child started again: the parent's emits so
+    /// far are numbered up to `seq`, and `newest` holds each topic's
+    /// newest payload, for the windows that reconnect.
+    Resume {
+        seq: u64,
+        newest: Vec<Value>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

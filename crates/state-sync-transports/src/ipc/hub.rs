@@ -14,6 +14,7 @@ use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 
 use super::config::IpcConfig;
 use super::io::{Listener, Reader, Writer};
+use super::newest::NewestPerTopic;
 use super::wire::{self, Reply, ToServer, ToWindow};
 use crate::backlog::Backlog;
 use crate::snapshot::SnapshotHandler;
@@ -36,11 +37,6 @@ pub(super) struct Hub {
     drained: Notify,
 }
 
-/// How many topics the server remembers a newest payload for when no
-/// subscription of theirs was live at the emit (garbage payloads can name
-/// any topic; a real app has a few).
-const MAX_UNHEARD_TOPICS: usize = 1024;
-
 #[derive(Default)]
 struct Registry {
     connections: HashMap<u64, Arc<Connection>>,
@@ -51,8 +47,8 @@ struct Registry {
     /// when it was emitted while nobody was connected, as by a backend
     /// that restarted (its new run must reach the windows that reconnect:
     /// SRC-4). Topics nobody subscribed to are remembered only up to
-    /// [`MAX_UNHEARD_TOPICS`].
-    newest: HashMap<String, Arc<str>>,
+    /// [`MAX_UNHEARD_TOPICS`](super::newest::MAX_UNHEARD_TOPICS).
+    newest: NewestPerTopic<Arc<str>>,
 }
 
 /// One window connection, as the server sees it.
@@ -144,12 +140,8 @@ impl Hub {
             drop(backlog);
             connection.ready.notify_one();
         }
-        if let Some(topic) = topic
-            && (subscribed_topic
-                || registry.newest.contains_key(topic)
-                || registry.newest.len() < MAX_UNHEARD_TOPICS)
-        {
-            registry.newest.insert(topic.to_owned(), text);
+        if let Some(topic) = topic {
+            registry.newest.remember(topic, text, subscribed_topic);
         }
         self.overflows.fetch_add(overflows, Ordering::Relaxed);
     }
@@ -158,6 +150,17 @@ impl Hub {
     /// in order).
     pub(super) fn emit_numbered(&self, seq: u64, payload: &Value) {
         self.emit(payload);
+        self.emitted.send_replace(seq);
+    }
+
+    /// Takes over from an earlier run of the server for its controller:
+    /// `newest` (each topic's newest payload, for the windows that
+    /// reconnect) is emitted, and the controller's emits are numbered up
+    /// to `seq`.
+    pub(super) fn resume(&self, seq: u64, newest: &[Value]) {
+        for payload in newest {
+            self.emit(payload);
+        }
         self.emitted.send_replace(seq);
     }
 

@@ -61,7 +61,19 @@ pub(super) struct LinkTask {
     pub(super) subscriptions: Handlers,
     pub(super) commands: mpsc::UnboundedReceiver<Command>,
     /// Settle barriers asked for by the client.
-    pub(super) pings: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+    pub(super) pings: mpsc::UnboundedReceiver<Ping>,
+    /// Barriers that wait for the connection to be back.
+    pub(super) held: Vec<oneshot::Sender<()>>,
+}
+
+/// A settle barrier asked of a connection task.
+pub(super) struct Ping {
+    /// Answered once the server has handled everything sent before.
+    pub(super) done: oneshot::Sender<()>,
+    /// While cut off with subscriptions to resume, wait until the
+    /// connection is back and has resumed them, instead of answering at
+    /// once (the server is known to be coming back).
+    pub(super) reconnected: bool,
 }
 
 /// What a connection is waiting for the server to answer.
@@ -70,7 +82,7 @@ struct Pending {
     next_id: u64,
     subscribes: HashMap<u64, oneshot::Sender<Result<(), PortError>>>,
     snapshots: HashMap<u64, oneshot::Sender<Result<Value, PortError>>>,
-    pings: HashMap<u64, oneshot::Sender<()>>,
+    pings: HashMap<u64, Ping>,
 }
 
 impl Pending {
@@ -79,8 +91,16 @@ impl Pending {
         self.next_id
     }
 
-    /// The connection dropped: nothing pending will be answered.
-    fn fail(&mut self, why: &str) {
+    /// Registers `ping`; the frame that asks the server for it.
+    fn ping(&mut self, ping: Ping) -> String {
+        let id = self.id();
+        self.pings.insert(id, ping);
+        wire::encode(&ToServer::Ping { id })
+    }
+
+    /// The connection dropped: nothing pending will be answered. Returns
+    /// the barriers that wait for the next connection.
+    fn fail(&mut self, why: &str) -> Vec<oneshot::Sender<()>> {
         for (_, done) in self.subscribes.drain() {
             let _ = done.send(Err(PortError::new(why)));
         }
@@ -88,9 +108,15 @@ impl Pending {
             let _ = done.send(Err(PortError::new(why)));
         }
         // Nothing more will arrive on this connection.
-        for (_, done) in self.pings.drain() {
-            let _ = done.send(());
+        let mut held = Vec::new();
+        for (_, ping) in self.pings.drain() {
+            if ping.reconnected {
+                held.push(ping.done);
+            } else {
+                let _ = ping.done.send(());
+            }
         }
+        held
     }
 }
 
@@ -142,30 +168,42 @@ impl LinkTask {
     }
 
     /// Waits, disconnected, for a command; settle barriers are answered at
-    /// once (nothing is in flight). `None`: the window is gone.
+    /// once (nothing is in flight, nothing to resume). `None`: the window
+    /// is gone.
     async fn idle(&mut self) -> Option<Command> {
+        for done in self.held.drain(..) {
+            let _ = done.send(());
+        }
         loop {
             tokio::select! {
                 command = self.commands.recv() => return command,
-                Some(done) = self.pings.recv() => {
-                    let _ = done.send(());
+                Some(ping) = self.pings.recv() => {
+                    let _ = ping.done.send(());
                 }
             }
         }
     }
 
     /// Waits `pause` before reconnecting; settle barriers are answered
-    /// meanwhile (nothing is in flight while cut off).
+    /// meanwhile (nothing is in flight while cut off), but for those that
+    /// wait for the connection to be back.
     async fn back_off(&mut self, pause: Duration) {
         let sleep = tokio::time::sleep(pause);
         tokio::pin!(sleep);
         loop {
             tokio::select! {
                 () = &mut sleep => return,
-                Some(done) = self.pings.recv() => {
-                    let _ = done.send(());
-                }
+                Some(ping) = self.pings.recv() => self.cut_off(ping),
             }
+        }
+    }
+
+    /// Answers `ping` while cut off, or holds it for the next connection.
+    fn cut_off(&mut self, ping: Ping) {
+        if ping.reconnected {
+            self.held.push(ping.done);
+        } else {
+            let _ = ping.done.send(());
         }
     }
 
@@ -185,8 +223,8 @@ impl LinkTask {
             }
             None => {}
         }
-        while let Ok(done) = self.pings.try_recv() {
-            let _ = done.send(());
+        while let Ok(ping) = self.pings.try_recv() {
+            self.cut_off(ping);
         }
     }
 
@@ -218,11 +256,19 @@ impl LinkTask {
             })
             .collect();
         out.extend(first.and_then(|command| self.frame(command, live, &mut pending)));
+        // Barriers that waited for the connection to be back: answered
+        // once the server has resumed the subscriptions.
+        for done in std::mem::take(&mut self.held) {
+            out.push(pending.ping(Ping {
+                done,
+                reconnected: true,
+            }));
+        }
         loop {
             for frame in out.drain(..) {
                 if let Err(e) = sink.send(frame).await {
                     let why = format!("the connection to {} failed: {e}", self.address);
-                    pending.fail(&why);
+                    self.held.extend(pending.fail(&why));
                     return Ended::Dropped(why);
                 }
             }
@@ -231,20 +277,19 @@ impl LinkTask {
                 command = self.commands.recv() => match command {
                     Some(command) => out.extend(self.frame(command, live, &mut pending)),
                     None => {
+                        // Held barriers dropped unanswered: an answer.
                         pending.fail("the window was dropped");
                         self.close(sink, lines).await;
                         return Ended::WindowGone;
                     }
                 },
-                Some(done) = self.pings.recv() => {
+                Some(ping) = self.pings.recv() => {
                     // Whatever the window sent before settle was called
                     // goes first.
                     while let Ok(command) = self.commands.try_recv() {
                         out.extend(self.frame(command, live, &mut pending));
                     }
-                    let id = pending.id();
-                    pending.pings.insert(id, done);
-                    out.push(wire::encode(&ToServer::Ping { id }));
+                    out.push(pending.ping(ping));
                 }
                 line = lines.next() => {
                     let why = match line {
@@ -265,7 +310,7 @@ impl LinkTask {
                         Some(Err(e)) => format!("the connection to {} failed: {e}", self.address),
                         None => format!("the IPC server at {} closed the connection", self.address),
                     };
-                    pending.fail(&why);
+                    self.held.extend(pending.fail(&why));
                     return Ended::Dropped(why);
                 }
             }
@@ -354,8 +399,8 @@ impl LinkTask {
                 }
             }
             ToWindow::Pong { id } => {
-                if let Some(done) = pending.pings.remove(&id) {
-                    let _ = done.send(());
+                if let Some(ping) = pending.pings.remove(&id) {
+                    let _ = ping.done.send(());
                 }
             }
         }

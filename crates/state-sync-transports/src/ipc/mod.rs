@@ -52,7 +52,11 @@
 //!   received every event emitted before; then until every connection's
 //!   backlog is written.
 //!
-//! The backend can also run in a child process: see [`ChildBackend`].
+//! The backend can also run in a child process: see [`ChildBackend`]. The
+//! child only relays for a source in the parent, so it can be restarted
+//! ([`Backend::restart`](crate::Backend::restart)): the windows reconnect
+//! to the new child at the same address and are sent each topic's newest
+//! invalidation again.
 //!
 //! # Example
 //!
@@ -97,6 +101,7 @@ mod control;
 mod hub;
 mod io;
 mod link;
+mod newest;
 mod server;
 mod stdio;
 mod wire;
@@ -106,5 +111,5 @@ pub use self::client::{Client, Window};
 pub use self::config::{DEFAULT_BUFFER_CAPACITY, IpcConfig};
 pub use self::io::{Address, AddressError};
 pub use self::server::Server;
-pub use self::stdio::serve_stdio;
+pub use self::stdio::{LISTEN_ENV, serve_stdio};
 pub use self::wire::{DEFAULT_MAX_FRAME_BYTES, MAX_NESTING};

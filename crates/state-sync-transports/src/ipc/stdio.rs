@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, LinesCodec};
 
+use super::config::IpcConfig;
 use super::control::{FromChild, ToChild, write_lines};
 use super::io::IO_STACK_BYTES;
 use super::server::Server;
@@ -24,9 +25,17 @@ use crate::snapshot::SnapshotHandler;
 /// Where the answer to a snapshot request forwarded to the parent goes.
 type Answer = oneshot::Sender<Result<Value, PortError>>;
 
+/// The environment variable that tells a backend process where to listen
+/// (an [`Address`](super::Address) in its text form); without it, it
+/// listens at a fresh address. [`ChildBackend`](super::ChildBackend) sets
+/// it when it starts the process again after a restart, so that the
+/// windows reconnect to the same address.
+pub const LISTEN_ENV: &str = "STATE_SYNC_IPC_LISTEN";
+
 /// The `main` of a backend process that [`ChildBackend::spawn`](super::ChildBackend::spawn) starts:
-/// runs a [`Server`], tells the parent where it listens, then serves until
-/// its standard input closes (the parent is gone).
+/// runs a [`Server`] (at the address in [`LISTEN_ENV`] if set), tells the
+/// parent where it listens, then serves until its standard input closes
+/// (the parent is gone).
 ///
 /// ```no_run
 /// fn main() -> std::io::Result<()> {
@@ -40,7 +49,15 @@ pub fn serve_stdio() -> io::Result<()> {
         .name("state-sync-ipc-stdio".to_owned())
         .stack_size(IO_STACK_BYTES)
         .spawn(|| {
-            let server = Server::new()?;
+            let server = match std::env::var(LISTEN_ENV) {
+                Ok(address) => {
+                    let address = address.parse().map_err(|e| {
+                        io::Error::new(io::ErrorKind::InvalidInput, format!("{LISTEN_ENV}: {e}"))
+                    })?;
+                    Server::bind(address, IpcConfig::default())?
+                }
+                Err(_) => Server::new()?,
+            };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -107,6 +124,7 @@ async fn serve_parent(
         })?;
         match frame {
             ToChild::Emit { seq, payload } => server.hub.emit_numbered(seq, &payload),
+            ToChild::Resume { seq, newest } => server.hub.resume(seq, &newest),
             ToChild::Reply { id, result } => {
                 if let Some(done) = pending.lock().remove(&id) {
                     let _ = done.send(result.into_result());
