@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
 use serde_json::Value;
 use state_sync::{BoxFuture, PortError};
 use state_sync_transports::{Backend, SnapshotHandler, WindowEnds};
@@ -15,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::RedisConfig;
 use crate::keys::Keys;
-use crate::link::{Commands, Outage};
+use crate::link::Commands;
 use crate::windows::{Inner, RedisError, RedisWindows};
 use crate::wire;
 use state_sync_transports::io_thread::IoThread;
@@ -205,32 +207,24 @@ async fn publisher(
                 (wire::barrier(windows.id(), id), None, Some((heard, settle)))
             }
         };
-        let mut outage = Outage::default();
-        loop {
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            if let Some(topic) = &topic {
-                pipe.hset(&keys.latest, topic, &message).ignore();
-            }
-            pipe.publish(&keys.events, &message).ignore();
-            let published = commands
-                .run(|mut c| {
-                    let pipe = &pipe;
-                    async move { pipe.query_async::<()>(&mut c).await }
-                })
-                .await;
-            match published {
-                Ok(()) => break,
-                Err(e) => {
-                    commands.forget().await;
-                    let (pause, failure) = outage.failed("publishing", &e, shared.config.give_up());
-                    if let Some(why) = failure {
-                        shared.failed(why);
-                    }
-                    tokio::time::sleep(pause).await;
-                }
-            }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if let Some(topic) = &topic {
+            pipe.hset(&keys.latest, topic, &message).ignore();
         }
+        pipe.publish(&keys.events, &message).ignore();
+        let publish = |mut c: MultiplexedConnection| {
+            let pipe = &pipe;
+            async move { pipe.query_async::<()>(&mut c).await }
+        };
+        // In order: this one goes out before the next, however long the
+        // broker is away (failed meanwhile).
+        commands
+            .retry("publishing", shared.config.give_up(), publish, |why| {
+                shared.failed(why);
+                ControlFlow::Continue(())
+            })
+            .await;
         if let Some((heard, settle)) = barrier {
             let shared = shared.clone();
             tokio::spawn(async move {
@@ -247,29 +241,25 @@ async fn consume_requests(shared: Arc<Shared>, client: redis::Client) {
     // BLPOP blocks: a connection of its own, without a response timeout.
     let blocking = Commands::new(client.clone(), None);
     let replies = Arc::new(Commands::new(client, Some(shared.config.command_limit())));
-    let mut outage = Outage::default();
     loop {
-        let popped: redis::RedisResult<Option<(String, String)>> = async {
-            let mut connection = blocking.get().await?;
-            connection.blpop(&shared.keys.requests, BLOCK_SECONDS).await
-        }
-        .await;
-        match popped {
-            Ok(request) => {
-                outage.over();
-                if let Some((_, text)) = request {
-                    tokio::spawn(answer(shared.clone(), replies.clone(), text));
-                }
-            }
-            Err(e) => {
-                blocking.forget().await;
-                let (pause, failure) =
-                    outage.failed("waiting for snapshot requests", &e, shared.config.give_up());
-                if let Some(why) = failure {
+        let requests = &shared.keys.requests;
+        let take = |mut c: MultiplexedConnection| async move {
+            c.blpop::<_, Option<(String, String)>>(requests, BLOCK_SECONDS)
+                .await
+        };
+        let request = blocking
+            .retry(
+                "waiting for snapshot requests",
+                shared.config.give_up(),
+                take,
+                |why| {
                     shared.failed(why);
-                }
-                tokio::time::sleep(pause).await;
-            }
+                    ControlFlow::Continue(())
+                },
+            )
+            .await;
+        if let Some(Some((_, text))) = request {
+            tokio::spawn(answer(shared.clone(), replies.clone(), text));
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Connections to the broker that come back: a lazily made, shared
 //! command connection, and the bookkeeping of an outage.
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use redis::AsyncConnectionConfig;
@@ -67,6 +68,42 @@ impl Commands {
                 command(self.get().await?).await
             }
             done => done,
+        }
+    }
+}
+
+impl Commands {
+    /// Runs `command` until it succeeds, making the connection again and
+    /// pausing (with backoff) between attempts. Once the broker has been
+    /// unreachable for `give_up`, each failed attempt tells `unreachable`
+    /// why (`what` failed), which says whether to go on trying; `None`
+    /// when it stopped.
+    pub(crate) async fn retry<T, F, Fut>(
+        &self,
+        what: &str,
+        give_up: Duration,
+        command: F,
+        mut unreachable: impl FnMut(String) -> ControlFlow<()>,
+    ) -> Option<T>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let mut outage = Outage::default();
+        loop {
+            match self.run(&command).await {
+                Ok(done) => return Some(done),
+                Err(e) => {
+                    self.forget().await;
+                    let (pause, failure) = outage.failed(what, &e, give_up);
+                    if let Some(why) = failure
+                        && unreachable(why).is_break()
+                    {
+                        return None;
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            }
         }
     }
 }

@@ -10,12 +10,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use parking_lot::Mutex;
 use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
 use serde_json::Value;
 use state_sync::ports::{PayloadHandler, tree_handler};
 use state_sync::{
@@ -155,32 +157,24 @@ impl RedisWindows {
             if inner.until_live().await.is_err() {
                 return; // failed: the barrier is resolved
             }
-            let mut outage = Outage::default();
-            loop {
-                let published = inner
-                    .commands
-                    .run(|mut c| {
-                        let (events, message) = (&inner.keys.events, &message);
-                        async move { c.publish::<_, _, ()>(events, message).await }
-                    })
-                    .await;
-                match published {
-                    Ok(()) => return,
-                    Err(e) => {
-                        inner.commands.forget().await;
-                        let (pause, failure) = outage.failed(
-                            "publishing a settle barrier",
-                            &e,
-                            inner.config.give_up(),
-                        );
-                        if let Some(why) = failure {
-                            inner.failed(why);
-                            return;
-                        }
-                        tokio::time::sleep(pause).await;
-                    }
-                }
-            }
+            let publish = |mut c: MultiplexedConnection| {
+                let (events, message) = (&inner.keys.events, &message);
+                async move { c.publish::<_, _, ()>(events, message).await }
+            };
+            // Unreachable for too long: the client has failed, which
+            // resolves the barrier.
+            inner
+                .commands
+                .retry(
+                    "publishing a settle barrier",
+                    inner.config.give_up(),
+                    publish,
+                    |why| {
+                        inner.failed(why);
+                        ControlFlow::Break(())
+                    },
+                )
+                .await;
         });
         Box::pin(async move {
             let _ = heard.await;
@@ -297,39 +291,41 @@ impl Inner {
         }
     }
 
-    async fn fetch(self: Arc<Self>, topic: String, answer: Answer) {
+    /// Asks for `topic`'s snapshot and hands the reply (or why there is
+    /// none within the fetch limit) to `answer`.
+    async fn fetch(self: Arc<Self>, topic: String, mut answer: Answer) {
         let id = self.next_fetch.fetch_add(1, Ordering::Relaxed);
-        self.fetches.lock().insert(id, answer);
-        let answer = |result: Result<Value, PortError>| {
-            if let Some(answer) = self.fetches.lock().remove(&id) {
-                let _ = answer.send(result);
-            }
-        };
+        // The listener hands the reply here, or fails it at a disconnect.
+        let (reply, replied) = oneshot::channel();
+        self.fetches.lock().insert(id, reply);
         let limit = self.config.fetch_limit();
-        let asked = tokio::time::timeout(limit, async {
+        let fetched = tokio::time::timeout(limit, async {
             // The reply comes on the pub/sub connection: it must be
             // subscribed before the request leaves.
             self.until_live().await?;
             let request = wire::request(&self.id, id, &topic);
-            self.commands
+            let asked = self
+                .commands
                 .run(|mut c| {
                     let (requests, request) = (&self.keys.requests, &request);
                     async move { c.rpush::<_, _, ()>(requests, request).await }
                 })
-                .await
-                .map_err(|e| asking_failed(&e))
-        })
-        .await;
-        match asked {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
+                .await;
+            if let Err(e) = asked {
                 self.commands.forget().await;
-                return answer(Err(e));
+                return Err(asking_failed(&e));
             }
-            Err(_) => return answer(Err(no_answer(&topic, limit))),
-        }
-        tokio::time::sleep(limit).await;
-        answer(Err(no_answer(&topic, limit)));
+            replied
+                .await
+                .unwrap_or_else(|_| Err(PortError::new("the Redis transport has stopped")))
+        });
+        let result = tokio::select! {
+            fetched = fetched => fetched.unwrap_or_else(|_| Err(no_answer(&topic, limit))),
+            // Nobody waits for it any more.
+            () = answer.closed() => Err(PortError::new("the fetch was dropped")),
+        };
+        self.fetches.lock().remove(&id);
+        let _ = answer.send(result);
     }
 }
 
