@@ -37,7 +37,7 @@ use tokio_util::codec::{FramedRead, LinesCodec};
 
 use super::client::{Client, Window};
 use super::config::IpcConfig;
-use super::control::{FromChild, ToChild, write_lines};
+use super::control::{EmitFrame, FromChild, ToChild, write_lines};
 use super::io::{Address, IoThread};
 use super::newest::NewestPerTopic;
 use super::stdio::LISTEN_ENV;
@@ -235,7 +235,7 @@ impl ChildBackend {
 }
 
 /// `frame` as a line, unless it nests too deep for the child to read.
-fn encode(frame: &ToChild) -> Option<String> {
+fn encode(frame: &impl serde::Serialize) -> Option<String> {
     let line = wire::encode(frame);
     if crate::json::nests_deeper_than(&line, wire::MAX_NESTING) {
         tracing::warn!(
@@ -323,27 +323,27 @@ fn start(
 }
 
 impl Drop for Run {
-    /// Ends the child, if it still runs (blocking, at most
-    /// [`SHUTDOWN_LIMIT`]).
+    /// Ends the child, if it still runs.
     fn drop(&mut self) {
-        let Some(stop) = self.stop.take() else {
-            return;
-        };
-        let (ended, wait) = std::sync::mpsc::channel();
-        if stop.send(ended).is_ok() {
-            let _ = wait.recv_timeout(SHUTDOWN_LIMIT);
+        if let Some(stop) = self.stop.take() {
+            end(stop);
         }
     }
+}
+
+/// Has the child `stop` watches killed, waiting (blocking, at most
+/// [`SHUTDOWN_LIMIT`]) until it has ended; `false` if it did not in time.
+fn end(stop: Stop) -> bool {
+    let (ended, wait) = std::sync::mpsc::channel();
+    // Refused: the child had already exited.
+    stop.send(ended).is_err() || wait.recv_timeout(SHUTDOWN_LIMIT).is_ok()
 }
 
 impl Backend for ChildBackend {
     fn emit(&self, payload: &Value) {
         let mut newest = self.emitting.lock();
         let seq = self.emits.load(Ordering::Acquire) + 1;
-        let Some(line) = encode(&ToChild::Emit {
-            seq,
-            payload: payload.clone(),
-        }) else {
+        let Some(line) = encode(&EmitFrame { seq, payload }) else {
             return;
         };
         if let Some(topic) = payload.get("topic").and_then(Value::as_str) {
@@ -442,10 +442,9 @@ impl Backend for ChildBackend {
 /// Kills the child `stop` watches and removes its socket file (a killed
 /// child cannot; nobody listens there any more).
 fn kill(stop: Stop, address: &Address) {
-    let (ended, wait) = std::sync::mpsc::channel();
-    // Refused: the child had already exited.
-    let ended = stop.send(ended).is_err() || wait.recv_timeout(SHUTDOWN_LIMIT).is_ok();
-    if let (true, Address::Unix(path)) = (ended, address) {
+    if end(stop)
+        && let Address::Unix(path) = address
+    {
         let _ = std::fs::remove_file(path);
     }
 }

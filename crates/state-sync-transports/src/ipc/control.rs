@@ -34,6 +34,15 @@ pub(super) enum ToChild {
     },
 }
 
+/// [`ToChild::Emit`] as the parent writes it: borrowing the payload, so
+/// that an emit does not copy it into the frame.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "emit")]
+pub(super) struct EmitFrame<'a> {
+    pub(super) seq: u64,
+    pub(super) payload: &'a Value,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub(super) enum FromChild {
@@ -52,6 +61,29 @@ pub(super) async fn write_lines(
     while let Some(line) = lines.recv().await {
         if sink.send(line).await.is_err() {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_emit_frame_reads_back_as_the_emit_it_stands_for() {
+        let payload = json!({"topic": "t", "revision": "3", "n": [1, 2]});
+        let line = serde_json::to_string(&EmitFrame {
+            seq: 7,
+            payload: &payload,
+        })
+        .expect("serializes");
+        match serde_json::from_str::<ToChild>(&line).expect("reads back") {
+            ToChild::Emit { seq, payload: read } => {
+                assert_eq!((seq, read), (7, payload));
+            }
+            other => panic!("not an emit: {other:?}"),
         }
     }
 }
