@@ -112,7 +112,7 @@ impl RedisBackend {
         let (publish, queue) = mpsc::unbounded_channel();
         io.spawn(publisher(
             shared.clone(),
-            Commands::new(client.clone(), Some(config.command_limit())),
+            Commands::new(client.clone(), Some(config.command_timeout)),
             windows.inner().clone(),
             queue,
         ));
@@ -220,7 +220,7 @@ async fn publisher(
         // In order: this one goes out before the next, however long the
         // broker is away (failed meanwhile).
         commands
-            .retry("publishing", shared.config.give_up(), publish, |why| {
+            .retry("publishing", shared.config.give_up_after, publish, |why| {
                 shared.failed(why);
                 ControlFlow::Continue(())
             })
@@ -240,7 +240,7 @@ async fn publisher(
 async fn consume_requests(shared: Arc<Shared>, client: redis::Client) {
     // BLPOP blocks: a connection of its own, without a response timeout.
     let blocking = Commands::new(client.clone(), None);
-    let replies = Arc::new(Commands::new(client, Some(shared.config.command_limit())));
+    let replies = Arc::new(Commands::new(client, Some(shared.config.command_timeout)));
     loop {
         let requests = &shared.keys.requests;
         let take = |mut c: MultiplexedConnection| async move {
@@ -250,7 +250,7 @@ async fn consume_requests(shared: Arc<Shared>, client: redis::Client) {
         let request = blocking
             .retry(
                 "waiting for snapshot requests",
-                shared.config.give_up(),
+                shared.config.give_up_after,
                 take,
                 |why| {
                     shared.failed(why);

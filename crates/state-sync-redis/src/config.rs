@@ -15,9 +15,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
     bus: String,
-    give_up_after: Duration,
-    fetch_timeout: Duration,
-    command_timeout: Duration,
+    pub(crate) give_up_after: Duration,
+    pub(crate) fetch_timeout: Duration,
+    pub(crate) command_timeout: Duration,
 }
 
 /// The bus of [`RedisConfig::default`].
@@ -63,18 +63,6 @@ impl RedisConfig {
     /// The bus.
     pub fn bus(&self) -> &str {
         &self.bus
-    }
-
-    pub(crate) fn give_up(&self) -> Duration {
-        self.give_up_after
-    }
-
-    pub(crate) fn fetch_limit(&self) -> Duration {
-        self.fetch_timeout
-    }
-
-    pub(crate) fn command_limit(&self) -> Duration {
-        self.command_timeout
     }
 }
 

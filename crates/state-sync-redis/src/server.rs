@@ -14,7 +14,9 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(20);
 
 /// A `redis-server` process of its own, listening only on a Unix socket
 /// in a temporary folder (no TCP port, nothing persisted), stopped by its
-/// PID when dropped.
+/// PID when dropped — and when this process dies without dropping it
+/// (killed with SIGKILL): a small `sh` guard beside the server holds a pipe
+/// from this process and kills the server when the pipe closes.
 ///
 /// For tests and examples: a real broker, never a mock of one.
 ///
@@ -26,7 +28,7 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(20);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct RedisServer {
-    child: Option<Child>,
+    child: Option<Guarded>,
     socket: PathBuf,
     // Removed (with the socket) when the server is dropped.
     folder: tempfile::TempDir,
@@ -55,15 +57,14 @@ impl RedisServer {
 
     /// The server process's id, while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child.as_ref().map(|guarded| guarded.server)
     }
 
     /// Stops the server (SIGKILL, as a crash would): clients see their
     /// connections break and cannot reconnect until [`RedisServer::restart`].
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(guarded) = self.child.take() {
+            guarded.stop();
         }
         let _ = std::fs::remove_file(&self.socket);
     }
@@ -96,9 +97,40 @@ fn program() -> String {
     std::env::var(REDIS_SERVER_ENV).unwrap_or_else(|_| "redis-server".to_owned())
 }
 
-fn spawn(folder: &Path, socket: &Path) -> io::Result<Child> {
+/// The guard `redis-server` runs under (`$0` is the program, `$@` its
+/// arguments): it says the server's PID, then kills the server with
+/// SIGKILL once its standard input — a pipe whose only writer is this
+/// process — reaches its end, and exits with the server's status.
+const GUARD: &str = r#"command -v "$0" >/dev/null 2>&1 || exit 127
+exec 3<&0
+"$0" "$@" </dev/null >/dev/null 2>&1 &
+server=$!
+echo "$server"
+{ cat >/dev/null; kill -9 "$server" 2>/dev/null; } <&3 &
+wait "$server""#;
+
+/// A server under its guard.
+struct Guarded {
+    guard: Child,
+    /// The server's PID.
+    server: u32,
+}
+
+impl Guarded {
+    /// Closes the guard's pipe (the guard kills the server) and waits for
+    /// the guard, which ends once the server has.
+    fn stop(mut self) {
+        drop(self.guard.stdin.take());
+        let _ = self.guard.wait();
+    }
+}
+
+fn spawn(folder: &Path, socket: &Path) -> io::Result<Guarded> {
     let program = program();
-    let mut child = Command::new(&program)
+    let mut guard = Command::new("sh")
+        .arg("-c")
+        .arg(GUARD)
+        .arg(&program)
         .args(["--port", "0", "--save", "", "--appendonly", "no"])
         .arg("--unixsocket")
         .arg(socket)
@@ -107,22 +139,37 @@ fn spawn(folder: &Path, socket: &Path) -> io::Result<Child> {
         .arg(folder)
         .arg("--logfile")
         .arg(folder.join("redis.log"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| {
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot start sh to run {program}: {e}")))?;
+    let mut said = String::new();
+    if let Some(out) = guard.stdout.take() {
+        io::BufRead::read_line(&mut io::BufReader::new(out), &mut said)?;
+    }
+    let Ok(server) = said.trim().parse() else {
+        let status = guard.wait()?;
+        return Err(if status.code() == Some(127) {
             io::Error::new(
-                e.kind(),
-                format!("cannot start {program} (install Redis, or set {REDIS_SERVER_ENV}): {e}"),
+                io::ErrorKind::NotFound,
+                format!(
+                    "cannot start {program} (install Redis, or set {REDIS_SERVER_ENV}): not found"
+                ),
             )
-        })?;
+        } else {
+            io::Error::other(format!(
+                "the guard of {program} ended ({status}) before starting it"
+            ))
+        });
+    };
+    let mut guarded = Guarded { guard, server };
     let started = Instant::now();
     loop {
         if std::os::unix::net::UnixStream::connect(socket).is_ok_and(pings) {
-            return Ok(child);
+            return Ok(guarded);
         }
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = guarded.guard.try_wait()? {
             let said = std::fs::read_to_string(folder.join("redis.log")).unwrap_or_default();
             return Err(io::Error::other(format!(
                 "{program} exited ({status}) before accepting connections: {}",
@@ -130,8 +177,7 @@ fn spawn(folder: &Path, socket: &Path) -> io::Result<Child> {
             )));
         }
         if started.elapsed() > STARTUP_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
+            guarded.stop();
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(

@@ -115,7 +115,7 @@ impl RedisWindows {
         let inner = Arc::new(Inner {
             id: format!("{:016x}", fastrand::u64(..)),
             keys: Keys::new(config.bus()),
-            commands: Commands::new(client.clone(), Some(config.command_limit())),
+            commands: Commands::new(client.clone(), Some(config.command_timeout)),
             config,
             client,
             handlers: Mutex::default(),
@@ -167,7 +167,7 @@ impl RedisWindows {
                 .commands
                 .retry(
                     "publishing a settle barrier",
-                    inner.config.give_up(),
+                    inner.config.give_up_after,
                     publish,
                     |why| {
                         inner.failed(why);
@@ -298,7 +298,7 @@ impl Inner {
         // The listener hands the reply here, or fails it at a disconnect.
         let (reply, replied) = oneshot::channel();
         self.fetches.lock().insert(id, reply);
-        let limit = self.config.fetch_limit();
+        let limit = self.config.fetch_timeout;
         let fetched = tokio::time::timeout(limit, async {
             // The reply comes on the pub/sub connection: it must be
             // subscribed before the request leaves.
@@ -356,7 +356,7 @@ async fn listen(inner: Arc<Inner>) {
             Ok(connected) => connected,
             Err(e) => {
                 let (pause, failure) =
-                    outage.failed("subscribing to the bus", &e, inner.config.give_up());
+                    outage.failed("subscribing to the bus", &e, inner.config.give_up_after);
                 if let Some(why) = failure {
                     inner.failed(why);
                 }
