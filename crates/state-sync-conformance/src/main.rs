@@ -20,6 +20,7 @@
 //! the command could not do its job (`--help` says it in full).
 
 use std::io::{self, IsTerminal, Write};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -120,6 +121,12 @@ struct RunArgs {
     /// the millisecond are unsupported.
     #[arg(long)]
     real_time: bool,
+    /// With --real-time: multiply every duration a spec states (advances,
+    /// delays, debounce, throttle, retry timing) by this, widening its
+    /// margins against a loaded machine's late timers (default 4; 1 runs
+    /// the spec's timing as written).
+    #[arg(long, value_name = "FACTOR", requires = "real_time")]
+    real_time_stretch: Option<NonZeroU32>,
     /// Grade SHOULD clauses as MUST: a case that broke only SHOULD
     /// clauses (`non-strict`, listed but not failed by default) makes the
     /// run not conformant.
@@ -380,6 +387,10 @@ fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
         .map(|d| format!(" --specs-dir {}", shell_quote(&d.display().to_string())))
         .chain(args.corpus.no_embedded.then(|| " --no-embedded".to_owned()))
         .chain(args.real_time.then(|| " --real-time".to_owned()))
+        .chain(
+            args.real_time_stretch
+                .map(|k| format!(" --real-time-stretch {k}")),
+        )
         .collect();
     let options = RunOptions::default().with_rerun(move |subject, spec, seed| {
         let which = reruns
@@ -390,6 +401,10 @@ fn run(args: &RunArgs, out: &mut Output) -> ExitCode {
     });
     let options = match args.hang_limit {
         Some(limit) => options.with_hang_limit(limit),
+        None => options,
+    };
+    let options = match args.real_time_stretch {
+        Some(factor) => options.with_real_time_stretch(factor),
         None => options,
     };
     suite = suite.options(options).strict(args.strict);

@@ -147,11 +147,18 @@ impl Transport {
     /// Virtual time is the default and the better choice even for a
     /// transport doing real I/O: the kit holds the clock still while the
     /// transport has work in flight, so real I/O takes no virtual time. On
-    /// real time, delays, debounce, retries and advances take real time, a
-    /// `settle` step ends as soon as the case is quiet — the transport
+    /// real time, delays, debounce, retries and advances take real time,
+    /// each stretched
+    /// ([`RunOptions::real_time_stretch`](crate::RunOptions::real_time_stretch));
+    /// a `settle` step ends as soon as the case is quiet — the transport
     /// settled, nothing in flight, every window idle — (a failure if it is
-    /// not within 10 s), a case may take at most 20 s, and only a spec
-    /// whose timing is exact to the millisecond
+    /// not and nothing moved in the case for half the
+    /// [hang limit](crate::RunOptions::hang_limit), 30 s by default, or
+    /// twice the hang limit passed in all); an `advance` waits after its
+    /// sleep until what fell due has happened and the windows have reacted
+    /// to it (a late timer on a loaded machine changes nothing the next
+    /// step sees); a `start` or `refresh` may wait as long as a settle; and
+    /// only a spec whose timing is exact to the millisecond
     /// ([`Spec::needs_virtual_time`](crate::Spec::needs_virtual_time)) is
     /// `unsupported`.
     pub fn on_real_time(mut self) -> Self {

@@ -73,6 +73,8 @@ struct Inner {
     parked: AtomicBool,
     /// What runs each time the case runtime is about to park.
     on_park: Mutex<Vec<ParkHook>>,
+    /// Woken each time the case runtime is about to park.
+    idle: tokio::sync::Notify,
     settles: settles::Settles,
     stall: Stall,
 }
@@ -137,6 +139,7 @@ impl Activity {
                 runtime: OnceLock::new(),
                 parked: AtomicBool::new(false),
                 on_park: Mutex::default(),
+                idle: tokio::sync::Notify::new(),
                 settles: settles::Settles::default(),
                 stall: Stall::default(),
             }),
@@ -165,7 +168,19 @@ impl Activity {
             self.inner.stall.clock_seen(tokio::time::Instant::now());
         }
         self.inner.parked.store(true, Ordering::SeqCst);
+        self.inner.idle.notify_waiters();
         self.inhibit_if_held();
+    }
+
+    /// Resolves the next time the case runtime is about to park: every
+    /// task that was ready when this was awaited, and every task those
+    /// made ready, has run as far as it can without waiting on time, I/O
+    /// or another thread. On real time this is how the case knows a
+    /// window has reacted to what it was handed (an engine that spawns
+    /// its fetch has issued it) — what virtual time gets for free, since
+    /// the paused clock only moves once the runtime is idle.
+    pub(crate) async fn runtime_idle(&self) {
+        self.inner.idle.notified().await;
     }
 
     /// Runs `hook` each time the case runtime is about to park: when

@@ -36,6 +36,7 @@ mod real_time;
 mod steps;
 mod wiring;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +56,9 @@ pub const VIRTUAL_TIME: &str = "virtual-time";
 
 /// Builds the command that reruns one case from `(transport, spec id, seed)`.
 pub type RerunCommand = Arc<dyn Fn(&str, &str, u64) -> String + Send + Sync>;
+
+/// The default [`RunOptions::real_time_stretch`].
+pub const DEFAULT_REAL_TIME_STRETCH: NonZeroU32 = NonZeroU32::new(4).unwrap();
 
 /// The default [`RunOptions::hang_limit`]: a minute of real time without
 /// progress (see `docs/writing-a-transport.md` for what was measured).
@@ -88,6 +92,16 @@ pub struct RunOptions {
     /// keeps working without ever finishing (a transport redelivering
     /// forever) meets it. Default [`DEFAULT_WATCHDOG`].
     pub watchdog: Duration,
+    /// On real time ([`Transport::on_real_time`]), every duration a spec
+    /// states — advances, settles, spaced changes, injected delays,
+    /// debounce, throttle and retry timing, the bounds of `stopped` — is
+    /// multiplied by this. The relations between them stay, and each
+    /// margin between them (a snapshot delayed 100 ms still on its way
+    /// after an `advance` of 50) grows past what a loaded machine's late
+    /// wake-ups take away; the transport's own timing is not stretched.
+    /// `1` runs the spec's timing as written: faster, and only as steady
+    /// as the machine. Default [`DEFAULT_REAL_TIME_STRETCH`].
+    pub real_time_stretch: NonZeroU32,
     /// Builds the command that reruns one case: `(transport, spec id, seed)`.
     pub rerun: RerunCommand,
 }
@@ -98,6 +112,7 @@ impl Default for RunOptions {
             seed: None,
             hang_limit: DEFAULT_HANG_LIMIT,
             watchdog: DEFAULT_WATCHDOG,
+            real_time_stretch: DEFAULT_REAL_TIME_STRETCH,
             rerun: Arc::new(|transport, spec, seed| {
                 format!(
                     "state-sync-conformance run --transport {transport} --spec {spec} --seed {seed}"
@@ -118,6 +133,13 @@ impl RunOptions {
     /// ([`RunOptions::hang_limit`]).
     pub fn with_hang_limit(mut self, hang_limit: Duration) -> Self {
         self.hang_limit = hang_limit;
+        self
+    }
+
+    /// How much a spec's durations are stretched on real time
+    /// ([`RunOptions::real_time_stretch`]).
+    pub fn with_real_time_stretch(mut self, factor: NonZeroU32) -> Self {
+        self.real_time_stretch = factor;
         self
     }
 
@@ -214,7 +236,12 @@ pub fn run_case(spec: &Spec, transport: &Transport, options: &RunOptions) -> Cas
         Outcome::broken(Verdict::Error, why)
     } else if missing.is_empty() {
         let _turn = transport.turn();
-        isolate::run(spec, transport, seed, options, &gate.lacking)
+        if transport.runs_on_real_time() {
+            let stretched = spec.stretched(options.real_time_stretch);
+            isolate::run(&stretched, transport, seed, options, &gate.lacking)
+        } else {
+            isolate::run(spec, transport, seed, options, &gate.lacking)
+        }
     } else {
         Outcome::of(Verdict::Unsupported, Vec::new(), 0)
     };

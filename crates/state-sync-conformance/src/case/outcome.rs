@@ -11,9 +11,6 @@ pub const DEFAULT_BUDGET_MS: u64 = 600_000;
 /// The default virtual time a `settle` step allows.
 pub const DEFAULT_SETTLE_MS: u64 = 60_000;
 
-/// The longest a case may take on real time
-/// ([`Transport::on_real_time`](crate::Transport::on_real_time)).
-pub(crate) const REAL_TIME_BUDGET: Duration = Duration::from_secs(20);
 /// Slack for "at once" on real time (`stopped`).
 pub(crate) const REAL_TIME_TOLERANCE: Duration = Duration::from_millis(100);
 

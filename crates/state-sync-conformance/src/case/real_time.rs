@@ -4,14 +4,26 @@
 //! business, not the verdict's.
 //!
 //! Quiet means: the transport has settled (its [`Backend::settle`]
-//! resolved) and has nothing in flight, and every window is idle — or
-//! waits only on what the fault layer keeps waiting (a hung fetch, a
-//! fetch or subscribe held for a `release`) with no timer of its engine
-//! armed — and no delivery the fault layer scheduled is still due. It is
+//! resolved) and has nothing in flight, every task of the case made ready
+//! meanwhile has run (the runtime is about to park), and every window is
+//! idle — or waits only on what the fault layer keeps waiting (a hung
+//! fetch, a fetch or subscribe held for a `release`) with no timer of its
+//! engine armed — and no delivery the fault layer scheduled is still due. It is
 //! checked again after every settle, not after a fixed quiet period: a
-//! case whose work is done goes on at once.
+//! case whose work is done goes on at once. A case that is not quiet fails
+//! its settle only once nothing has moved in it — no delivery, no call
+//! started or answered, no apply — for half the hang limit
+//! ([`RunOptions::hang_limit`]), or four times that has passed in all: a
+//! starved machine that works slowly is waited for.
+//!
+//! An `advance` or a `settle` with a duration sleeps it, then waits for
+//! the same minus the windows' own state: what fell due within the span
+//! has happened and every window has reacted to it (an engine handed an
+//! event has issued its fetch), whatever the machine's load did to the
+//! timers. Timers still armed stay armed.
 //!
 //! [`Transport::on_real_time`]: crate::Transport::on_real_time
+//! [`RunOptions::hang_limit`]: crate::RunOptions::hang_limit
 //! [`Backend::settle`]: state_sync_transports::Backend::settle
 
 use std::time::Duration;
@@ -21,9 +33,11 @@ use tokio::time::Instant;
 use super::steps::Case;
 use super::wiring::Window;
 
-/// The longest one `settle` without a duration waits for the case to
-/// become quiet; past it the settle is a failure.
-pub(super) const LONGEST_SETTLE: Duration = Duration::from_secs(10);
+/// A wait on real time gives up after this many times the case's cap
+/// without progress ([`Case::budget`]) in all, progress or not: a window
+/// that keeps working without ever becoming quiet (an engine fetching in a
+/// loop) is not waited for until the watchdog.
+pub(super) const WAITS_IN_ALL: u32 = 4;
 /// How often quiet is checked while something still runs.
 const POLL: Duration = Duration::from_millis(1);
 
@@ -31,11 +45,13 @@ const POLL: Duration = Duration::from_millis(1);
 #[derive(Clone, Copy)]
 pub(super) enum Span {
     /// Until everything in flight and every timer under way is done: on
-    /// real time, until the case is quiet (a failure if it is not within
-    /// [`LONGEST_SETTLE`]).
+    /// real time, until the case is quiet (a failure if it is not and
+    /// nothing moved in it for the case's cap, see [`Case::within`]).
     Everything(Duration),
     /// Exactly this long; on real time, then until the transport has
-    /// settled and nothing is in flight (timers may still be armed).
+    /// settled, nothing is in flight and every task made ready meanwhile
+    /// has run (timers may still be armed): what became due within the
+    /// span has happened, and the windows have reacted to it.
     Exactly(Duration),
 }
 
@@ -49,34 +65,71 @@ impl Case<'_> {
             tokio::time::sleep(d).await;
             return Ok(());
         }
-        let (cap, windows_too) = match span {
-            Span::Everything(d) => (d.min(LONGEST_SETTLE), true),
+        let windows_too = match span {
+            Span::Everything(_) => true,
             Span::Exactly(d) => {
                 tokio::time::sleep(d).await;
-                (LONGEST_SETTLE, false)
+                false
             }
         };
-        let deadline = Instant::now() + cap;
+        let began = Instant::now();
         loop {
-            // Tasks made ready by what just happened (a channel closed by
-            // an unsubscribe, a handler dropped with it) run first.
-            tokio::task::yield_now().await;
-            let settled = tokio::time::timeout_at(deadline, self.buses.settle()).await;
-            let busy = match settled {
-                Err(_) => Some("the transport's `Backend::settle` did not resolve".to_owned()),
-                Ok(()) => self.busy(windows_too),
+            let settled = self.within(began, self.buses.settle()).await.is_some();
+            // Then every task made ready by what happened meanwhile (an
+            // event handed to an engine that spawns its fetch, a channel
+            // closed by an unsubscribe) runs as far as it can.
+            let idle = settled
+                && self
+                    .within(began, self.activity.runtime_idle())
+                    .await
+                    .is_some();
+            let busy = if !settled {
+                Some("the transport's `Backend::settle` did not resolve".to_owned())
+            } else if !idle {
+                Some("the case's tasks never stopped running".to_owned())
+            } else {
+                self.busy(windows_too)
             };
             let Some(busy) = busy else {
                 return Ok(());
             };
-            if Instant::now() >= deadline {
+            if Instant::now() >= self.give_up_at(began) {
                 return Err(format!(
-                    "the case was not quiet after {} ms of real time: {busy}",
-                    cap.as_millis()
+                    "the case was not quiet, and nothing moved in it for {} s of real time (or {} s passed in all): {busy}",
+                    self.budget.as_secs_f64(),
+                    (self.budget * WAITS_IN_ALL).as_secs_f64()
                 ));
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// `wait`'s output, or `None` once the case has made no progress (no
+    /// delivery, no call started or answered, no apply) for its cap
+    /// ([`Case::budget`]) since `began`, or [`WAITS_IN_ALL`] caps have
+    /// passed since then: a starved machine that works slowly is waited
+    /// for, a case stuck on something is not.
+    pub(super) async fn within<F: Future>(&self, began: Instant, wait: F) -> Option<F::Output> {
+        let mut wait = std::pin::pin!(wait);
+        loop {
+            let give_up = self.give_up_at(began);
+            match tokio::time::timeout_at(give_up, wait.as_mut()).await {
+                Ok(out) => return Some(out),
+                Err(_) if Instant::now() >= self.give_up_at(began) => return None,
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// When a wait that began at `began` gives up: a cap after the later of
+    /// its start and the case's last progress, and at most
+    /// [`WAITS_IN_ALL`] caps after its start.
+    fn give_up_at(&self, began: Instant) -> Instant {
+        let cap = self.budget;
+        let progress = Instant::now()
+            .checked_sub(self.activity.stalled_for())
+            .unwrap_or(began);
+        (began.max(progress) + cap).min(began + cap * WAITS_IN_ALL)
     }
 
     /// What keeps the case from being quiet, if anything: work in flight

@@ -61,7 +61,9 @@ pub(crate) struct Observer {
 pub(crate) type AppliedHook = Arc<dyn Fn(Revision) + Send + Sync>;
 
 impl Observer {
+    /// Notes `event` in the trace: a sign of the case's progress too.
     fn log(&self, event: impl Into<String>) {
+        self.activity.progress();
         self.trace.log(&self.name, event);
     }
 
@@ -439,8 +441,26 @@ impl SnapshotApplier<Value> for WatchedApplier {
                     format!("applies not strictly increasing: {at} after {last}"),
                 ));
             }
+            rec.applying += 1;
         }
-        self.inner.apply(snapshot)
+        let running = Applying(self.observer.record.clone());
+        let apply = self.inner.apply(snapshot);
+        Box::pin(async move {
+            let _running = running;
+            apply.await
+        })
+    }
+}
+
+/// One apply the engine called, counted in [`WindowRecord::applying`]
+/// until it returns (or is dropped).
+///
+/// [`WindowRecord::applying`]: super::record::WindowRecord::applying
+struct Applying(Record);
+
+impl Drop for Applying {
+    fn drop(&mut self) {
+        self.0.lock().applying -= 1;
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) struct WindowRecord {
     pub(crate) event_protocol_errors: u64,
     /// Successful subscribes minus unsubscribes.
     pub(crate) open_subscriptions: i64,
+    /// Applies the engine has called and that have not returned yet.
+    pub(crate) applying: u32,
 }
 
 /// A window's shared record.

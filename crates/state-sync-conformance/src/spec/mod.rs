@@ -12,6 +12,7 @@ mod engine_options;
 mod expect;
 mod faults;
 mod steps;
+mod stretch;
 mod timing;
 mod vocab;
 #[cfg(feature = "schema")]
