@@ -187,6 +187,12 @@ impl ChildBackend {
     /// Starts `command` (its standard input and output become the control
     /// channel; its standard error is inherited) and waits until it says
     /// where it listens.
+    ///
+    /// A restart ([`Backend::restart`]) starts the same
+    /// program again, with the same arguments, environment changes and
+    /// working directory. What a `Command` does not let be read back is not
+    /// repeated: `env_clear`, and Unix extensions such as `uid`, `gid`,
+    /// `process_group` or `pre_exec`.
     pub fn spawn(command: std::process::Command) -> io::Result<Self> {
         Self::spawn_with(command, IpcConfig::default())
     }
