@@ -20,7 +20,7 @@ use crate::spec::{
 use super::bus::which_bus;
 use super::call_error::CallError;
 use super::gate::Reading;
-use super::real_time::{Span, WAITS_IN_ALL};
+use super::real_time::Span;
 use super::steps::Case;
 use super::wiring::Window;
 
@@ -444,9 +444,8 @@ impl Case<'_> {
             what,
             if self.real_time {
                 format!(
-                    "window {name:?}: did not complete, and nothing moved in the case for {} s of real time (or {} s passed in all){waiting}",
-                    self.budget.as_secs_f64(),
-                    (self.budget * WAITS_IN_ALL).as_secs_f64()
+                    "window {name:?}: did not complete, and {}{waiting}",
+                    self.gave_up()
                 )
             } else {
                 format!(

@@ -37,7 +37,7 @@ use super::wiring::Window;
 /// without progress ([`Case::budget`]) in all, progress or not: a window
 /// that keeps working without ever becoming quiet (an engine fetching in a
 /// loop) is not waited for until the watchdog.
-pub(super) const WAITS_IN_ALL: u32 = 4;
+const WAITS_IN_ALL: u32 = 4;
 /// How often quiet is checked while something still runs.
 const POLL: Duration = Duration::from_millis(1);
 
@@ -95,9 +95,8 @@ impl Case<'_> {
             };
             if Instant::now() >= self.give_up_at(began) {
                 return Err(format!(
-                    "the case was not quiet, and nothing moved in it for {} s of real time (or {} s passed in all): {busy}",
-                    self.budget.as_secs_f64(),
-                    (self.budget * WAITS_IN_ALL).as_secs_f64()
+                    "the case was not quiet, and {}: {busy}",
+                    self.gave_up()
                 ));
             }
             tokio::time::sleep(POLL).await;
@@ -119,6 +118,16 @@ impl Case<'_> {
                 Err(_) => {}
             }
         }
+    }
+
+    /// Why a real-time wait gave up: `nothing moved in the case for … s of
+    /// real time (or … s passed in all)`.
+    pub(super) fn gave_up(&self) -> String {
+        format!(
+            "nothing moved in the case for {} s of real time (or {} s passed in all)",
+            self.budget.as_secs_f64(),
+            (self.budget * WAITS_IN_ALL).as_secs_f64()
+        )
     }
 
     /// When a wait that began at `began` gives up: a cap after the later of

@@ -30,7 +30,9 @@ impl Spec {
     pub(crate) fn stretched(&self, factor: NonZeroU32) -> Spec {
         let k = u64::from(factor.get());
         let mut spec = self.clone();
-        spec.budget_ms = spec.budget_ms.map(|ms| ms.saturating_mul(k));
+        if let Some(ms) = spec.budget_ms.as_mut() {
+            times(ms, k);
+        }
         for step in &mut spec.steps {
             stretch_step(step, k);
         }
@@ -38,17 +40,21 @@ impl Spec {
     }
 }
 
+/// `ms` multiplied by `k`.
+fn times(ms: &mut u64, k: u64) {
+    *ms = ms.saturating_mul(k);
+}
+
 fn stretch_step(step: &mut Step, k: u64) {
-    let times = |ms: &mut u64| *ms = ms.saturating_mul(k);
     match step {
         Step::Open(open) => stretch_open(open, k),
         Step::Mutate(mutate) => stretch_mutate(mutate, k),
         Step::OnApply(reaction) => stretch_mutate(&mut reaction.mutate, k),
         Step::Faults(faults) => stretch_faults(faults, k),
-        Step::Advance(advance) => times(&mut advance.ms),
+        Step::Advance(advance) => times(&mut advance.ms, k),
         Step::Settle(settle) => {
             if let Some(ms) = settle.ms.as_mut() {
-                times(ms);
+                times(ms, k);
             }
         }
         Step::Stopped(wait) => {
@@ -56,7 +62,7 @@ fn stretch_step(step: &mut Step, k: u64) {
                 .into_iter()
                 .flatten()
             {
-                times(ms);
+                times(ms, k);
             }
         }
         Step::Expect(expect) => stretch_expect(expect, k),
@@ -66,10 +72,8 @@ fn stretch_step(step: &mut Step, k: u64) {
 
 fn stretch_open(open: &mut Open, k: u64) {
     match open.throttle.as_mut() {
-        Some(ThrottleSpec::DebounceMs(ms)) => *ms = ms.saturating_mul(k),
-        Some(ThrottleSpec::Throttle { interval_ms, .. }) => {
-            *interval_ms = interval_ms.saturating_mul(k);
-        }
+        Some(ThrottleSpec::DebounceMs(ms)) => times(ms, k),
+        Some(ThrottleSpec::Throttle { interval_ms, .. }) => times(interval_ms, k),
         None => {}
     }
     if let Some(RetrySpec {
@@ -78,16 +82,14 @@ fn stretch_open(open: &mut Open, k: u64) {
         ..
     }) = open.retry.as_mut()
     {
-        let base = base_delay_ms.unwrap_or(DEFAULT_BASE_DELAY_MS);
-        let max = max_delay_ms.unwrap_or(DEFAULT_MAX_DELAY_MS);
-        *base_delay_ms = Some(base.saturating_mul(k));
-        *max_delay_ms = Some(max.saturating_mul(k));
+        times(base_delay_ms.get_or_insert(DEFAULT_BASE_DELAY_MS), k);
+        times(max_delay_ms.get_or_insert(DEFAULT_MAX_DELAY_MS), k);
     }
 }
 
 fn stretch_mutate(mutate: &mut Mutate, k: u64) {
     if let Some(ms) = mutate.spacing_ms.as_mut() {
-        *ms = ms.saturating_mul(k);
+        times(ms, k);
     }
 }
 
@@ -97,23 +99,22 @@ fn stretch_faults(faults: &mut Faults, k: u64) {
         faults.snapshot.as_mut().and_then(|s| s.delay_ms.as_mut()),
         faults.apply.as_mut().and_then(|a| a.delay_ms.as_mut()),
     ];
-    for range in ranges.into_iter().flatten() {
-        *range = RangeMs {
-            min: range.min.saturating_mul(k),
-            max: range.max.saturating_mul(k),
-        };
+    for RangeMs { min, max } in ranges.into_iter().flatten() {
+        times(min, k);
+        times(max, k);
     }
 }
 
 fn stretch_expect(expect: &mut Expect, k: u64) {
     for bound in expect.retry_delays_ms.iter_mut().flatten() {
-        *bound = match *bound {
-            Bound::Exactly(ms) => Bound::Exactly(ms.saturating_mul(k)),
-            Bound::Range(Range { min, max }) => Bound::Range(Range {
-                min: min.map(|ms| ms.saturating_mul(k)),
-                max: max.map(|ms| ms.saturating_mul(k)),
-            }),
-        };
+        match bound {
+            Bound::Exactly(ms) => times(ms, k),
+            Bound::Range(Range { min, max }) => {
+                for ms in [min.as_mut(), max.as_mut()].into_iter().flatten() {
+                    times(ms, k);
+                }
+            }
+        }
     }
 }
 
